@@ -1,0 +1,115 @@
+"""The `SessionStore` protocol: durable state shared by every replica of the bridge.
+
+Implementations: `memory://` (tests), `sqlite:///path` (embedded default),
+`redis://…` (scale-out). One conformance suite (`bridge.testing.store_conformance`)
+runs against all of them.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["InFlightTurn", "SessionStore", "ThreadRef"]
+
+
+def _now() -> float:
+    return time.time()
+
+
+class ThreadRef(BaseModel):
+    """What a conversation key maps to: the upstream thread and who owns it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    task_id: str
+    agent_id: str
+    owner: str | None = None
+    created_at: float = Field(default_factory=_now)
+    updated_at: float = Field(default_factory=_now)
+
+
+class InFlightTurn(BaseModel):
+    """A turn recorded before it is invoked and dropped once its answer is delivered.
+
+    `reply` is adapter-owned data saying where the answer is being drawn
+    (for example a Slack channel and message ts); the core never reads it.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    turn_id: str
+    key: str
+    adapter: str
+    agent_id: str
+    text: str
+    source: str
+    user: dict[str, Any] | None = None
+    task_id: str | None = None
+    reply: dict[str, Any] = Field(default_factory=dict)
+    holder: str | None = None
+    started_at: float = Field(default_factory=_now)
+    heartbeat_at: float = Field(default_factory=_now)
+
+
+@runtime_checkable
+class SessionStore(Protocol):
+    """Async key-value state with atomic dedupe, an in-flight ledger and leased locks.
+
+    Every method raises `bridge.errors.StoreError` when the backend fails.
+    Times are seconds (floats); TTLs and leases are relative durations.
+    """
+
+    url: str
+
+    async def open(self) -> None:
+        """Connect / create schema. Idempotent."""
+
+    async def close(self) -> None:
+        """Release connections. Idempotent."""
+
+    # -- conversation key -> thread --------------------------------------
+    async def get_thread(self, key: str) -> ThreadRef | None: ...
+
+    async def put_thread(self, key: str, ref: ThreadRef) -> None: ...
+
+    async def delete_thread(self, key: str) -> bool:
+        """Drop one mapping; True when it existed."""
+
+    async def delete_threads(self, prefix: str) -> int:
+        """Drop every mapping whose key starts with `prefix`; returns how many."""
+
+    # -- inbound dedupe ----------------------------------------------------
+    async def mark_seen(self, delivery_id: str, ttl: float) -> bool:
+        """Atomically record a delivery id; True the first time within `ttl`, else False."""
+
+    # -- in-flight ledger --------------------------------------------------
+    async def record_turn(self, turn: InFlightTurn) -> None:
+        """Insert or replace the record with `turn.turn_id`."""
+
+    async def get_turn(self, turn_id: str) -> InFlightTurn | None: ...
+
+    async def list_turns(self) -> list[InFlightTurn]:
+        """Every recorded turn, oldest `started_at` first."""
+
+    async def claim_delivery(self, turn_id: str) -> bool:
+        """Atomically mark the turn's answer as delivered; True for exactly one caller ever."""
+
+    async def drop_turn(self, turn_id: str) -> None:
+        """Remove the record (the delivery claim may be kept for dedupe)."""
+
+    # -- leased locks ------------------------------------------------------
+    async def acquire_lock(self, name: str, owner: str, lease: float) -> bool:
+        """Take the lock if free or its lease expired; True on success. Not re-entrant
+        for other owners; the same owner re-acquiring refreshes the lease."""
+
+    async def renew_lock(self, name: str, owner: str, lease: float) -> bool:
+        """Extend the lease if `owner` still holds it; False when it was lost."""
+
+    async def release_lock(self, name: str, owner: str) -> None:
+        """Release if held by `owner`; a no-op otherwise."""
+
+    async def lock_owner(self, name: str) -> str | None:
+        """The current unexpired holder, or None."""
