@@ -148,7 +148,7 @@ class PlanUpdated(_Event):
 
 
 class AuthEventReceived(_Event):
-    """A connector needs the end user to sign in (`login_required` carries `url`), or auth changed."""
+    """A connector needs the user to sign in (`login_required` carries `url`), or auth changed."""
 
     type: Literal["auth_event"] = "auth_event"
     kind: str
