@@ -1,0 +1,117 @@
+"""The adapter seam: the protocol every platform adapter implements, and its loader.
+
+Adapters are separate distributions registered under the entry-point group
+`bridge.adapters`; the entry-point name is the TOML table name and the CLI name.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TextIO, runtime_checkable
+
+import anyio
+import anyio.abc
+from pydantic import BaseModel, ConfigDict
+
+from bridge.config import Settings, validate_adapter_config
+from bridge.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bridge.runtime import Runtime
+
+__all__ = [
+    "Adapter",
+    "AdapterConfig",
+    "CommandContext",
+    "available_adapters",
+    "enabled_adapters",
+    "load_adapter_class",
+]
+
+logger = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "bridge.adapters"
+
+
+class AdapterConfig(BaseModel):
+    """Base of every adapter's config model: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+
+
+@dataclass
+class CommandContext:
+    """What an adapter's CLI sub-command gets: settings, a runtime factory, an output stream."""
+
+    settings: Settings
+    open_runtime: Callable[[], Any]
+    out: TextIO
+    err: TextIO
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """A platform adapter. `serve` runs until cancelled, and calls `task_status.started()`
+    once it accepts work. It must render platform and upstream errors to the user
+    rather than raise them; only a fatal setup problem may end it with an exception."""
+
+    name: ClassVar[str]
+    config_model: ClassVar[type[AdapterConfig]]
+
+    async def serve(
+        self, runtime: Runtime, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None: ...
+
+
+AdapterFactory = Callable[[Any], Adapter]
+CommandHandler = Callable[[CommandContext, list[str]], Awaitable[int]]
+
+
+def available_adapters() -> dict[str, Any]:
+    """Entry points of installed adapters, by name."""
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def load_adapter_class(name: str) -> type[Any]:
+    """The adapter class registered as `name`.
+
+    Raises:
+        ConfigError: no installed adapter has that name.
+    """
+    found = available_adapters().get(name)
+    if found is None:
+        installed = ", ".join(sorted(available_adapters())) or "none"
+        raise ConfigError(f"no adapter named {name!r} is installed (installed: {installed})",
+                          key=f"adapters.{name}")
+    cls: type[Any] = found.load()
+    return cls
+
+
+def build_adapter(settings: Settings, name: str, cls: type[Any] | None = None) -> Adapter:
+    """Validate `[adapters.NAME]` against the adapter's model and construct it.
+
+    Raises:
+        ConfigError: bad keys (naming the key and the file) or unknown adapter.
+    """
+    cls = cls or load_adapter_class(name)
+    config = validate_adapter_config(settings, name, cls.config_model)
+    adapter: Adapter = cls(config)
+    return adapter
+
+
+def enabled_adapters(settings: Settings, only: list[str] | None = None) -> list[Adapter]:
+    """Adapters to run: those with a `[adapters.NAME]` table (or named in `only`), enabled."""
+    names = only if only is not None else list(settings.adapters)
+    adapters = []
+    for name in names:
+        adapter = build_adapter(settings, name)
+        if getattr(adapter, "config", None) is not None and not adapter.config.enabled:  # type: ignore[attr-defined]
+            continue
+        adapters.append(adapter)
+    return adapters

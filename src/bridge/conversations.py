@@ -1,0 +1,429 @@
+"""Conversations: chat thread ↔ upstream task, one turn at a time, exactly-once, recovery.
+
+Adapters derive a `ConversationKey`, then run `async with conversations.turn(key,
+message, ...) as turn: async for event in turn: ...`. The service takes the key's
+leased lock (across replicas), records the turn in the in-flight ledger, invokes
+with the adapter's `source` and the user's identity, maps the key to the task id
+as soon as `task_created` reveals it, and drops the record once the adapter has
+delivered the answer. Turns whose holder died are finished by `recover()`.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import anyio
+from pydantic import SecretStr
+
+from bridge import errors
+from bridge.client import AgentClient, Run
+from bridge.config import ConversationsConfig
+from bridge.events import Event, TaskCreated
+from bridge.handles import HandleSealer
+from bridge.models import InvokeOptions, Task, User
+from bridge.stores import InFlightTurn, SessionStore, ThreadRef
+
+__all__ = ["ConversationKey", "Conversations", "Deliver", "Message", "Policy", "Turn"]
+
+logger = logging.getLogger(__name__)
+
+Policy = Literal["queue", "coalesce", "interrupt"]
+Deliver = Callable[[InFlightTurn, Task | None, "errors.UpstreamError | None"], Awaitable[None]]
+"""Recovery callback: deliver a recorded turn's final task (or the error that ended it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationKey:
+    """Where a conversation lives: adapter, space (workspace/channel, chat), thread."""
+
+    adapter: str
+    space: str
+    thread: str
+
+    def __str__(self) -> str:
+        return f"{self.adapter}|{self.space}|{self.thread}"
+
+    @property
+    def space_prefix(self) -> str:
+        return f"{self.adapter}|{self.space}|"
+
+    @classmethod
+    def parse(cls, text: str) -> ConversationKey:
+        adapter, space, thread = text.split("|", 2)
+        return cls(adapter, space, thread)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One inbound message, as the adapter understood it."""
+
+    text: str
+    user: User | None = None
+    principal: str | None = None
+    files: tuple[str, ...] = ()
+    reply: dict[str, Any] = field(default_factory=dict)
+    options: InvokeOptions | None = None
+
+
+class Turn:
+    """One turn being run. Iterate for events; `merged` turns (coalesce) yield none."""
+
+    def __init__(
+        self, service: Conversations, record: InFlightTurn, thread: str | None, principal: str | None
+    ) -> None:
+        self._service = service
+        self.record = record
+        self.principal = principal
+        self.thread = thread
+        self.queued = False
+        self.merged = False
+        self.run: Run | None = None
+        self.task: Task | None = None
+
+    @property
+    def task_id(self) -> str | None:
+        return self.run.task_id if self.run else self.thread
+
+    async def set_reply(self, **reply: Any) -> None:
+        """Record where the answer is being drawn (used by recovery after a crash)."""
+        self.record = self.record.model_copy(update={"reply": {**self.record.reply, **reply}})
+        await self._service.store.record_turn(self.record)
+
+    async def __aiter__(self) -> AsyncIterator[Event]:
+        if self.merged or self.run is None:
+            return
+        async for event in self.run:
+            if isinstance(event, TaskCreated):
+                await self._service._on_created(self, event)
+            yield event
+        self.task = self.run.task
+
+
+class Conversations:
+    """The conversations service shared by every adapter of a process."""
+
+    def __init__(
+        self,
+        client: AgentClient,
+        store: SessionStore,
+        config: ConversationsConfig | None = None,
+        *,
+        replica_id: str | None = None,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.config = config or ConversationsConfig()
+        self.replica_id = replica_id or f"replica-{uuid.uuid4().hex[:12]}"
+        secret = self.config.handle_secret or SecretStr(secrets.token_urlsafe(32))
+        self.handles = HandleSealer(secret, ttl=self.config.handle_ttl)
+        self._local_locks: dict[str, anyio.Lock] = {}
+        self._pending: dict[str, list[tuple[str, Message]]] = {}
+        self._running: dict[str, Turn] = {}
+
+    # -- mapping -----------------------------------------------------------
+
+    async def thread_for(self, key: ConversationKey) -> ThreadRef | None:
+        ref = await self.store.get_thread(str(key))
+        return ref if ref and ref.task_id else None
+
+    async def agent_for(self, key: ConversationKey) -> str | None:
+        """The agent chosen for the key (by `choose_agent` or its thread), if any."""
+        ref = await self.store.get_thread(str(key))
+        return ref.agent_id if ref else None
+
+    async def choose_agent(self, key: ConversationKey, agent_id: str, owner: str | None = None) -> None:
+        """Switch the key to another agent: the next message starts a fresh thread."""
+        await self.store.put_thread(str(key), ThreadRef(task_id="", agent_id=agent_id, owner=owner))
+
+    async def reset(self, key: ConversationKey, *, scope: Literal["thread", "space"] = "thread") -> int:
+        """Forget the key's thread (or every thread of its space); returns how many."""
+        if scope == "space":
+            return await self.store.delete_threads(key.space_prefix)
+        return int(await self.store.delete_thread(str(key)))
+
+    async def continue_with(self, key: ConversationKey, handle: str, principal: str | None) -> ThreadRef:
+        """Point the key at the thread a handle names.
+
+        Raises:
+            HandleError: forged, malformed or expired.
+            OwnershipError: the handle belongs to someone else.
+        """
+        sealed = self.handles.open(handle, principal=principal)
+        ref = ThreadRef(task_id=sealed.task_id, agent_id=sealed.agent_id, owner=sealed.owner)
+        await self.store.put_thread(str(key), ref)
+        return ref
+
+    def seal(self, agent_id: str, task_id: str, owner: str | None = None) -> str:
+        return self.handles.seal(agent_id, task_id, owner)
+
+    async def first_delivery(self, delivery_id: str) -> bool:
+        """True the first time a platform delivery id is seen (Slack event_id, update_id)."""
+        return await self.store.mark_seen(delivery_id, self.config.dedupe_ttl)
+
+    def running_task(self, key: ConversationKey) -> str | None:
+        turn = self._running.get(str(key))
+        return turn.task_id if turn else None
+
+    async def stop(self, key: ConversationKey) -> Task | None:
+        """Stop the task of the key's running turn (this replica's, else the mapped thread)."""
+        task_id = self.running_task(key)
+        if task_id is None:
+            ref = await self.thread_for(key)
+            if ref is None:
+                return None
+            task_id = ref.task_id
+        return await self.client.stop_task(task_id)
+
+    # -- turns ---------------------------------------------------------------
+
+    @asynccontextmanager
+    async def turn(
+        self,
+        key: ConversationKey,
+        message: Message,
+        *,
+        agent_id: str,
+        source: str,
+        policy: Policy | None = None,
+        on_queued: Callable[[], Awaitable[None]] | None = None,
+    ) -> AsyncIterator[Turn]:
+        """Run one turn for the key, one at a time across replicas.
+
+        Raises (while iterating the turn): `RunFailedError`, `UpstreamError`.
+        """
+        policy = policy or self.config.policy
+        name = str(key)
+        ticket = uuid.uuid4().hex
+        self._pending.setdefault(name, []).append((ticket, message))
+        local = self._local_locks.setdefault(name, anyio.Lock())
+        busy = local.locked() or await self._held_elsewhere(name)
+        if busy:
+            if policy == "interrupt":
+                await self._interrupt(key)
+            if on_queued is not None:
+                await on_queued()
+        try:
+            async with local, self._distributed_lock(name):
+                batch = self._take(name, ticket, coalesce=policy == "coalesce")
+                turn = await self._begin(key, batch, agent_id=agent_id, source=source)
+                turn.queued = busy
+                if not batch:
+                    turn.merged = True
+                    yield turn
+                    return
+                self._running[name] = turn
+                try:
+                    async with self._open_run(turn, batch[-1]) as run:
+                        turn.run = run
+                        yield turn
+                    await self._finish(turn)
+                finally:
+                    self._running.pop(name, None)
+        finally:
+            self._forget(name, ticket)
+
+    def _take(self, name: str, ticket: str, *, coalesce: bool) -> list[Message]:
+        pending = self._pending.get(name, [])
+        if coalesce:
+            taken = [message for _, message in pending]
+            pending.clear()
+            return taken
+        for index, (held, message) in enumerate(pending):
+            if held == ticket:
+                del pending[index]
+                return [message]
+        return []  # merged into an earlier coalesced turn
+
+    def _forget(self, name: str, ticket: str) -> None:
+        pending = self._pending.get(name)
+        if pending is not None:
+            pending[:] = [entry for entry in pending if entry[0] != ticket]
+            if not pending:
+                self._pending.pop(name, None)
+
+    async def _begin(
+        self, key: ConversationKey, batch: list[Message], *, agent_id: str, source: str
+    ) -> Turn:
+        ref = await self.store.get_thread(str(key))
+        thread = ref.task_id if ref and ref.task_id and ref.agent_id == agent_id else None
+        text = "\n\n".join(message.text for message in batch)
+        last = batch[-1] if batch else Message(text="")
+        record = InFlightTurn(
+            turn_id=uuid.uuid4().hex,
+            key=str(key),
+            adapter=key.adapter,
+            agent_id=agent_id,
+            text=text,
+            source=source,
+            user=last.user.model_dump(exclude_none=True) if last.user else None,
+            task_id=thread,
+            reply=dict(last.reply),
+            holder=self.replica_id,
+        )
+        return Turn(self, record, thread, last.principal)
+
+    @asynccontextmanager
+    async def _open_run(self, turn: Turn, message: Message) -> AsyncIterator[Run]:
+        await self.store.record_turn(turn.record)
+        async with self.client.stream(
+            turn.record.agent_id,
+            turn.record.text,
+            thread=turn.thread,
+            files=message.files,
+            user=message.user,
+            source=turn.record.source,
+            options=message.options,
+            stop_on_cancel=False,
+        ) as run:
+            yield run
+
+    async def _on_created(self, turn: Turn, event: TaskCreated) -> None:
+        task_id = event.task.id
+        record = turn.record
+        if record.task_id != task_id:
+            turn.record = record.model_copy(update={"task_id": task_id})
+            await self.store.record_turn(turn.record)
+        existing = await self.store.get_thread(record.key)
+        owner = existing.owner if existing and existing.task_id == task_id else turn.principal
+        await self.store.put_thread(
+            record.key,
+            ThreadRef(
+                task_id=task_id,
+                agent_id=record.agent_id,
+                owner=owner,
+                created_at=existing.created_at if existing else time.time(),
+            ),
+        )
+
+    async def _finish(self, turn: Turn) -> None:
+        """The adapter rendered the final answer: commit the delivery and drop the record."""
+        await self.store.claim_delivery(turn.record.turn_id)
+        await self.store.drop_turn(turn.record.turn_id)
+
+    async def _interrupt(self, key: ConversationKey) -> None:
+        try:
+            await self.stop(key)
+        except errors.UpstreamError as exc:
+            logger.warning("could not interrupt the running turn of %s: %s", key, exc)
+
+    async def _held_elsewhere(self, name: str) -> bool:
+        owner = await self.store.lock_owner(f"turn:{name}")
+        return owner is not None and owner != self.replica_id
+
+    @asynccontextmanager
+    async def _distributed_lock(self, name: str) -> AsyncIterator[None]:
+        lock = f"turn:{name}"
+        lease_seconds = self.config.lock_lease
+        delay = 0.02
+        while not await self.store.acquire_lock(lock, self.replica_id, lease_seconds):
+            await anyio.sleep(delay)
+            delay = min(delay * 2, 0.5)
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(self._renew, lock, lease_seconds)
+                try:
+                    yield
+                finally:
+                    group.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.store.release_lock(lock, self.replica_id)
+
+    async def _renew(self, lock: str, lease_seconds: float) -> None:
+        while True:
+            await anyio.sleep(lease_seconds / 3)
+            if not await self.store.renew_lock(lock, self.replica_id, lease_seconds):
+                logger.error("lost the turn lock %s; another replica may start a turn", lock)
+                return
+
+    # -- liveness and recovery -------------------------------------------------
+
+    async def heartbeat(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Keep this replica's liveness lease; recovery treats turns of dead replicas as orphans."""
+        lease = self.config.lock_lease
+        await self.store.acquire_lock(f"replica:{self.replica_id}", self.replica_id, lease)
+        task_status.started()
+        while True:
+            await anyio.sleep(lease / 3)
+            await self.store.acquire_lock(f"replica:{self.replica_id}", self.replica_id, lease)
+
+    async def _is_orphan(self, record: InFlightTurn) -> bool:
+        if record.holder == self.replica_id:
+            return record.key not in self._running
+        holder = record.holder or ""
+        return await self.store.lock_owner(f"replica:{holder}") is None
+
+    async def recover(self, adapter: str, deliver: Deliver) -> int:
+        """Finish every recorded turn of `adapter` whose holder died; returns how many.
+
+        For each: wait until the task is terminal upstream (re-running a turn that
+        never reached the platform), hand the result to `deliver`, then mark it
+        delivered atomically and drop the record. `deliver` must be idempotent:
+        it may run again if this process dies between delivering and marking.
+        """
+        recovered = 0
+        for record in await self.store.list_turns():
+            if record.adapter != adapter or not await self._is_orphan(record):
+                continue
+            lock = f"recover:{record.turn_id}"
+            if not await self.store.acquire_lock(lock, self.replica_id, self.config.lock_lease):
+                continue
+            try:
+                if await self.store.get_turn(record.turn_id) is None:
+                    continue
+                await self._recover_one(record, deliver)
+                recovered += 1
+            finally:
+                await self.store.release_lock(lock, self.replica_id)
+        return recovered
+
+    async def _recover_one(self, record: InFlightTurn, deliver: Deliver) -> None:
+        logger.info("recovering turn %s of %s (task %s)", record.turn_id, record.key, record.task_id)
+        task: Task | None = None
+        failure: errors.UpstreamError | None = None
+        try:
+            if record.task_id:
+                task = await self.client.wait_task(record.task_id)
+            else:
+                user = User.model_validate(record.user) if record.user else None
+                async with self.client.stream(
+                    record.agent_id, record.text, user=user, source=record.source
+                ) as run:
+                    task = await run.result()
+                await self.store.put_thread(
+                    record.key, ThreadRef(task_id=task.id, agent_id=record.agent_id)
+                )
+        except errors.RunFailedError as exc:
+            task, failure = exc.task, exc
+        except errors.UpstreamError as exc:
+            failure = exc
+        claimed = False
+        if await self.store.get_turn(record.turn_id) is not None:
+            await deliver(record, task, failure)
+            claimed = await self.store.claim_delivery(record.turn_id)
+        await self.store.drop_turn(record.turn_id)
+        if not claimed:
+            logger.info("turn %s had already been delivered", record.turn_id)
+
+    async def run_recovery(
+        self,
+        adapter: str,
+        deliver: Deliver,
+        *,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Recover at start-up, then periodically; runs until cancelled."""
+        task_status.started()
+        while True:
+            try:
+                await self.recover(adapter, deliver)
+            except (errors.UpstreamError, errors.StoreError) as exc:
+                logger.warning("recovery pass for %s failed: %s", adapter, exc)
+            await anyio.sleep(self.config.recovery_interval)

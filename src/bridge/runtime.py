@@ -1,0 +1,136 @@
+"""The runtime seam: what the core hands every adapter, and how `bridge serve` runs them.
+
+`open_runtime(settings)` builds the client (on an in-process emulator when no API key
+is configured), the store, the conversations service, the output scheduler, the file
+host and the HTTP app. `serve(settings)` runs the HTTP server and every enabled
+adapter in one task group until cancelled.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+
+import anyio
+import anyio.abc
+
+from bridge.adapters import Adapter, enabled_adapters
+from bridge.client import AgentClient
+from bridge.config import Settings
+from bridge.conversations import Conversations
+from bridge.files import FileHost
+from bridge.http import HttpApp
+from bridge.scheduler import OutputScheduler
+from bridge.stores import SessionStore, open_store
+
+__all__ = ["Runtime", "open_runtime", "serve"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """Everything an adapter may use. Adapters see `bridge`'s public API only."""
+
+    settings: Settings
+    client: AgentClient
+    store: SessionStore
+    conversations: Conversations
+    scheduler: OutputScheduler
+    http: HttpApp
+    files: FileHost
+    emulated: bool = False
+    started: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def logger(self) -> logging.Logger:
+        return logging.getLogger("bridge")
+
+
+@asynccontextmanager
+async def open_client(settings: Settings) -> AsyncIterator[tuple[AgentClient, bool]]:
+    """The upstream client; with no API key anywhere, against an in-process emulator."""
+    async with AsyncExitStack() as stack:
+        upstream = settings.upstream
+        emulated = not settings.has_api_key
+        if emulated:
+            from bridge.testing import open_emulator
+
+            emulator = await stack.enter_async_context(open_emulator(api_key="embedded"))
+            upstream = upstream.model_copy(
+                update={"base_url": emulator.base_url, "api_key": emulator.api_key_secret}
+            )
+            logger.info("no API key configured: using the embedded emulator at %s", emulator.base_url)
+        client = await stack.enter_async_context(AgentClient(upstream))
+        yield client, emulated
+
+
+@asynccontextmanager
+async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    """Build the runtime; everything is closed on exit."""
+    async with AsyncExitStack() as stack:
+        client, emulated = await stack.enter_async_context(open_client(settings))
+        store = open_store(settings.store.url)
+        await store.open()
+        stack.push_async_callback(store.close)
+        scheduler = await stack.enter_async_context(OutputScheduler.open())
+        files = FileHost()
+        http = HttpApp()
+        http.add_route("/files/{file_id}", files.endpoint)
+        conversations = Conversations(client, store, settings.conversations)
+        yield Runtime(
+            settings=settings,
+            client=client,
+            store=store,
+            conversations=conversations,
+            scheduler=scheduler,
+            http=http,
+            files=files,
+            emulated=emulated,
+        )
+
+
+async def serve(
+    settings: Settings,
+    *,
+    adapters: list[Adapter] | None = None,
+    task_status: anyio.abc.TaskStatus[Runtime] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run the HTTP server and every enabled adapter until cancelled or signalled.
+
+    Raises:
+        ConfigError: an adapter's table is invalid.
+    """
+    chosen = adapters if adapters is not None else enabled_adapters(settings)
+    async with open_runtime(settings) as runtime, anyio.create_task_group() as group:
+        group.start_soon(_watch_signals, group.cancel_scope)
+        await group.start(runtime.conversations.heartbeat)
+        for adapter in chosen:
+            await group.start(_run_adapter, adapter, runtime)
+        port = await group.start(runtime.http.serve, settings.http.host, settings.http.port)
+        runtime.files.base_url = settings.http.public_url or runtime.http.base_url
+        logger.info(
+            "bridge serving on %s:%s with adapters: %s",
+            settings.http.host,
+            port,
+            ", ".join(a.name for a in chosen) or "none",
+        )
+        task_status.started(runtime)
+
+
+async def _run_adapter(
+    adapter: Adapter, runtime: Runtime, *, task_status: anyio.abc.TaskStatus[None]
+) -> None:
+    await adapter.serve(runtime, task_status=task_status)
+    runtime.started[adapter.name] = False
+
+
+async def _watch_signals(scope: anyio.CancelScope) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            logger.info("received %s: shutting down", signal.Signals(signum).name)
+            scope.cancel()
+            return
