@@ -34,6 +34,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "bridge.adapters"
+DEFAULT_ADAPTER = "mcp"
 
 
 class AdapterConfig(BaseModel):
@@ -87,8 +88,10 @@ def load_adapter_class(name: str) -> type[Any]:
     found = available_adapters().get(name)
     if found is None:
         installed = ", ".join(sorted(available_adapters())) or "none"
-        raise ConfigError(f"no adapter named {name!r} is installed (installed: {installed})",
-                          key=f"adapters.{name}")
+        raise ConfigError(
+            f"no adapter named {name!r} is installed (installed: {installed})",
+            key=f"adapters.{name}",
+        )
     cls: type[Any] = found.load()
     return cls
 
@@ -106,8 +109,11 @@ def build_adapter(settings: Settings, name: str, cls: type[Any] | None = None) -
 
 
 def enabled_adapters(settings: Settings, only: list[str] | None = None) -> list[Adapter]:
-    """Adapters to run: those with a `[adapters.NAME]` table (or named in `only`), enabled."""
+    """Adapters to run: those named in `only`, else those with an `[adapters.NAME]` table,
+    else (nothing configured) the MCP adapter when installed, so a new user gets a gateway."""
     names = only if only is not None else list(settings.adapters)
+    if not names and only is None and DEFAULT_ADAPTER in available_adapters():
+        names = [DEFAULT_ADAPTER]
     adapters = []
     for name in names:
         adapter = build_adapter(settings, name)
