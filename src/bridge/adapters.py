@@ -66,7 +66,10 @@ class Adapter(Protocol):
     config_model: ClassVar[type[AdapterConfig]]
 
     async def serve(
-        self, runtime: Runtime, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+        self,
+        runtime: Runtime,
+        *,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None: ...
 
 

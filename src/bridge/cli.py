@@ -41,9 +41,13 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bridge", description="Hosted agents in MCP, Slack and Telegram.")
+    parser = argparse.ArgumentParser(
+        prog="bridge", description="Hosted agents in MCP, Slack and Telegram."
+    )
     parser.add_argument("--version", action="version", version=f"bridge {__version__}")
-    parser.add_argument("--config", help="TOML config file (default: $BRIDGE_CONFIG, ./bridge.toml)")
+    parser.add_argument(
+        "--config", help="TOML config file (default: $BRIDGE_CONFIG, ./bridge.toml)"
+    )
     parser.add_argument("--base-url", help="platform API base URL")
     parser.add_argument("--api-key", help="platform API key (prefer XPANDER_API_KEY)")
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR")
@@ -60,8 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     emulator = commands.add_parser("emulator", help="run the local platform emulator")
     emulator.add_argument("--host", default="127.0.0.1")
     emulator.add_argument("--port", type=int, default=8766)
-    emulator.add_argument("--api-key", dest="emulator_api_key", default=None,
-                          help="key the emulator requires (default: any key accepted is 'dev-key')")
+    emulator.add_argument(
+        "--api-key",
+        dest="emulator_api_key",
+        default=None,
+        help="key the emulator requires (default: any key accepted is 'dev-key')",
+    )
 
     run = commands.add_parser("serve", help="run the HTTP server and every enabled adapter")
     run.add_argument("--only", action="append", help="run only this adapter (repeatable)")
@@ -125,8 +133,12 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if command == "check-config":
         return _check_config(settings)
     cls = load_adapter_class(command)
-    context = CommandContext(settings=settings, open_runtime=lambda: open_runtime(settings),
-                             out=sys.stdout, err=sys.stderr)
+    context = CommandContext(
+        settings=settings,
+        open_runtime=lambda: open_runtime(settings),
+        out=sys.stdout,
+        err=sys.stderr,
+    )
     handler = getattr(cls, "command", None)
     if handler is None:
         print(f"the {command} adapter has no commands", file=sys.stderr)
@@ -185,8 +197,9 @@ async def _one_turn(
     out = sys.stdout
     code = EXIT_OK
     try:
-        async with client.stream(agent_id, text, thread=thread, user=user, source="api",
-                                 stop_on_cancel=True) as run:
+        async with client.stream(
+            agent_id, text, thread=thread, user=user, source="api", stop_on_cancel=True
+        ) as run:
             async for event in run:
                 _show(event, out, run.text)
             thread = run.task_id
@@ -210,7 +223,7 @@ def _show(event: Event, out: TextIO, streamed: str) -> None:
         result = event.task.result or ""
         before = streamed
         if result.startswith(before):
-            out.write(result[len(before):])
+            out.write(result[len(before) :])
         out.write("\n")
         out.flush()
     elif isinstance(event, ThoughtRecorded) and event.text:
@@ -225,7 +238,9 @@ def _show(event: Event, out: TextIO, streamed: str) -> None:
         _note(f"· sign-in needed for {event.server_name or 'a connector'}: {event.url}")
     elif isinstance(event, TaskUpdated) and event.task.is_paused:
         request = event.task.hitl_request or {}
-        _note(f"· paused, waiting for approval: {request.get('title') or request.get('content') or ''}")
+        _note(
+            f"· paused, waiting for approval: {request.get('title') or request.get('content') or ''}"
+        )
 
 
 async def _agents(settings: Settings) -> int:
@@ -237,9 +252,18 @@ async def _agents(settings: Settings) -> int:
         except errors.UpstreamError as exc:
             _note(f"error: {exc}")
             return EXIT_FAILED
-    rows = [(a.name, a.id, a.status or "", (a.description or "").splitlines()[0][:60] if a.description else "")
-            for a in agents]
-    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(("NAME", "ID", "STATUS"))]
+    rows = [
+        (
+            a.name,
+            a.id,
+            a.status or "",
+            (a.description or "").splitlines()[0][:60] if a.description else "",
+        )
+        for a in agents
+    ]
+    widths = [
+        max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(("NAME", "ID", "STATUS"))
+    ]
     print(f"{'NAME':<{widths[0]}}  {'ID':<{widths[1]}}  {'STATUS':<{widths[2]}}  DESCRIPTION")
     for name, agent_id, status, description in rows:
         print(f"{name:<{widths[0]}}  {agent_id:<{widths[1]}}  {status:<{widths[2]}}  {description}")
@@ -250,7 +274,9 @@ async def _emulator(args: argparse.Namespace) -> int:
     from bridge.emulator import serve as serve_emulator
 
     key = args.emulator_api_key or "dev-key"
-    _note(f"emulator: http://{args.host}:{args.port} (x-api-key: {'<given>' if args.emulator_api_key else key})")
+    _note(
+        f"emulator: http://{args.host}:{args.port} (x-api-key: {'<given>' if args.emulator_api_key else key})"
+    )
     await serve_emulator(args.host, args.port, key)
     return EXIT_OK
 
@@ -270,9 +296,16 @@ def _print_tree(node: Any, prefix: str) -> None:
         if isinstance(value, dict) and value:
             _print_tree(value, f"{prefix}{key}.")
         else:
-            shown = "********" if isinstance(value, SecretStr) or _secret_name(key) and value else value
-            print(f"{prefix}{key} = {shown!r}" if not isinstance(shown, str) or shown != "********"
-                  else f"{prefix}{key} = ********")
+            shown = (
+                "********"
+                if isinstance(value, SecretStr) or (_secret_name(key) and value)
+                else value
+            )
+            print(
+                f"{prefix}{key} = {shown!r}"
+                if not isinstance(shown, str) or shown != "********"
+                else f"{prefix}{key} = ********"
+            )
 
 
 def _secret_name(key: str) -> bool:

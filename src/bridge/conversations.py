@@ -76,7 +76,11 @@ class Turn:
     """One turn being run. Iterate for events; `merged` turns (coalesce) yield none."""
 
     def __init__(
-        self, service: Conversations, record: InFlightTurn, thread: str | None, principal: str | None
+        self,
+        service: Conversations,
+        record: InFlightTurn,
+        thread: str | None,
+        principal: str | None,
     ) -> None:
         self._service = service
         self.record = record
@@ -102,6 +106,7 @@ class Turn:
         async for event in self.run:
             if isinstance(event, TaskCreated):
                 await self._service._on_created(self, event)
+            await self._service._renew_held(only_due=True)
             yield event
         self.task = self.run.task
 
@@ -126,6 +131,7 @@ class Conversations:
         self._local_locks: dict[str, anyio.Lock] = {}
         self._pending: dict[str, list[tuple[str, Message]]] = {}
         self._running: dict[str, Turn] = {}
+        self._held: dict[str, float] = {}
 
     # -- mapping -----------------------------------------------------------
 
@@ -138,17 +144,23 @@ class Conversations:
         ref = await self.store.get_thread(str(key))
         return ref.agent_id if ref else None
 
-    async def choose_agent(self, key: ConversationKey, agent_id: str, owner: str | None = None) -> None:
+    async def choose_agent(
+        self, key: ConversationKey, agent_id: str, owner: str | None = None
+    ) -> None:
         """Switch the key to another agent: the next message starts a fresh thread."""
         await self.store.put_thread(str(key), ThreadRef(task_id="", agent_id=agent_id, owner=owner))
 
-    async def reset(self, key: ConversationKey, *, scope: Literal["thread", "space"] = "thread") -> int:
+    async def reset(
+        self, key: ConversationKey, *, scope: Literal["thread", "space"] = "thread"
+    ) -> int:
         """Forget the key's thread (or every thread of its space); returns how many."""
         if scope == "space":
             return await self.store.delete_threads(key.space_prefix)
         return int(await self.store.delete_thread(str(key)))
 
-    async def continue_with(self, key: ConversationKey, handle: str, principal: str | None) -> ThreadRef:
+    async def continue_with(
+        self, key: ConversationKey, handle: str, principal: str | None
+    ) -> ThreadRef:
         """Point the key at the thread a handle names.
 
         Raises:
@@ -319,33 +331,36 @@ class Conversations:
 
     @asynccontextmanager
     async def _distributed_lock(self, name: str) -> AsyncIterator[None]:
+        """Hold the key's leased lock; `heartbeat()` and the turn's own events renew it."""
         lock = f"turn:{name}"
-        lease_seconds = self.config.lock_lease
         delay = 0.02
-        while not await self.store.acquire_lock(lock, self.replica_id, lease_seconds):
+        while not await self.store.acquire_lock(lock, self.replica_id, self.config.lock_lease):
             await anyio.sleep(delay)
             delay = min(delay * 2, 0.5)
+        self._held[lock] = time.monotonic()
         try:
-            async with anyio.create_task_group() as group:
-                group.start_soon(self._renew, lock, lease_seconds)
-                try:
-                    yield
-                finally:
-                    group.cancel_scope.cancel()
+            yield
         finally:
+            self._held.pop(lock, None)
             with anyio.CancelScope(shield=True):
                 await self.store.release_lock(lock, self.replica_id)
 
-    async def _renew(self, lock: str, lease_seconds: float) -> None:
-        while True:
-            await anyio.sleep(lease_seconds / 3)
-            if not await self.store.renew_lock(lock, self.replica_id, lease_seconds):
+    async def _renew_held(self, *, only_due: bool = False) -> None:
+        lease = self.config.lock_lease
+        now = time.monotonic()
+        for lock, renewed in list(self._held.items()):
+            if only_due and now - renewed < lease / 3:
+                continue
+            if await self.store.renew_lock(lock, self.replica_id, lease):
+                self._held[lock] = now
+            else:
                 logger.error("lost the turn lock %s; another replica may start a turn", lock)
-                return
 
     # -- liveness and recovery -------------------------------------------------
 
-    async def heartbeat(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+    async def heartbeat(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
         """Keep this replica's liveness lease; recovery treats turns of dead replicas as orphans."""
         lease = self.config.lock_lease
         await self.store.acquire_lock(f"replica:{self.replica_id}", self.replica_id, lease)
@@ -353,6 +368,7 @@ class Conversations:
         while True:
             await anyio.sleep(lease / 3)
             await self.store.acquire_lock(f"replica:{self.replica_id}", self.replica_id, lease)
+            await self._renew_held()
 
     async def _is_orphan(self, record: InFlightTurn) -> bool:
         if record.holder == self.replica_id:
@@ -385,7 +401,9 @@ class Conversations:
         return recovered
 
     async def _recover_one(self, record: InFlightTurn, deliver: Deliver) -> None:
-        logger.info("recovering turn %s of %s (task %s)", record.turn_id, record.key, record.task_id)
+        logger.info(
+            "recovering turn %s of %s (task %s)", record.turn_id, record.key, record.task_id
+        )
         task: Task | None = None
         failure: errors.UpstreamError | None = None
         try:

@@ -45,7 +45,9 @@ class FileHost:
         mac = hmac.new(self._secret, f"{file_id}.{expires}".encode(), hashlib.sha256)
         return mac.hexdigest()[:32]
 
-    def publish(self, data: bytes, filename: str, content_type: str = "application/octet-stream") -> str:
+    def publish(
+        self, data: bytes, filename: str, content_type: str = "application/octet-stream"
+    ) -> str:
         """Store `data` and return its signed URL.
 
         Raises:
@@ -72,7 +74,10 @@ class FileHost:
         except ValueError:
             return Response("bad link", status_code=403)
         signature = request.query_params.get("sig", "")
-        if not hmac.compare_digest(signature, self._sign(file_id, expires)) or expires < time.time():
+        if (
+            not hmac.compare_digest(signature, self._sign(file_id, expires))
+            or expires < time.time()
+        ):
             return Response("link invalid or expired", status_code=403)
         found = self._files.get(file_id)
         if found is None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import anyio
 import anyio.abc
+from pydantic import SecretStr
 
 from bridge.adapters import Adapter, enabled_adapters
 from bridge.client import AgentClient
@@ -61,9 +62,11 @@ async def open_client(settings: Settings) -> AsyncIterator[tuple[AgentClient, bo
 
             emulator = await stack.enter_async_context(open_emulator(api_key="embedded"))
             upstream = upstream.model_copy(
-                update={"base_url": emulator.base_url, "api_key": emulator.api_key_secret}
+                update={"base_url": emulator.base_url, "api_key": SecretStr(emulator.api_key)}
             )
-            logger.info("no API key configured: using the embedded emulator at %s", emulator.base_url)
+            logger.info(
+                "no API key configured: using the embedded emulator at %s", emulator.base_url
+            )
         client = await stack.enter_async_context(AgentClient(upstream))
         yield client, emulated
 

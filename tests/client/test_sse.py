@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.client import SSEDecoder, ServerSentEvent
+from bridge.client import ServerSentEvent, SSEDecoder
 from bridge.errors import EventTooLargeError
 
 

@@ -1,0 +1,10 @@
+"""The bridge's test kit, shipped with the library: the platform emulator on a real
+socket, a real redis-server for the Redis store, the store conformance suite, and the
+adapter conformance checks. Platform fakes (Slack Web API, Bot API) ship with their
+adapters (`bridge_slack.testing`, `bridge_telegram.testing`).
+"""
+
+from bridge.testing._emulator import open_emulator
+from bridge.testing._stores import REDIS_INSTALL_HINT, STORE_CHECKS, blocking_redis_server
+
+__all__ = ["REDIS_INSTALL_HINT", "STORE_CHECKS", "blocking_redis_server", "open_emulator"]
