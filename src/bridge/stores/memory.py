@@ -1,0 +1,174 @@
+"""`memory://`: a process-local `SessionStore` for tests and single-shot tools.
+
+Same semantics as the durable stores (values round-trip through JSON, TTLs and
+leases expire by wall clock), but nothing survives the process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Self
+
+from bridge.errors import StoreError
+from bridge.stores._base import InFlightTurn, ThreadRef
+
+__all__ = ["DEFAULT_CLAIM_TTL", "MemoryStore"]
+
+DEFAULT_CLAIM_TTL = 7 * 24 * 3600.0
+"""How long a delivery claim outlives its turn, so a late duplicate still loses."""
+
+
+def _require_positive(name: str, value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+
+
+class MemoryStore:
+    """A `SessionStore` held in dictionaries.
+
+    Every method runs without awaiting anything, so each call is atomic within
+    one event loop. `clock` returns wall-clock seconds; tests may inject one.
+    Raises `StoreError` when used while closed.
+    """
+
+    def __init__(
+        self,
+        url: str = "memory://",
+        *,
+        clock: Callable[[], float] = time.time,
+        claim_ttl: float = DEFAULT_CLAIM_TTL,
+    ) -> None:
+        _require_positive("claim_ttl", claim_ttl)
+        self.url = url
+        self._clock = clock
+        self._claim_ttl = claim_ttl
+        self._is_open = False
+        # Values are stored as JSON so that callers cannot alias stored state.
+        self._threads: dict[str, str] = {}
+        self._turns: dict[str, str] = {}
+        self._seen: dict[str, float] = {}
+        self._claims: dict[str, float] = {}
+        self._locks: dict[str, tuple[str, float]] = {}
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        self._is_open = True
+
+    async def close(self) -> None:
+        self._is_open = False
+
+    def _check_open(self) -> None:
+        if not self._is_open:
+            raise StoreError("store is not open", url=self.url)
+
+    # -- conversation key -> thread --------------------------------------
+    async def get_thread(self, key: str) -> ThreadRef | None:
+        self._check_open()
+        raw = self._threads.get(key)
+        return None if raw is None else ThreadRef.model_validate_json(raw)
+
+    async def put_thread(self, key: str, ref: ThreadRef) -> None:
+        self._check_open()
+        self._threads[key] = ref.model_dump_json()
+
+    async def delete_thread(self, key: str) -> bool:
+        self._check_open()
+        return self._threads.pop(key, None) is not None
+
+    async def delete_threads(self, prefix: str) -> int:
+        self._check_open()
+        doomed = [key for key in self._threads if key.startswith(prefix)]
+        for key in doomed:
+            del self._threads[key]
+        return len(doomed)
+
+    # -- inbound dedupe ----------------------------------------------------
+    async def mark_seen(self, delivery_id: str, ttl: float) -> bool:
+        _require_positive("ttl", ttl)
+        self._check_open()
+        return self._mark(self._seen, delivery_id, ttl)
+
+    def _mark(self, table: dict[str, float], ident: str, ttl: float) -> bool:
+        now = self._clock()
+        expires_at = table.get(ident)
+        if expires_at is not None and expires_at > now:
+            return False
+        table[ident] = now + ttl
+        if len(table) % 1024 == 0:
+            self._purge(table, now)
+        return True
+
+    @staticmethod
+    def _purge(table: dict[str, float], now: float) -> None:
+        for ident in [ident for ident, expires_at in table.items() if expires_at <= now]:
+            del table[ident]
+
+    # -- in-flight ledger --------------------------------------------------
+    async def record_turn(self, turn: InFlightTurn) -> None:
+        self._check_open()
+        self._turns[turn.turn_id] = turn.model_dump_json()
+
+    async def get_turn(self, turn_id: str) -> InFlightTurn | None:
+        self._check_open()
+        raw = self._turns.get(turn_id)
+        return None if raw is None else InFlightTurn.model_validate_json(raw)
+
+    async def list_turns(self) -> list[InFlightTurn]:
+        self._check_open()
+        turns = [InFlightTurn.model_validate_json(raw) for raw in self._turns.values()]
+        return sorted(turns, key=lambda turn: (turn.started_at, turn.turn_id))
+
+    async def claim_delivery(self, turn_id: str) -> bool:
+        self._check_open()
+        return self._mark(self._claims, turn_id, self._claim_ttl)
+
+    async def drop_turn(self, turn_id: str) -> None:
+        self._check_open()
+        self._turns.pop(turn_id, None)
+
+    # -- leased locks ------------------------------------------------------
+    async def acquire_lock(self, name: str, owner: str, lease: float) -> bool:
+        _require_positive("lease", lease)
+        self._check_open()
+        now = self._clock()
+        held = self._locks.get(name)
+        if held is not None and held[0] != owner and held[1] > now:
+            return False
+        self._locks[name] = (owner, now + lease)
+        return True
+
+    async def renew_lock(self, name: str, owner: str, lease: float) -> bool:
+        _require_positive("lease", lease)
+        self._check_open()
+        now = self._clock()
+        held = self._locks.get(name)
+        if held is None or held[0] != owner or held[1] <= now:
+            return False
+        self._locks[name] = (owner, now + lease)
+        return True
+
+    async def release_lock(self, name: str, owner: str) -> None:
+        self._check_open()
+        held = self._locks.get(name)
+        if held is not None and held[0] == owner:
+            del self._locks[name]
+
+    async def lock_owner(self, name: str) -> str | None:
+        self._check_open()
+        held = self._locks.get(name)
+        if held is None or held[1] <= self._clock():
+            return None
+        return held[0]

@@ -1,0 +1,263 @@
+"""`redis://…` / `unix://…`: the scale-out `SessionStore`, shared by every replica.
+
+All state lives in Redis under one key prefix (default `bridge:`); atomic steps
+are single commands (`SET NX PX`) or Lua scripts. Targets standalone Redis.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import anyio
+import redis.asyncio
+from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError
+
+from bridge.errors import StoreError
+from bridge.stores._base import InFlightTurn, ThreadRef
+from bridge.stores.memory import DEFAULT_CLAIM_TTL
+
+__all__ = ["DEFAULT_PREFIX", "RedisStore"]
+
+DEFAULT_PREFIX = "bridge:"
+
+# KEYS[1] = lock key; ARGV = owner, lease in ms.
+_ACQUIRE_LUA = """
+local holder = redis.call('GET', KEYS[1])
+if holder == false or holder == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
+_RENEW_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_RELEASE_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+# KEYS[1] = sorted set indexing thread keys (all scores 0, so ordered by bytes);
+# ARGV = literal key prefix, key-name prefix of the thread values. '\255' never
+# occurs in UTF-8, so '(' .. prefix .. '\255' bounds every key starting with prefix.
+_DELETE_THREADS_LUA = """
+local low, high = '[' .. ARGV[1], '(' .. ARGV[1] .. '\\255'
+local keys = redis.call('ZRANGEBYLEX', KEYS[1], low, high)
+for _, key in ipairs(keys) do
+  redis.call('DEL', ARGV[2] .. key)
+end
+redis.call('ZREMRANGEBYLEX', KEYS[1], low, high)
+return #keys
+"""
+_SCRIPTS = {
+    "acquire": _ACQUIRE_LUA,
+    "renew": _RENEW_LUA,
+    "release": _RELEASE_LUA,
+    "delete_threads": _DELETE_THREADS_LUA,
+}
+
+
+def _require_positive(name: str, value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+
+
+def _millis(seconds: float) -> int:
+    return max(1, math.ceil(seconds * 1000))
+
+
+def _split_url(url: str) -> tuple[str, str | None]:
+    """Return the URL redis-py understands, and the `prefix` query parameter if any."""
+    parts = urlsplit(url)
+    scheme = "unix" if parts.scheme == "redis+unix" else parts.scheme
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    prefix = next((value for name, value in query if name == "prefix"), None)
+    rest = urlencode([(name, value) for name, value in query if name != "prefix"])
+    return urlunsplit((scheme, parts.netloc, parts.path, rest, parts.fragment)), prefix
+
+
+class RedisStore:
+    """A `SessionStore` in Redis, reached by `redis://host:port/db`, `rediss://…`,
+    `unix:///path.sock` or `redis+unix:///path.sock` (`?prefix=…` sets the key prefix).
+
+    Every method raises `StoreError` when Redis fails or the store is closed.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str | None = None,
+        claim_ttl: float = DEFAULT_CLAIM_TTL,
+        socket_timeout: float = 5.0,
+    ) -> None:
+        _require_positive("claim_ttl", claim_ttl)
+        self.url = url
+        self._client_url, url_prefix = _split_url(url)
+        self.prefix = prefix if prefix is not None else (url_prefix or DEFAULT_PREFIX)
+        self._claim_ttl_ms = _millis(claim_ttl)
+        self._socket_timeout = socket_timeout
+        self._client: redis.asyncio.Redis | None = None
+        self._scripts: dict[str, AsyncScript] = {}
+        self._opening = anyio.Lock()
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @contextmanager
+    def _translate_errors(self) -> Iterator[None]:
+        """The one place where redis-py and socket errors become `StoreError`."""
+        try:
+            yield
+        except (RedisError, OSError) as exc:
+            raise StoreError(f"redis store failed: {exc}", url=self.url) from exc
+
+    async def open(self) -> None:
+        async with self._opening:
+            if self._client is None:
+                await self._connect()
+
+    async def _connect(self) -> None:
+        try:
+            client = redis.asyncio.Redis.from_url(
+                self._client_url,
+                decode_responses=True,
+                socket_timeout=self._socket_timeout,
+                socket_connect_timeout=self._socket_timeout,
+            )
+        except ValueError as exc:  # redis-py's verdict on a malformed URL
+            raise StoreError(f"invalid redis url: {exc}", url=self.url) from exc
+        try:
+            with self._translate_errors():
+                await client.ping()
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await client.aclose()
+            raise
+        self._client = client
+        self._scripts = {name: client.register_script(lua) for name, lua in _SCRIPTS.items()}
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            with self._translate_errors():
+                await client.aclose()
+
+    @property
+    def _redis(self) -> redis.asyncio.Redis:
+        if self._client is None:
+            raise StoreError("store is not open", url=self.url)
+        return self._client
+
+    def _key(self, kind: str, name: str = "") -> str:
+        return f"{self.prefix}{kind}{name}"
+
+    # -- conversation key -> thread --------------------------------------
+    async def get_thread(self, key: str) -> ThreadRef | None:
+        with self._translate_errors():
+            raw: str | bytes | None = await self._redis.get(self._key("thread:", key))
+        return None if raw is None else ThreadRef.model_validate_json(raw)
+
+    async def put_thread(self, key: str, ref: ThreadRef) -> None:
+        with self._translate_errors():
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.set(self._key("thread:", key), ref.model_dump_json())
+                pipe.zadd(self._key("threads"), {key: 0})
+                await pipe.execute()
+
+    async def delete_thread(self, key: str) -> bool:
+        with self._translate_errors():
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.delete(self._key("thread:", key))
+                pipe.zrem(self._key("threads"), key)
+                deleted, _ = await pipe.execute()
+        return bool(deleted)
+
+    async def delete_threads(self, prefix: str) -> int:
+        with self._translate_errors():
+            count = await self._call(
+                "delete_threads", [self._key("threads")], [prefix, self._key("thread:")]
+            )
+        return int(count)
+
+    # -- inbound dedupe ----------------------------------------------------
+    async def mark_seen(self, delivery_id: str, ttl: float) -> bool:
+        _require_positive("ttl", ttl)
+        with self._translate_errors():
+            created = await self._redis.set(
+                self._key("seen:", delivery_id), "1", nx=True, px=_millis(ttl)
+            )
+        return bool(created)
+
+    # -- in-flight ledger --------------------------------------------------
+    async def record_turn(self, turn: InFlightTurn) -> None:
+        with self._translate_errors():
+            await self._redis.hset(self._key("turns"), turn.turn_id, turn.model_dump_json())
+
+    async def get_turn(self, turn_id: str) -> InFlightTurn | None:
+        with self._translate_errors():
+            raw: str | bytes | None = await self._redis.hget(self._key("turns"), turn_id)
+        return None if raw is None else InFlightTurn.model_validate_json(raw)
+
+    async def list_turns(self) -> list[InFlightTurn]:
+        with self._translate_errors():
+            values: list[str | bytes] = await self._redis.hvals(self._key("turns"))
+        turns = [InFlightTurn.model_validate_json(raw) for raw in values]
+        return sorted(turns, key=lambda turn: (turn.started_at, turn.turn_id))
+
+    async def claim_delivery(self, turn_id: str) -> bool:
+        with self._translate_errors():
+            created = await self._redis.set(
+                self._key("claim:", turn_id), "1", nx=True, px=self._claim_ttl_ms
+            )
+        return bool(created)
+
+    async def drop_turn(self, turn_id: str) -> None:
+        with self._translate_errors():
+            await self._redis.hdel(self._key("turns"), turn_id)
+
+    # -- leased locks ------------------------------------------------------
+    async def acquire_lock(self, name: str, owner: str, lease: float) -> bool:
+        _require_positive("lease", lease)
+        with self._translate_errors():
+            taken = await self._call("acquire", [self._key("lock:", name)], [owner, _millis(lease)])
+        return bool(taken)
+
+    async def renew_lock(self, name: str, owner: str, lease: float) -> bool:
+        _require_positive("lease", lease)
+        with self._translate_errors():
+            renewed = await self._call("renew", [self._key("lock:", name)], [owner, _millis(lease)])
+        return bool(renewed)
+
+    async def release_lock(self, name: str, owner: str) -> None:
+        with self._translate_errors():
+            await self._call("release", [self._key("lock:", name)], [owner])
+
+    async def lock_owner(self, name: str) -> str | None:
+        with self._translate_errors():
+            holder: str | bytes | None = await self._redis.get(self._key("lock:", name))
+        return holder.decode() if isinstance(holder, bytes) else holder
+
+    async def _call(self, script: str, keys: list[str], args: list[Any]) -> Any:
+        """Run one of `_SCRIPTS` (EVALSHA, loading it on first use)."""
+        client = self._redis
+        return await self._scripts[script](keys=keys, args=args, client=client)

@@ -1,0 +1,282 @@
+"""`sqlite:///path`: the embedded default `SessionStore`, one WAL-mode file per host.
+
+Safe with several processes on one host: every read-modify-write is one
+statement inside `BEGIN IMMEDIATE`, and expiry is stored as wall-clock time.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import anyio
+import anyio.to_thread
+
+from bridge.errors import StoreError
+from bridge.stores._base import InFlightTurn, ThreadRef
+from bridge.stores.memory import DEFAULT_CLAIM_TTL
+
+__all__ = ["SCHEMA_VERSION", "SQLiteStore"]
+
+T = TypeVar("T")
+
+SCHEMA_VERSION = 1
+"""Stored in `PRAGMA user_version`; bump it with a migration step in `_migrate`."""
+
+_SCHEMA_V1 = """
+CREATE TABLE threads (key TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE seen (id TEXT PRIMARY KEY, expires_at REAL NOT NULL);
+CREATE INDEX seen_expiry ON seen (expires_at);
+CREATE TABLE turns (turn_id TEXT PRIMARY KEY, started_at REAL NOT NULL, data TEXT NOT NULL);
+CREATE TABLE claims (turn_id TEXT PRIMARY KEY, expires_at REAL NOT NULL);
+CREATE INDEX claims_expiry ON claims (expires_at);
+CREATE TABLE locks (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL);
+"""
+
+# Insert, or take over a row whose expiry has passed; rowcount says which happened.
+_MARK_SQL = """
+INSERT INTO {table} ({column}, expires_at) VALUES (?, ?)
+ON CONFLICT ({column}) DO UPDATE SET expires_at = excluded.expires_at
+WHERE {table}.expires_at <= ?
+"""
+_ACQUIRE_SQL = """
+INSERT INTO locks (name, owner, expires_at) VALUES (?, ?, ?)
+ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+WHERE locks.owner = excluded.owner OR locks.expires_at <= ?
+"""
+_RENEW_SQL = """
+UPDATE locks SET expires_at = ? WHERE name = ? AND owner = ? AND expires_at > ?
+"""
+_PURGE_EVERY = 256
+
+
+def _require_positive(name: str, value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+
+
+class SQLiteStore:
+    """A `SessionStore` in one SQLite file (created with its parent directories).
+
+    Uses the stdlib `sqlite3` on worker threads (one connection, one lock) rather
+    than aiosqlite: each transaction runs as a single thread call, on any anyio backend.
+    Every method raises `StoreError` when the database fails or the store is closed.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        url: str | None = None,
+        busy_timeout: float = 5.0,
+        claim_ttl: float = DEFAULT_CLAIM_TTL,
+    ) -> None:
+        _require_positive("claim_ttl", claim_ttl)
+        self.path = str(path)
+        self.url = url or f"sqlite:///{self.path}"
+        self._busy_timeout_ms = int(busy_timeout * 1000)
+        self._claim_ttl = claim_ttl
+        self._conn: sqlite3.Connection | None = None
+        self._lock = anyio.Lock()
+        self._writes = 0
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @contextmanager
+    def _translate_errors(self) -> Iterator[None]:
+        """The one place where sqlite3 and filesystem errors become `StoreError`."""
+        try:
+            yield
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"sqlite store failed: {exc}", url=self.url) from exc
+
+    async def open(self) -> None:
+        async with self._lock:
+            if self._conn is not None:
+                return
+            with self._translate_errors():
+                self._conn = await anyio.to_thread.run_sync(self._connect)
+
+    def _connect(self) -> sqlite3.Connection:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we issue BEGIN IMMEDIATE ourselves.
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            # NORMAL is crash-safe in WAL mode; only a power loss may drop the last commits.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            self._migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            (version,) = conn.execute("PRAGMA user_version").fetchone()
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"database schema version {version} is newer than this bridge "
+                    f"supports ({SCHEMA_VERSION})",
+                    url=self.url,
+                )
+            if version < 1:
+                for statement in filter(str.strip, _SCHEMA_V1.split(";")):
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            now = time.time()
+            conn.execute("DELETE FROM seen WHERE expires_at <= ?", (now,))
+            conn.execute("DELETE FROM claims WHERE expires_at <= ?", (now,))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    async def close(self) -> None:
+        async with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                with self._translate_errors():
+                    await anyio.to_thread.run_sync(conn.close)
+
+    async def _run(self, work: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
+        """Run `work` on the connection in a worker thread, in a transaction if `write`."""
+
+        def call() -> T:
+            assert conn is not None
+            if not write:
+                return work(conn)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+        async with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise StoreError("store is not open", url=self.url)
+            with self._translate_errors():
+                return await anyio.to_thread.run_sync(call)
+
+    async def _execute(self, sql: str, params: tuple[Any, ...]) -> int:
+        """Run one write statement; returns its rowcount."""
+        return await self._run(lambda conn: conn.execute(sql, params).rowcount, write=True)
+
+    async def _fetchone(self, sql: str, params: tuple[Any, ...]) -> Any:
+        return await self._run(lambda conn: conn.execute(sql, params).fetchone(), write=False)
+
+    # -- conversation key -> thread --------------------------------------
+    async def get_thread(self, key: str) -> ThreadRef | None:
+        row = await self._fetchone("SELECT data FROM threads WHERE key = ?", (key,))
+        return None if row is None else ThreadRef.model_validate_json(row[0])
+
+    async def put_thread(self, key: str, ref: ThreadRef) -> None:
+        await self._execute(
+            "INSERT OR REPLACE INTO threads (key, data) VALUES (?, ?)",
+            (key, ref.model_dump_json()),
+        )
+
+    async def delete_thread(self, key: str) -> bool:
+        return await self._execute("DELETE FROM threads WHERE key = ?", (key,)) > 0
+
+    async def delete_threads(self, prefix: str) -> int:
+        # substr() compares literally and case-sensitively, unlike LIKE; the range
+        # condition lets the primary key index narrow the scan.
+        return await self._execute(
+            "DELETE FROM threads WHERE key >= ? AND substr(key, 1, ?) = ?",
+            (prefix, len(prefix), prefix),
+        )
+
+    # -- inbound dedupe ----------------------------------------------------
+    async def mark_seen(self, delivery_id: str, ttl: float) -> bool:
+        _require_positive("ttl", ttl)
+        return await self._mark("seen", "id", delivery_id, ttl)
+
+    async def _mark(self, table: str, column: str, ident: str, ttl: float) -> bool:
+        sql = _MARK_SQL.format(table=table, column=column)
+        self._writes += 1
+        purge = self._writes % _PURGE_EVERY == 0
+
+        def work(conn: sqlite3.Connection) -> bool:
+            now = time.time()
+            if purge:
+                conn.execute(f"DELETE FROM {table} WHERE expires_at <= ?", (now,))
+            return conn.execute(sql, (ident, now + ttl, now)).rowcount > 0
+
+        return await self._run(work, write=True)
+
+    # -- in-flight ledger --------------------------------------------------
+    async def record_turn(self, turn: InFlightTurn) -> None:
+        await self._execute(
+            "INSERT OR REPLACE INTO turns (turn_id, started_at, data) VALUES (?, ?, ?)",
+            (turn.turn_id, turn.started_at, turn.model_dump_json()),
+        )
+
+    async def get_turn(self, turn_id: str) -> InFlightTurn | None:
+        row = await self._fetchone("SELECT data FROM turns WHERE turn_id = ?", (turn_id,))
+        return None if row is None else InFlightTurn.model_validate_json(row[0])
+
+    async def list_turns(self) -> list[InFlightTurn]:
+        rows: list[tuple[str]] = await self._run(
+            lambda conn: conn.execute(
+                "SELECT data FROM turns ORDER BY started_at, turn_id"
+            ).fetchall(),
+            write=False,
+        )
+        return [InFlightTurn.model_validate_json(data) for (data,) in rows]
+
+    async def claim_delivery(self, turn_id: str) -> bool:
+        return await self._mark("claims", "turn_id", turn_id, self._claim_ttl)
+
+    async def drop_turn(self, turn_id: str) -> None:
+        await self._execute("DELETE FROM turns WHERE turn_id = ?", (turn_id,))
+
+    # -- leased locks ------------------------------------------------------
+    async def acquire_lock(self, name: str, owner: str, lease: float) -> bool:
+        _require_positive("lease", lease)
+
+        def work(conn: sqlite3.Connection) -> bool:
+            now = time.time()
+            return conn.execute(_ACQUIRE_SQL, (name, owner, now + lease, now)).rowcount > 0
+
+        return await self._run(work, write=True)
+
+    async def renew_lock(self, name: str, owner: str, lease: float) -> bool:
+        _require_positive("lease", lease)
+
+        def work(conn: sqlite3.Connection) -> bool:
+            now = time.time()
+            return conn.execute(_RENEW_SQL, (now + lease, name, owner, now)).rowcount > 0
+
+        return await self._run(work, write=True)
+
+    async def release_lock(self, name: str, owner: str) -> None:
+        await self._execute("DELETE FROM locks WHERE name = ? AND owner = ?", (name, owner))
+
+    async def lock_owner(self, name: str) -> str | None:
+        row = await self._fetchone(
+            "SELECT owner FROM locks WHERE name = ? AND expires_at > ?", (name, time.time())
+        )
+        return None if row is None else str(row[0])

@@ -1,0 +1,64 @@
+"""`open_store(url)` picks the implementation and its location from the URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bridge.errors import ConfigError
+from bridge.stores import MemoryStore, RedisStore, SessionStore, SQLiteStore, open_store
+
+
+def test_memory_url_opens_a_memory_store() -> None:
+    store = open_store("memory://")
+    assert isinstance(store, MemoryStore)
+    assert isinstance(store, SessionStore)
+    assert store.url == "memory://"
+
+
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [
+        ("sqlite:///state/bridge.db", "state/bridge.db"),
+        ("sqlite:////var/lib/bridge/bridge.db", "/var/lib/bridge/bridge.db"),
+        ("sqlite:///my%20state.db", "my state.db"),
+    ],
+)
+def test_sqlite_url_names_a_relative_or_absolute_file(url: str, path: str) -> None:
+    store = open_store(url)
+    assert isinstance(store, SQLiteStore)
+    assert Path(store.path) == Path(path)
+    assert store.url == url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://localhost:6379/0",
+        "rediss://cache.example:6380/2",
+        "unix:///run/redis/redis.sock",
+        "redis+unix:///run/redis/redis.sock",
+        "REDIS://localhost",
+    ],
+)
+def test_redis_urls_open_a_redis_store_with_the_default_prefix(url: str) -> None:
+    store = open_store(url)
+    assert isinstance(store, RedisStore)
+    assert store.prefix == "bridge:"
+    assert store.url == url
+
+
+def test_redis_url_prefix_parameter_sets_the_key_prefix() -> None:
+    store = open_store("redis://localhost:6379/0?prefix=team-a:")
+    assert isinstance(store, RedisStore)
+    assert store.prefix == "team-a:"
+
+
+@pytest.mark.parametrize(
+    "url", ["postgres://localhost/bridge", "bridge.db", "file:///tmp/x.db", "sqlite://"]
+)
+def test_unknown_or_incomplete_urls_are_config_errors(url: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        open_store(url)
+    assert caught.value.key == "store.url"

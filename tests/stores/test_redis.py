@@ -1,0 +1,112 @@
+"""Redis store: all state under its key prefix, TTLs on dedupe, one winner across processes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio
+
+from bridge.errors import StoreError
+from bridge.stores import InFlightTurn, RedisStore, ThreadRef, open_store
+from bridge.stores.memory import DEFAULT_CLAIM_TTL
+from bridge.testing._stores import RACE_OPERATIONS, race_in_processes
+
+
+@pytest.fixture
+async def raw_redis(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
+    client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+async def test_redis_store_keeps_every_key_under_its_prefix(
+    redis_url: str, unique_prefix: str, raw_redis: redis.asyncio.Redis
+) -> None:
+    turn = InFlightTurn(
+        turn_id="t1", key="k", adapter="slack", agent_id="a", text="hi", source="mcp"
+    )
+    async with RedisStore(redis_url, prefix=unique_prefix) as store:
+        await store.put_thread("slack:T1/C1:1.0", ThreadRef(task_id="t", agent_id="a"))
+        await store.record_turn(turn)
+        await store.mark_seen("ev", 60)
+        await store.claim_delivery("t1")
+        await store.acquire_lock("turn:k", "a", 60)
+    keys = set(await raw_redis.keys(f"{unique_prefix}*"))
+    assert len(keys) == 6
+    assert all(key.startswith(unique_prefix) for key in keys)
+
+
+async def test_redis_store_expires_dedupe_and_claim_keys(
+    redis_url: str, unique_prefix: str, raw_redis: redis.asyncio.Redis
+) -> None:
+    async with RedisStore(redis_url, prefix=unique_prefix) as store:
+        await store.mark_seen("ev", 60)
+        await store.claim_delivery("t1")
+    assert 0 < await raw_redis.pttl(f"{unique_prefix}seen:ev") <= 60_000
+    claim_ttl = await raw_redis.pttl(f"{unique_prefix}claim:t1")
+    assert DEFAULT_CLAIM_TTL * 1000 - 60_000 < claim_ttl <= DEFAULT_CLAIM_TTL * 1000
+
+
+async def test_redis_stores_share_state_through_the_server(
+    redis_url: str, unique_prefix: str
+) -> None:
+    ref = ThreadRef(task_id="t", agent_id="a")
+    async with (
+        RedisStore(redis_url, prefix=unique_prefix) as first,
+        RedisStore(redis_url, prefix=unique_prefix) as second,
+    ):
+        await first.put_thread("k", ref)
+        assert await second.get_thread("k") == ref
+        assert await first.acquire_lock("lock", "a", 60) is True
+        assert await second.acquire_lock("lock", "b", 60) is False
+        assert await second.delete_threads("") == 1
+        assert await first.get_thread("k") is None
+
+
+async def test_redis_stores_with_different_prefixes_do_not_see_each_other(
+    redis_url: str, unique_prefix: str
+) -> None:
+    async with (
+        RedisStore(redis_url, prefix=unique_prefix + "a:") as first,
+        RedisStore(redis_url, prefix=unique_prefix + "b:") as second,
+    ):
+        await first.put_thread("k", ThreadRef(task_id="t", agent_id="a"))
+        assert await second.get_thread("k") is None
+        assert await second.mark_seen("ev", 60) is True
+        assert await first.mark_seen("ev", 60) is True
+
+
+async def test_redis_url_may_use_the_redis_unix_scheme_and_name_a_prefix(
+    redis_url: str, unique_prefix: str, raw_redis: redis.asyncio.Redis
+) -> None:
+    path = redis_url.removeprefix("unix://")
+    store = open_store(f"redis+unix://{path}?prefix={unique_prefix}")
+    assert isinstance(store, RedisStore)
+    assert store.prefix == unique_prefix
+    async with store:
+        assert await store.mark_seen("ev", 60) is True
+    assert await raw_redis.exists(f"{unique_prefix}seen:ev") == 1
+
+
+async def test_redis_store_reports_an_unreachable_server(tmp_path: object) -> None:
+    url = f"unix://{tmp_path}/no-such-redis.sock"
+    store = RedisStore(url)
+    with pytest.raises(StoreError) as caught:
+        await store.open()
+    assert caught.value.url == url
+    with pytest.raises(StoreError):
+        await store.get_thread("k")
+
+
+@pytest.mark.parametrize("operation", sorted(RACE_OPERATIONS))
+async def test_redis_store_has_one_winner_when_processes_race(
+    redis_url: str, unique_prefix: str, operation: str
+) -> None:
+    url = f"{redis_url}?prefix={unique_prefix}"
+    results = await race_in_processes(url, operation, processes=3, rounds=20)
+    assert len(results) == 3
+    for round_index in range(20):
+        assert [proc[round_index] for proc in results].count(True) == 1, round_index
