@@ -65,17 +65,20 @@ class SSEDecoder:
         self._after_cr = buffer[-1] == "\r"
         if len(self._pending) + self._size > self._limit:
             raise EventTooLargeError(self._limit)
-        events: list[ServerSentEvent] = []
-        for line in lines:
-            event = self._line(line)
-            if event is not None:
-                events.append(event)
-        return events
+        handle = self._line
+        return [event for event in map(handle, lines) if event is not None]
 
     def _line(self, line: str) -> ServerSentEvent | None:
         if not line:
             return self._dispatch()
         if line[0] == ":":
+            return None
+        if line.startswith("data: "):  # the common case, without partition()
+            value = line[6:]
+            self._size += len(value) + 1
+            if self._size > self._limit:
+                raise EventTooLargeError(self._limit)
+            self._data.append(value)
             return None
         name, colon, value = line.partition(":")
         if colon and value[:1] == " ":

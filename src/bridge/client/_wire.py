@@ -19,6 +19,7 @@ __all__ = ["build_invoke_body", "parse_event", "parse_event_data", "parse_task"]
 
 _EVENTS: TypeAdapter[Event] = TypeAdapter(AgentEvent)
 _ENVELOPE_KEYS = ("task_id", "organization_id", "time")
+_validate_delta = TextDelta.model_validate
 
 
 def parse_event_data(data: str) -> Event:
@@ -36,12 +37,14 @@ def parse_event(envelope: dict[str, Any]) -> Event:
     """A decoded envelope `{type, task_id, organization_id, time, data}` → an event."""
     kind = envelope.get("type")
     if kind == "chunk" and isinstance(envelope.get("data"), str):
-        # The hot path: a text delta, built without validation overhead.
-        return TextDelta.model_construct(
-            text=envelope["data"],
-            task_id=envelope.get("task_id"),
-            organization_id=envelope.get("organization_id"),
-            time=envelope.get("time"),
+        # The hot path: pydantic-core validation of a flat dict beats model_construct.
+        return _validate_delta(
+            {
+                "text": envelope["data"],
+                "task_id": envelope.get("task_id"),
+                "organization_id": envelope.get("organization_id"),
+                "time": envelope.get("time"),
+            }
         )
     fields = {key: envelope[key] for key in _ENVELOPE_KEYS if isinstance(envelope.get(key), str)}
     shaped = _shape(str(kind), envelope.get("data"), fields)
