@@ -77,8 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("check-config", help="validate the configuration and print it redacted")
 
     for name in sorted(available_adapters()):
-        sub = commands.add_parser(name, help=f"{name} adapter commands")
-        sub.add_argument("args", nargs=argparse.REMAINDER)
+        # No arguments of its own: everything after the name goes to the adapter's command
+        # (argparse.REMAINDER would refuse arguments that start with "--").
+        commands.add_parser(name, help=f"{name} adapter commands", add_help=False)
     return parser
 
 
@@ -107,7 +108,12 @@ def _setup_logging(settings: Settings) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.command in available_adapters():
+        args.args = rest
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         settings = _settings(args)
         _setup_logging(settings)
@@ -310,3 +316,7 @@ def _print_tree(node: Any, prefix: str) -> None:
 
 def _secret_name(key: str) -> bool:
     return any(part in key for part in ("token", "secret", "key", "password"))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
