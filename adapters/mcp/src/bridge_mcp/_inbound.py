@@ -1,0 +1,117 @@
+"""Inbound: MCP tool arguments and caller identity turned into what the conversations service needs."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import mcp_types as types
+import pydantic
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
+from mcp.server.context import ServerRequestContext
+from mcp.shared.exceptions import MCPError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from bridge.conversations import ConversationKey
+from bridge.models import User
+from bridge_mcp._config import MCPConfig
+
+__all__ = [
+    "AgentArguments",
+    "Caller",
+    "RunArguments",
+    "StartRunArguments",
+    "TokenTable",
+    "caller_for",
+    "conversation_key",
+    "parse_arguments",
+]
+
+A = TypeVar("A", bound=BaseModel)
+
+
+class _Arguments(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AgentArguments(_Arguments):
+    message: str = Field(min_length=1)
+    conversation: str | None = None
+    files: list[str] = Field(default_factory=list)
+
+
+class StartRunArguments(AgentArguments):
+    agent: str = Field(min_length=1)
+
+
+class RunArguments(_Arguments):
+    run: str = Field(min_length=1)
+
+
+def parse_arguments(model: type[A], arguments: dict[str, Any] | None) -> A:
+    """Validate tool arguments.
+
+    Raises:
+        MCPError: INVALID_PARAMS naming the offending fields (a protocol error, not a tool result).
+    """
+    try:
+        return model.model_validate(arguments or {})
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'arguments'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise MCPError(types.INVALID_PARAMS, f"invalid arguments: {problems}") from None
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling, and which MCP session they call from (None: stateless, no session)."""
+
+    principal: str
+    user: User
+    session: str | None
+
+
+class TokenTable:
+    """Bearer tokens configured in `[adapters.mcp] tokens`, as an SDK `TokenVerifier`."""
+
+    def __init__(self, tokens: dict[SecretStr, str]) -> None:
+        self._tokens = {token.get_secret_value(): principal for token, principal in tokens.items()}
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        principal = self._tokens.get(token)
+        if principal is None:
+            return None
+        return AccessToken(token=token, client_id=principal, scopes=[], subject=principal)
+
+
+def caller_for(
+    ctx: ServerRequestContext[Any, Any], config: MCPConfig, stdio_session: str | None
+) -> Caller:
+    """The caller of this request: the bearer token's principal on HTTP, else the configured user."""
+    request = ctx.request
+    principal: str | None = None
+    session = stdio_session
+    if request is not None:
+        user = request.scope.get("user")
+        if isinstance(user, AuthenticatedUser):
+            principal = user.access_token.subject or user.access_token.client_id
+        session_id = request.headers.get("mcp-session-id")
+        session = f"http-{session_id}" if session_id else None
+    if principal is None:
+        principal = config.user_id or config.user_email or "local"
+        email = config.user_email or (principal if "@" in principal else f"{principal}@localhost")
+        return Caller(principal, User(email=email, id=config.user_id or principal), session)
+    email = principal if "@" in principal else f"{principal}@localhost"
+    return Caller(principal, User(email=email, id=principal), session)
+
+
+def conversation_key(caller: Caller, agent_id: str) -> tuple[ConversationKey, bool]:
+    """The key calls continue in: the session's thread with this agent, or (stateless)
+    a key of its own for this call only. Returns (key, ephemeral)."""
+    if caller.session is not None:
+        return ConversationKey("mcp", caller.session, agent_id), False
+    return ConversationKey("mcp", f"call-{uuid.uuid4().hex}", agent_id), True

@@ -1,0 +1,194 @@
+"""Outbound: a run's steps as `notifications/progress`, what it needs as elicitation, its end as a result.
+
+Every notification of a call is sent from the call's own task, before the result
+is returned, so none can arrive after it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import anyio
+import mcp_types as types
+from mcp.server.context import ServerRequestContext
+from mcp.shared.exceptions import MCPError, NoBackChannelError
+
+from bridge_mcp._runs import AgentRun, Attention
+
+__all__ = ["error_result", "follow", "run_result", "run_state"]
+
+logger = logging.getLogger(__name__)
+
+_CANCEL_GRACE = 15.0
+
+
+def _text(text: str) -> types.TextContent:
+    return types.TextContent(type="text", text=text)
+
+
+def error_result(message: str, **structured: Any) -> types.CallToolResult:
+    return types.CallToolResult(
+        content=[_text(message)], structured_content=structured or None, is_error=True
+    )
+
+
+def _agent_structured(run: AgentRun, answer: str) -> dict[str, Any]:
+    return {
+        "answer": answer,
+        "conversation": run.conversation,
+        "task_id": run.task_id,
+        "status": run.status,
+    }
+
+
+def _handle_note(run: AgentRun) -> list[types.TextContent]:
+    if not run.conversation:
+        return []
+    return [
+        _text(
+            f"conversation: {run.conversation} (pass it as `conversation` to continue this thread)"
+        )
+    ]
+
+
+def final_result(run: AgentRun) -> types.CallToolResult:
+    """The result of a finished run: its answer, or a clear error with what was written."""
+    if run.status == "completed":
+        answer = run.answer or ""
+        return types.CallToolResult(
+            content=[_text(answer), *_handle_note(run)],
+            structured_content=_agent_structured(run, answer),
+        )
+    partial = run.text
+    message = run.error or f"the agent's turn ended {run.status}"
+    text = f"{message}\n\nWritten before it stopped:\n{partial}" if partial else message
+    return types.CallToolResult(
+        content=[_text(text), *_handle_note(run)],
+        structured_content=_agent_structured(run, partial),
+        is_error=True,
+    )
+
+
+def attention_result(run: AgentRun, attention: Attention) -> types.CallToolResult:
+    """The call ends here so that the user sees what to do; the run goes on."""
+    lines = [attention.message]
+    if attention.url:
+        lines.append(f"Open this link: {attention.url}")
+    lines.append(
+        f"The agent goes on once that is done. Follow it with get_run(run={run.id!r}), "
+        "or call this tool again later."
+    )
+    structured = {**_agent_structured(run, run.text), "run": run.id}
+    return types.CallToolResult(
+        content=[_text("\n".join(lines)), *_handle_note(run)], structured_content=structured
+    )
+
+
+def run_state(run: AgentRun, tool: str) -> dict[str, Any]:
+    """What `get_run` tells about a run."""
+    attention = run.attention
+    return {
+        "run": run.id,
+        "agent": tool,
+        "status": run.status,
+        "step": run.step,
+        "text": run.text,
+        "answer": run.answer if run.done.is_set() else None,
+        "conversation": run.conversation,
+        "task_id": run.task_id,
+        "error": run.error,
+        "attention": None
+        if attention is None
+        else {"kind": attention.kind, "message": attention.message, "url": attention.url},
+    }
+
+
+def run_result(run: AgentRun, tool: str) -> types.CallToolResult:
+    state = run_state(run, tool)
+    if run.done.is_set():
+        summary = run.answer if run.status == "completed" else (run.error or run.status)
+    else:
+        summary = f"{run.status}: {run.step or 'started'} ({len(run.text)} characters written)"
+    text = f"run {run.id} [{run.status}]\n{summary or ''}"
+    return types.CallToolResult(
+        content=[_text(text)],
+        structured_content=state,
+        is_error=run.done.is_set() and run.status not in ("completed",),
+    )
+
+
+def _supports_url_elicitation(ctx: ServerRequestContext[Any, Any]) -> bool:
+    capabilities = ctx.session.client_capabilities
+    elicitation = capabilities.elicitation if capabilities else None
+    return elicitation is not None and elicitation.url is not None and ctx.session.can_send_request
+
+
+class _Progress:
+    def __init__(self, ctx: ServerRequestContext[Any, Any]) -> None:
+        self._ctx = ctx
+        self._count = 0
+
+    async def send(self, message: str) -> None:
+        self._count += 1
+        await self._ctx.session.report_progress(self._count, None, message)
+
+
+async def _elicit(ctx: ServerRequestContext[Any, Any], run: AgentRun, attention: Attention) -> None:
+    assert attention.url is not None
+    try:
+        answer = await ctx.session.elicit_url(
+            attention.message, attention.url, f"{run.id}-{len(run.steps)}", ctx.request_id
+        )
+    except (MCPError, NoBackChannelError) as exc:
+        logger.info("URL elicitation for run %s failed: %s", run.id, exc)
+        return
+    if answer.action != "accept":
+        logger.info(
+            "the user answered %s to %s; stopping run %s", answer.action, attention.kind, run.id
+        )
+        run.cancel()
+
+
+async def follow(
+    ctx: ServerRequestContext[Any, Any], run: AgentRun, *, heartbeat: float
+) -> types.CallToolResult:
+    """Follow a run to its end, reporting progress; stop it if the call is cancelled.
+
+    A run that needs the user (sign-in, approval) is shown with URL elicitation when
+    the client supports it, else the call returns the link and the run goes on.
+    """
+    progress = _Progress(ctx)
+    elicit = _supports_url_elicitation(ctx)
+    seen, written = 0, 0
+    handled: Attention | None = None
+    try:
+        async with anyio.create_task_group() as group:
+            while True:
+                changed = run.changed()
+                for step in run.steps[seen:]:
+                    await progress.send(step)
+                seen = len(run.steps)
+                if len(run.text) != written:
+                    written = len(run.text)
+                    await progress.send(f"writing… {written} characters")
+                if run.done.is_set():
+                    break
+                attention = run.attention
+                if attention is not None and attention is not handled:
+                    handled = attention
+                    if not (elicit and attention.url):
+                        group.cancel_scope.cancel()
+                        return attention_result(run, attention)
+                    group.start_soon(_elicit, ctx, run, attention)
+                with anyio.move_on_after(heartbeat) as silence:
+                    await changed.wait()
+                if silence.cancelled_caught:
+                    await progress.send(f"still working: {run.step or 'waiting for the agent'}")
+            group.cancel_scope.cancel()
+    except anyio.get_cancelled_exc_class():
+        with anyio.CancelScope(shield=True), anyio.move_on_after(_CANCEL_GRACE):
+            run.cancel()
+            await run.done.wait()
+        raise
+    return final_result(run)

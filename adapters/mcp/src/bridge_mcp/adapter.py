@@ -1,0 +1,113 @@
+"""`MCPAdapter`: streamable HTTP at `/mcp` on the bridge's server, and `bridge mcp` (stdio or HTTP)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any, ClassVar, cast
+
+import anyio
+import anyio.abc
+from mcp.server.stdio import stdio_server
+
+from bridge.adapters import AdapterConfig, CommandContext
+from bridge.config import validate_adapter_config
+from bridge.errors import ConfigError
+from bridge.runtime import Runtime, serve
+from bridge_mcp._config import MCPConfig
+from bridge_mcp._server import http_app, is_loopback, open_bridge_server
+
+__all__ = ["MCPAdapter"]
+
+logger = logging.getLogger(__name__)
+
+
+class MCPAdapter:
+    """Every exposed agent as an MCP tool."""
+
+    name: ClassVar[str] = "mcp"
+    config_model: ClassVar[type[AdapterConfig]] = MCPConfig
+
+    def __init__(self, config: MCPConfig | None = None) -> None:
+        self.config = config or MCPConfig()
+
+    async def serve(
+        self,
+        runtime: Runtime,
+        *,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Mount the streamable HTTP endpoint and serve until cancelled.
+
+        Raises:
+            ConfigError: bound beyond loopback without bearer tokens.
+        """
+        host = runtime.settings.http.host
+        if not is_loopback(host) and not self.config.tokens:
+            raise ConfigError(
+                f"the MCP endpoint would be reachable on {host} without authentication; "
+                "configure bearer tokens or bind to 127.0.0.1",
+                key="adapters.mcp.tokens",
+            )
+        async with open_bridge_server(runtime.conversations, self.config, stdio=False) as bridge:
+            app, manager = http_app(bridge, self.config, host)
+            runtime.http.add_route(
+                self.config.path, cast(Any, app), methods=["GET", "POST", "DELETE"]
+            )
+            async with manager.run():
+                task_status.started()
+                await anyio.sleep_forever()
+
+    @staticmethod
+    async def command(ctx: CommandContext, argv: list[str]) -> int:
+        """`bridge mcp [--transport stdio|http] [--host H] [--port P] [--stateless]`."""
+        parser = argparse.ArgumentParser(
+            prog="bridge mcp", description="Serve the agents as MCP tools."
+        )
+        parser.add_argument("--transport", choices=("stdio", "http"), default="stdio")
+        parser.add_argument("--host", help="HTTP bind address (default: [http] host, 127.0.0.1)")
+        parser.add_argument("--port", type=int, help="HTTP port (default: [http] port)")
+        parser.add_argument("--stateless", action="store_true", help="HTTP without sessions")
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exit_:
+            return int(exit_.code or 0)
+        config = validate_adapter_config(ctx.settings, "mcp", MCPConfig)
+        if args.stateless:
+            config = config.model_copy(update={"stateless": True})
+        if args.transport == "stdio":
+            return await _serve_stdio(ctx, config)
+        http: dict[str, Any] = {}
+        if args.host:
+            http["host"] = args.host
+        if args.port is not None:
+            http["port"] = args.port
+        settings = ctx.settings.model_copy(
+            update={"http": ctx.settings.http.model_copy(update=http)}
+        )
+        async with anyio.create_task_group() as group:
+            runtime: Runtime = await group.start(_serve_http, settings, MCPAdapter(config))
+            ctx.err.write(f"MCP endpoint: {runtime.http.base_url}{config.path}\n")
+            ctx.err.flush()
+        return 0
+
+
+async def _serve_http(
+    settings: Any, adapter: MCPAdapter, *, task_status: anyio.abc.TaskStatus[Runtime]
+) -> None:
+    await serve(settings, adapters=[adapter], task_status=task_status)
+
+
+async def _serve_stdio(ctx: CommandContext, config: MCPConfig) -> int:
+    """Serve one client over stdin/stdout until it closes stdin. Nothing else goes to stdout."""
+    async with ctx.open_runtime() as runtime, anyio.create_task_group() as group:
+        await group.start(runtime.conversations.heartbeat)
+        async with (
+            open_bridge_server(runtime.conversations, config, stdio=True) as bridge,
+            stdio_server() as (read_stream, write_stream),
+        ):
+            await bridge.server.run(
+                read_stream, write_stream, bridge.server.create_initialization_options()
+            )
+        group.cancel_scope.cancel()
+    return 0
