@@ -1,8 +1,8 @@
 """The `SessionStore` protocol: durable state shared by every replica of the bridge.
 
 Implementations: `memory://` (tests), `sqlite:///path` (embedded default),
-`redis://…` (scale-out). One conformance suite (`bridge.testing.store_conformance`)
-runs against all of them.
+`redis://…` (scale-out). One conformance suite
+runs against all of them: `bridge.testing._stores.STORE_CHECKS`.
 """
 
 from __future__ import annotations
