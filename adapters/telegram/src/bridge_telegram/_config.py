@@ -1,0 +1,70 @@
+"""`[adapters.telegram]`: the validated configuration of the Telegram adapter."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from bridge.adapters import AdapterConfig
+
+__all__ = ["ChatRoute", "TelegramConfig"]
+
+DEFAULT_API_URL = "https://api.telegram.org"
+
+
+class ChatRoute(BaseModel):
+    """`[adapters.telegram.routes."<chat id>"]`: what one chat talks to."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent: str | None = Field(default=None, description="agent name or id for this chat")
+    group_conversation: Literal["chat", "thread"] | None = None
+
+
+class TelegramConfig(AdapterConfig):
+    """Every key of `[adapters.telegram]`; `config.example.toml` documents each one."""
+
+    bot_token: SecretStr
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str | None = None
+    secret_token: SecretStr | None = None
+    api_url: str = DEFAULT_API_URL
+    default_agent: str | None = None
+    routes: dict[str, ChatRoute] = Field(default_factory=dict)
+    group_conversation: Literal["chat", "thread"] = "chat"
+    allowed_chat_ids: list[int] | None = None
+    allowed_user_ids: list[int] | None = None
+    email_template: str = "{user_id}@telegram.invalid"
+    policy: Literal["queue", "coalesce", "interrupt"] | None = None
+    use_drafts: bool = True
+    typing_interval: float = Field(default=4.5, gt=0)
+    poll_timeout: float = Field(default=30.0, ge=0)
+    poller_lease: float = Field(default=30.0, gt=0)
+    max_file_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    request_timeout: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _webhook_needs_url_and_secret(self) -> TelegramConfig:
+        if self.mode == "webhook":
+            if not self.webhook_url:
+                raise ValueError("mode = 'webhook' needs webhook_url")
+            if self.secret_token is None or not self.secret_token.get_secret_value():
+                raise ValueError("mode = 'webhook' needs secret_token")
+        if "{user_id}" not in self.email_template:
+            raise ValueError("email_template must contain {user_id}")
+        return self
+
+    @property
+    def bot_api_root(self) -> str:
+        return self.api_url.rstrip("/")
+
+    def route_for(self, chat_id: int) -> ChatRoute:
+        return self.routes.get(str(chat_id)) or ChatRoute()
+
+    def is_allowed(self, chat_id: int, user_id: int | None) -> bool:
+        if self.allowed_chat_ids is not None and chat_id not in self.allowed_chat_ids:
+            return False
+        if self.allowed_user_ids is None:
+            return True
+        return user_id is not None and user_id in self.allowed_user_ids

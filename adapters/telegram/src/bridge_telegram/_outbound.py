@@ -1,0 +1,236 @@
+"""Agent answers → Bot API calls, paced by the bridge's output scheduler.
+
+Private chats stream a draft (`sendMessageDraft`) and then send the answer;
+groups and topics get one message, created with the first visible content and
+edited at most as often as the scheduler allows, with a status line for tool
+steps. A server without `sendMessageDraft` falls back to that second strategy.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from telegram import Bot, LinkPreviewOptions, Message, ReplyParameters
+
+from bridge.errors import PlatformError, PlatformRateLimitError
+from bridge.scheduler import OutputScheduler, Priority
+from bridge_telegram._api import NotModifiedError, bot_call
+from bridge_telegram._render import Rendered, render_final, render_preview
+
+__all__ = ["AnswerView", "Place", "Sender"]
+
+logger = logging.getLogger(__name__)
+
+_NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+OnMessage = Callable[[int], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where an answer goes: chat, forum topic, and the message it replies to."""
+
+    chat_id: int
+    thread_id: int | None = None
+    reply_to: int | None = None
+    is_private: bool = False
+
+    @property
+    def destination(self) -> str:
+        return f"telegram:{self.chat_id}"
+
+    def as_reply(self) -> dict[str, Any]:
+        return {
+            "chat_id": self.chat_id,
+            "thread_id": self.thread_id,
+            "reply_to": self.reply_to,
+            "private": self.is_private,
+        }
+
+    @classmethod
+    def from_reply(cls, reply: dict[str, Any]) -> Place:
+        return cls(
+            int(reply["chat_id"]),
+            reply.get("thread_id"),
+            reply.get("reply_to"),
+            bool(reply.get("private")),
+        )
+
+
+class Sender:
+    """The Bot API calls of the adapter, each mapped to `bridge.errors`."""
+
+    def __init__(self, bot: Bot, scheduler: OutputScheduler) -> None:
+        self.bot = bot
+        self.scheduler = scheduler
+        self.supports_drafts = True
+
+    async def post_now(self, place: Place, piece: Rendered, *, reply: bool = True) -> Message:
+        """`sendMessage`, unscheduled: call it from inside a scheduled op."""
+        reply_to = place.reply_to if reply else None
+        with bot_call("sendMessage"):
+            return await self.bot.send_message(
+                place.chat_id,
+                piece.text,
+                entities=piece.entities or None,
+                message_thread_id=place.thread_id,
+                link_preview_options=_NO_PREVIEW,
+                reply_parameters=ReplyParameters(reply_to, allow_sending_without_reply=True)
+                if reply_to
+                else None,
+            )
+
+    async def send(
+        self,
+        place: Place,
+        piece: Rendered,
+        *,
+        priority: Priority = Priority.FINAL,
+        reply: bool = True,
+    ) -> Message | None:
+        """Send one message through the scheduler (never coalesced; retried after flood waits)."""
+        return await self.scheduler.submit(
+            place.destination, lambda: self.post_now(place, piece, reply=reply), priority=priority
+        )
+
+    async def edit(self, place: Place, message_id: int, piece: Rendered) -> None:
+        """`editMessageText`, unscheduled; an edit that changes nothing counts as done."""
+        try:
+            with bot_call("editMessageText"):
+                await self.bot.edit_message_text(
+                    piece.text,
+                    chat_id=place.chat_id,
+                    message_id=message_id,
+                    entities=piece.entities or None,
+                    link_preview_options=_NO_PREVIEW,
+                )
+        except NotModifiedError:
+            return
+
+    async def draft(self, place: Place, draft_id: int, piece: Rendered) -> None:
+        with bot_call("sendMessageDraft"):
+            await self.bot.send_message_draft(
+                place.chat_id,
+                draft_id,
+                piece.text,
+                message_thread_id=place.thread_id,
+                entities=piece.entities or None,
+            )
+
+    async def typing(self, place: Place) -> None:
+        """One `typing` chat action, on its own budget (it is no message)."""
+
+        async def call() -> None:
+            with bot_call("sendChatAction"):
+                await self.bot.send_chat_action(
+                    place.chat_id, "typing", message_thread_id=place.thread_id
+                )
+
+        await self.scheduler.submit(
+            f"{place.destination}:action", call, slot="typing", priority=Priority.STATUS
+        )
+
+    async def notify(
+        self, place: Place, markdown: str, *, priority: Priority = Priority.PROMPT
+    ) -> Message | None:
+        """Send a short Markdown notice (commands, prompts, errors)."""
+        message = None
+        for piece in render_final(markdown):
+            message = await self.send(place, piece, priority=priority)
+        return message
+
+    async def deliver(self, place: Place, message_id: int | None, markdown: str) -> None:
+        """Recovery: put a final answer in place; editing the placeholder is idempotent."""
+        pieces = render_final(markdown)
+        rest = pieces
+        if message_id is not None:
+            first, rest = pieces[0], pieces[1:]
+            await self.scheduler.submit(
+                place.destination,
+                lambda: self.edit(place, message_id, first),
+                slot=("message", message_id),
+                priority=Priority.FINAL,
+                text=first.key,
+            )
+        for piece in rest:
+            await self.send(place, piece, reply=False)
+
+
+class AnswerView:
+    """The visible state of one streaming answer; scheduled `refresh` ops draw it."""
+
+    def __init__(
+        self, sender: Sender, place: Place, *, use_draft: bool, on_message: OnMessage | None = None
+    ) -> None:
+        self.sender = sender
+        self.place = place
+        self.use_draft = use_draft and sender.supports_drafts
+        self.draft_id = secrets.randbelow(2**31 - 2) + 1
+        self.slot = ("answer", self.draft_id)
+        self.text = ""
+        self.status: str | None = None
+        self.message_id: int | None = None
+        self.on_message = on_message
+        self._shown = ""
+
+    def changed(self) -> None:
+        """Something visible changed: queue a refresh (queued refreshes coalesce)."""
+        if self.text or self.status:
+            self.sender.scheduler.post(self.place.destination, self.refresh, slot=self.slot)
+
+    async def refresh(self) -> None:
+        # Rendered when the budget allows, not per chunk: always the latest text.
+        piece = render_preview(self.text, self.status)
+        if not piece.text or piece.key == self._shown:
+            return
+        if self.use_draft:
+            try:
+                await self.sender.draft(self.place, self.draft_id, piece)
+            except PlatformRateLimitError:
+                raise
+            except PlatformError as exc:
+                logger.info("no message drafts on this Bot API server (%s): editing instead", exc)
+                self.sender.supports_drafts = self.use_draft = False
+                await self._draw(piece)
+        else:
+            await self._draw(piece)
+        self._shown = piece.key
+
+    async def _draw(self, piece: Rendered) -> None:
+        if self.message_id is None:
+            message = await self.sender.post_now(self.place, piece)
+            await self._placed(message.message_id)
+        else:
+            await self.sender.edit(self.place, self.message_id, piece)
+
+    async def _placed(self, message_id: int) -> None:
+        self.message_id = message_id
+        if self.on_message is not None:
+            await self.on_message(message_id)
+
+    async def finish(self, markdown: str) -> None:
+        """Commit the final answer: edit the message (or send it), then the overflow.
+
+        The first piece shares the refreshes' slot, so a queued refresh is
+        superseded and none can be drawn after the answer.
+        """
+        pieces = render_final(markdown)
+        first, rest = pieces[0], pieces[1:]
+
+        async def commit() -> None:
+            if self.message_id is None:
+                message = await self.sender.post_now(self.place, first)
+                await self._placed(message.message_id)
+            elif first.key != self._shown:
+                await self.sender.edit(self.place, self.message_id, first)
+            self._shown = first.key
+
+        await self.sender.scheduler.submit(
+            self.place.destination, commit, slot=self.slot, priority=Priority.FINAL
+        )
+        for piece in rest:
+            await self.sender.send(self.place, piece, reply=False)

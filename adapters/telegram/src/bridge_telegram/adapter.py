@@ -1,0 +1,195 @@
+"""`TelegramAdapter`: the lifecycle that ties python-telegram-bot to the bridge's runtime.
+
+It uses python-telegram-bot's manual lifecycle (`initialize`, `start`,
+`updater.start_polling`, `stop`, `shutdown`) inside the bridge's event loop.
+Updates arrive by long polling, by one elected poller per bot (a leased store
+lock, so replicas never fight over `getUpdates`), or by webhook at
+`/telegram/webhook` on the bridge's HTTP server (the mode for several replicas).
+"""
+
+from __future__ import annotations
+
+import datetime as dtm
+import hmac
+import logging
+from typing import Any, ClassVar
+
+import anyio
+import anyio.abc
+from starlette.requests import Request
+from starlette.responses import Response
+from telegram import Update
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+
+from bridge.errors import PlatformError
+from bridge.runtime import Runtime
+from bridge_telegram._api import BotRequest, bot_call
+from bridge_telegram._commands import BOT_COMMANDS
+from bridge_telegram._config import TelegramConfig
+from bridge_telegram._handler import Handler
+from bridge_telegram._outbound import Sender
+
+__all__ = ["WEBHOOK_PATH", "TelegramAdapter"]
+
+logger = logging.getLogger(__name__)
+
+WEBHOOK_PATH = "/telegram/webhook"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+ALLOWED_UPDATES = ["message"]
+
+
+def build_application(config: TelegramConfig) -> Application[Any, Any, Any, Any, Any, Any]:
+    """A python-telegram-bot `Application` on the configured Bot API server."""
+    root = config.bot_api_root
+    timeout = config.request_timeout
+    builder = (
+        ApplicationBuilder()
+        .token(config.bot_token.get_secret_value())
+        .base_url(f"{root}/bot")
+        .base_file_url(f"{root}/file/bot")
+        .request(BotRequest(read_timeout=timeout, write_timeout=timeout, connect_timeout=timeout))
+        .get_updates_request(BotRequest(read_timeout=timeout, connect_timeout=timeout))
+    )
+    if config.mode == "webhook":
+        builder = builder.updater(None)
+    return builder.build()
+
+
+class TelegramAdapter:
+    """Agents as Telegram bots (entry point `telegram`, table `[adapters.telegram]`)."""
+
+    name: ClassVar[str] = "telegram"
+    config_model: ClassVar[type[TelegramConfig]] = TelegramConfig
+
+    def __init__(self, config: TelegramConfig) -> None:
+        self.config = config
+        self.handler: Handler | None = None
+
+    async def serve(
+        self,
+        runtime: Runtime,
+        *,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Run until cancelled.
+
+        Raises:
+            PlatformError: the Bot API server rejected the token or is unreachable at start.
+        """
+        app = build_application(self.config)
+        with bot_call("getMe"):
+            await app.initialize()
+        try:
+            async with anyio.create_task_group() as group:
+                sender = Sender(app.bot, runtime.scheduler)
+                handler = self.handler = Handler(
+                    self.config, runtime, sender, bot_id=app.bot.id, username=app.bot.username
+                )
+
+                async def dispatch(update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
+                    group.start_soon(
+                        handler.handle, update, name=f"telegram update {update.update_id}"
+                    )
+
+                app.add_handler(TypeHandler(Update, dispatch))
+                if self.config.mode == "webhook":
+                    runtime.http.add_route(
+                        WEBHOOK_PATH, self._webhook_endpoint(app), methods=["POST"]
+                    )
+                await self._set_commands(app)
+                await app.start()
+                await group.start(runtime.conversations.run_recovery, "telegram", handler.deliver)
+                if self.config.mode == "webhook":
+                    group.start_soon(self._register_webhook, app, runtime)
+                else:
+                    group.start_soon(self._poll, app, runtime)
+                task_status.started()
+                await anyio.sleep_forever()
+        finally:
+            with anyio.CancelScope(shield=True):
+                if app.updater is not None and app.updater.running:
+                    await app.updater.stop()
+                if app.running:
+                    await app.stop()
+                await app.shutdown()
+
+    async def _set_commands(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        try:
+            with bot_call("setMyCommands"):
+                await app.bot.set_my_commands(BOT_COMMANDS)
+        except PlatformError as exc:
+            logger.warning("could not register the bot's commands: %s", exc)
+
+    async def _poll(self, app: Application[Any, Any, Any, Any, Any, Any], runtime: Runtime) -> None:
+        """Poll only while holding `telegram-poller:<bot id>`: one `getUpdates` consumer per bot."""
+        assert app.updater is not None
+        lock = f"telegram-poller:{app.bot.id}"
+        owner = runtime.conversations.replica_id
+        lease = self.config.poller_lease
+        store = runtime.store
+        while True:
+            if not await store.acquire_lock(lock, owner, lease):
+                logger.info("another replica polls bot %s; standing by", app.bot.id)
+                await anyio.sleep(lease / 3)
+                continue
+            try:
+                await app.updater.start_polling(
+                    timeout=dtm.timedelta(seconds=self.config.poll_timeout),
+                    allowed_updates=ALLOWED_UPDATES,
+                    error_callback=_log_polling_error,
+                )
+                logger.info("polling updates of @%s", app.bot.username)
+                while True:
+                    await anyio.sleep(lease / 3)
+                    if not await store.renew_lock(lock, owner, lease):
+                        break
+                logger.error("lost the poller lock of bot %s; stopping to poll", app.bot.id)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    if app.updater.running:
+                        await app.updater.stop()
+                    await store.release_lock(lock, owner)
+
+    def _webhook_url(self, runtime: Runtime) -> str:
+        if self.config.webhook_url:
+            return self.config.webhook_url
+        base = runtime.settings.http.public_url or runtime.http.base_url
+        return f"{base.rstrip('/')}{WEBHOOK_PATH}"
+
+    async def _register_webhook(
+        self, app: Application[Any, Any, Any, Any, Any, Any], runtime: Runtime
+    ) -> None:
+        # The HTTP server starts after the adapters; without a configured URL, wait for its port.
+        while not self.config.webhook_url and runtime.http.port is None:  # noqa: ASYNC110
+            await anyio.sleep(0.05)  # no event to wait on: the runtime sets the port
+        secret = self.config.secret_token
+        assert secret is not None  # the config model requires it in webhook mode
+        with bot_call("setWebhook"):
+            await app.bot.set_webhook(
+                self._webhook_url(runtime),
+                secret_token=secret.get_secret_value(),
+                allowed_updates=ALLOWED_UPDATES,
+            )
+        logger.info("webhook registered at %s", self._webhook_url(runtime))
+
+    def _webhook_endpoint(self, app: Application[Any, Any, Any, Any, Any, Any]) -> Any:
+        secret = self.config.secret_token
+        assert secret is not None
+        expected = secret.get_secret_value().encode()
+
+        async def endpoint(request: Request) -> Response:
+            given = request.headers.get(SECRET_HEADER, "").encode()
+            if not given or not hmac.compare_digest(given, expected):
+                return Response("forbidden", status_code=403)
+            try:
+                update = Update.de_json(await request.json(), app.bot)
+            except ValueError:
+                return Response("bad update", status_code=400)
+            await app.update_queue.put(update)
+            return Response(status_code=200)
+
+        return endpoint
+
+
+def _log_polling_error(exc: Exception) -> None:
+    logger.warning("polling updates failed, retrying: %s", exc)
