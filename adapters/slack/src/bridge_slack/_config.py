@@ -1,0 +1,40 @@
+"""`[adapters.slack]`: the Slack adapter's validated configuration."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+
+from bridge.adapters import AdapterConfig
+
+__all__ = ["SlackConfig"]
+
+
+class SlackConfig(AdapterConfig):
+    """Every key of `[adapters.slack]`; see `config.example.toml` in this package's folder."""
+
+    bot_token: SecretStr | None = None
+    signing_secret: SecretStr | None = None
+    app_token: SecretStr | None = None
+    mode: Literal["socket", "http"] = "http"
+    api_url: str = "https://slack.com/api/"
+    app_name: str = "Agent Bridge"
+    default_agent: str | None = None
+    channels: dict[str, str] = Field(default_factory=dict, description="channel id -> agent")
+    slash_command: str = "/agent"
+    follow_threads: bool = True
+    dm_conversation: Literal["thread", "dm"] = "thread"
+    streaming: bool = True
+    allowed_channels: list[str] = Field(default_factory=list)
+    allowed_users: list[str] = Field(default_factory=list)
+    user_rate_limit: int = Field(default=20, ge=1)
+    user_rate_window: float = Field(default=60.0, gt=0)
+    max_file_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    max_message_parts: int = Field(default=4, ge=1, description="more parts go into a file")
+    stop_words: list[str] = Field(default_factory=lambda: ["stop", "cancel"])
+
+    @property
+    def api_base(self) -> str:
+        """`api_url` with the trailing slash slack_sdk needs."""
+        return self.api_url if self.api_url.endswith("/") else self.api_url + "/"

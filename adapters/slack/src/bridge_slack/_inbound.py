@@ -1,0 +1,135 @@
+"""Slack payloads → what the bridge acts on: triggers, conversation keys, agent choices.
+
+Pure functions of the payloads (and the config); no I/O here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from bridge.conversations import ConversationKey
+from bridge_slack._config import SlackConfig
+
+__all__ = ["Inbound", "Trigger", "from_command", "from_event", "key_for", "split_agent_choice"]
+
+Trigger = Literal["dm", "mention", "thread", "command"]
+
+_ACCEPTED_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
+_CHOICE = re.compile(r"^\s*agent:(?P<name>[\w.\-]+)\s*", re.IGNORECASE)
+_MENTION = re.compile(r"<@(?P<user>[A-Z0-9]+)(\|[^>]*)?>")
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One message the bot may answer."""
+
+    trigger: Trigger
+    team: str
+    channel: str
+    user: str
+    text: str
+    ts: str
+    thread_ts: str
+    """Root of the thread the answer goes in."""
+    is_dm: bool
+    agent_name: str | None = None
+    files: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+
+    @property
+    def delivery_id(self) -> str:
+        """Same for every event about this message (app_mention and message, retries)."""
+        return f"slack:msg:{self.team}:{self.channel}:{self.ts}"
+
+    @property
+    def principal(self) -> str:
+        return f"{self.team}:{self.user}"
+
+
+def key_for(
+    config: SlackConfig, team: str, channel: str, thread_ts: str, *, is_dm: bool
+) -> ConversationKey:
+    """team + channel + root thread ts; one key per DM when `dm_conversation = "dm"`."""
+    thread = "dm" if is_dm and config.dm_conversation == "dm" else thread_ts
+    return ConversationKey("slack", f"{team}:{channel}", thread)
+
+
+def split_agent_choice(text: str) -> tuple[str | None, str]:
+    """`agent:NAME rest` → (NAME, rest); otherwise (None, text)."""
+    found = _CHOICE.match(text)
+    if found is None:
+        return None, text
+    return found.group("name"), text[found.end() :]
+
+
+def _strip_mentions(text: str, bot_user_id: str) -> str:
+    return _MENTION.sub(
+        lambda m: "" if m.group("user") == bot_user_id else m.group(0), text
+    ).strip()
+
+
+def from_event(body: dict[str, Any], bot_user_id: str, bot_id: str | None) -> Inbound | None:
+    """A message or app_mention event the bot may answer; None for everything it ignores.
+
+    A plain thread reply comes back with trigger "thread": the caller answers it
+    only when `follow_threads` is on and the bot already answers in that thread.
+    """
+    event = body.get("event") or {}
+    if event.get("type") not in ("message", "app_mention"):
+        return None
+    if (
+        event.get("subtype") not in _ACCEPTED_SUBTYPES
+        or event.get("bot_id")
+        or event.get("bot_profile")
+    ):
+        return None
+    user = event.get("user")
+    if not user or user == bot_user_id or (bot_id and event.get("bot_id") == bot_id):
+        return None
+    channel = str(event.get("channel") or "")
+    text = str(event.get("text") or "")
+    ts = str(event.get("ts") or "")
+    is_dm = event.get("channel_type") == "im" or channel.startswith("D")
+    mentioned = f"<@{bot_user_id}" in text
+    thread_ts = event.get("thread_ts")
+    trigger: Trigger
+    if is_dm:
+        trigger = "dm"
+    elif mentioned or event.get("type") == "app_mention":
+        trigger = "mention"
+    elif thread_ts and thread_ts != ts:
+        trigger = "thread"
+    else:
+        return None
+    agent_name, cleaned = split_agent_choice(_strip_mentions(text, bot_user_id))
+    team = str(body.get("team_id") or event.get("team") or "")
+    return Inbound(
+        trigger=trigger,
+        team=team,
+        channel=channel,
+        user=str(user),
+        text=cleaned.strip(),
+        ts=ts,
+        thread_ts=str(thread_ts or ts),
+        is_dm=is_dm,
+        agent_name=agent_name,
+        files=tuple(event.get("files") or ()),
+    )
+
+
+def from_command(body: dict[str, Any], posted_ts: str) -> Inbound:
+    """A slash command whose question the bot re-posted at `posted_ts` (the thread root)."""
+    agent_name, text = split_agent_choice(str(body.get("text") or ""))
+    channel = str(body.get("channel_id") or "")
+    return Inbound(
+        trigger="command",
+        team=str(body.get("team_id") or ""),
+        channel=channel,
+        user=str(body.get("user_id") or ""),
+        text=text.strip(),
+        ts=posted_ts,
+        thread_ts=posted_ts,
+        is_dm=channel.startswith("D"),
+        agent_name=agent_name,
+    )

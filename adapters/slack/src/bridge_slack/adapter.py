@@ -1,0 +1,210 @@
+"""`SlackAdapter`: wires a Bolt app to the bridge (HTTP Events API or Socket Mode) and runs it.
+
+Listeners only acknowledge, deduplicate and hand the work to the adapter's task
+group, so Slack gets its ack well within 3 s; `SlackService` does the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, ClassVar
+
+import anyio
+import anyio.abc
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+
+from bridge.adapters import CommandContext
+from bridge.config import validate_adapter_config
+from bridge.conversations import ConversationKey
+from bridge.errors import ConfigError, PlatformError
+from bridge.runtime import Runtime
+from bridge_slack._api import SlackApi
+from bridge_slack._config import SlackConfig
+from bridge_slack._inbound import from_command, from_event, key_for
+from bridge_slack._manifest import manifest
+from bridge_slack._service import SlackService
+
+__all__ = ["SlackAdapter"]
+
+logger = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+
+
+class SlackAdapter:
+    """Agents as Slack bots."""
+
+    name: ClassVar[str] = "slack"
+    config_model: ClassVar[type[SlackConfig]] = SlackConfig
+
+    def __init__(self, config: SlackConfig) -> None:
+        self.config = config
+        self.service: SlackService | None = None
+        self._group: anyio.abc.TaskGroup | None = None
+
+    def _check(self) -> tuple[str, str]:
+        config = self.config
+        if config.bot_token is None:
+            raise ConfigError("a bot token is required", key="adapters.slack.bot_token")
+        if config.mode == "http" and config.signing_secret is None:
+            raise ConfigError(
+                "HTTP mode needs the signing secret", key="adapters.slack.signing_secret"
+            )
+        if config.mode == "socket" and config.app_token is None:
+            raise ConfigError(
+                "Socket Mode needs an app-level token", key="adapters.slack.app_token"
+            )
+        secret = config.signing_secret.get_secret_value() if config.signing_secret else ""
+        return config.bot_token.get_secret_value(), secret
+
+    async def serve(
+        self,
+        runtime: Runtime,
+        *,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Accept Slack events until cancelled.
+
+        Raises:
+            ConfigError: a token or secret the chosen mode needs is missing.
+        """
+        token, secret = self._check()
+        api = SlackApi(token, self.config.api_base)
+        self.service = SlackService(self.config, runtime, api)
+        app = self._bolt_app(api, secret)
+        async with anyio.create_task_group() as group:
+            self._group = group
+            await group.start(runtime.conversations.run_recovery, "slack", self.service.deliver)
+            if self.config.mode == "http":
+                runtime.http.add_route(
+                    EVENTS_PATH, AsyncSlackRequestHandler(app).handle, methods=["POST"]
+                )
+                task_status.started()
+                await anyio.sleep_forever()
+            assert self.config.app_token is not None
+            socket = AsyncSocketModeHandler(
+                app, self.config.app_token.get_secret_value(), web_client=api.web
+            )
+            try:
+                await socket.connect_async()  # type: ignore[no-untyped-call]
+                task_status.started()
+                await anyio.sleep_forever()
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await socket.close_async()  # type: ignore[no-untyped-call]
+
+    def _bolt_app(self, api: SlackApi, secret: str) -> AsyncApp:
+        app = AsyncApp(
+            client=api.web,
+            signing_secret=secret,
+            process_before_response=True,
+            request_verification_enabled=self.config.mode == "http",
+            logger=logging.getLogger("bridge_slack.bolt"),
+        )
+        app.event("message")(self._on_message)
+        app.event("app_mention")(self._on_message)
+        app.event("assistant_thread_started")(self._on_ignored)
+        app.event("agent_session_stopped")(self._on_session_stopped)
+        app.command(self.config.slash_command)(self._on_command)
+        app.action("bridge_stop")(self._on_stop_button)
+        return app
+
+    def _spawn(self, func: Any, *args: Any) -> None:
+        assert self._group is not None
+        self._group.start_soon(self._guarded, func, *args)
+
+    async def _guarded(self, func: Any, *args: Any) -> None:
+        # The outermost frame of a unit of work: log and carry on, never end the adapter.
+        try:
+            await func(*args)
+        except Exception:
+            logger.exception("Slack work item %s failed", getattr(func, "__name__", func))
+
+    async def _first(self, *delivery_ids: str) -> bool:
+        assert self.service is not None
+        for delivery_id in delivery_ids:
+            if not await self.service.conversations.first_delivery(delivery_id):
+                return False
+        return True
+
+    # -- listeners: ack, dedupe, hand over --------------------------------------------
+
+    async def _on_message(
+        self, body: dict[str, Any], ack: AsyncAck, context: AsyncBoltContext
+    ) -> None:
+        await ack()
+        inbound = from_event(body, context.bot_user_id or "", context.bot_id)
+        if inbound is None:
+            return
+        event_id = str(body.get("event_id") or "")
+        if await self._first(
+            *([f"slack:event:{event_id}"] if event_id else []), inbound.delivery_id
+        ):
+            assert self.service is not None
+            self._spawn(self.service.handle, inbound)
+
+    async def _on_ignored(self, ack: AsyncAck) -> None:
+        await ack()
+
+    async def _on_session_stopped(self, body: dict[str, Any], ack: AsyncAck) -> None:
+        await ack()
+        event = body.get("event") or {}
+        channel, thread_ts = event.get("channel"), event.get("thread_ts")
+        if self.service is not None and channel and thread_ts:
+            key = key_for(
+                self.config,
+                str(body.get("team_id") or ""),
+                str(channel),
+                str(thread_ts),
+                is_dm=str(channel).startswith("D"),
+            )
+            self._spawn(self.service.stop, key)
+
+    async def _on_stop_button(self, body: dict[str, Any], ack: AsyncAck) -> None:
+        await ack()
+        value = str(((body.get("actions") or [{}])[0]).get("value") or "")
+        if self.service is not None and value.startswith("slack|"):
+            self._spawn(self.service.stop, ConversationKey.parse(value))
+
+    async def _on_command(self, body: dict[str, Any], ack: AsyncAck) -> None:
+        await ack()
+        trigger = str(body.get("trigger_id") or "")
+        if await self._first(*([f"slack:command:{trigger}"] if trigger else [])):
+            self._spawn(self._command, body)
+
+    async def _command(self, body: dict[str, Any]) -> None:
+        """Re-post the question as the thread root, then answer it like a mention."""
+        assert self.service is not None
+        service = self.service
+        channel, user = str(body.get("channel_id")), str(body.get("user_id"))
+        asked = str(body.get("text") or "").strip()
+        try:
+            root = await service.runtime.scheduler.submit(
+                f"slack:{channel}:commands",
+                lambda: service.api.post_once(
+                    f"command:{body.get('trigger_id')}",
+                    channel=channel,
+                    text=f"<@{user}> asked: {asked}",
+                ),
+                buckets=[f"slack:{channel}:post"],
+            )
+        except PlatformError as exc:
+            logger.warning("could not post the command's question in %s: %s", channel, exc)
+            return
+        if root is not None:
+            await service.handle(from_command(body, root))
+
+    # -- CLI ---------------------------------------------------------------------------
+
+    @staticmethod
+    async def command(ctx: CommandContext, argv: list[str]) -> int:
+        """`bridge slack manifest`: print the Slack app manifest (JSON) for this config."""
+        if argv[:1] != ["manifest"]:
+            ctx.err.write("usage: bridge slack manifest\n")
+            return 2
+        config = validate_adapter_config(ctx.settings, "slack", SlackConfig)
+        ctx.out.write(json.dumps(manifest(config, ctx.settings.http.public_url), indent=2) + "\n")
+        return 0
