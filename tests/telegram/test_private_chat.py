@@ -6,6 +6,7 @@ import anyio
 from bridge_telegram.testing import FakeBotAPI
 
 from bridge.emulator import Emulator
+from bridge.render import to_telegram
 
 from .conftest import ALICE, running_bridge
 
