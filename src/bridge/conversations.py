@@ -90,6 +90,7 @@ class Turn:
         self.merged = False
         self.run: Run | None = None
         self.task: Task | None = None
+        self.previous: ThreadRef | None = None
 
     @property
     def task_id(self) -> str | None:
@@ -132,6 +133,7 @@ class Conversations:
         self._pending: dict[str, list[tuple[str, Message]]] = {}
         self._running: dict[str, Turn] = {}
         self._held: dict[str, float] = {}
+        self._next_renewal = 0.0
 
     # -- mapping -----------------------------------------------------------
 
@@ -215,14 +217,21 @@ class Conversations:
         ticket = uuid.uuid4().hex
         self._pending.setdefault(name, []).append((ticket, message))
         local = self._local_locks.setdefault(name, anyio.Lock())
-        busy = local.locked() or await self._held_elsewhere(name)
-        if busy:
-            if policy == "interrupt":
-                await self._interrupt(key)
-            if on_queued is not None:
-                await on_queued()
+        busy = False
+
+        async def wait_announced() -> None:
+            nonlocal busy
+            if not busy:
+                busy = True
+                if policy == "interrupt":
+                    await self._interrupt(key)
+                if on_queued is not None:
+                    await on_queued()
+
+        if local.locked():
+            await wait_announced()
         try:
-            async with local, self._distributed_lock(name):
+            async with local, self._distributed_lock(name, wait_announced):
                 batch = self._take(name, ticket, coalesce=policy == "coalesce")
                 turn = await self._begin(key, batch, agent_id=agent_id, source=source)
                 turn.queued = busy
@@ -279,7 +288,9 @@ class Conversations:
             reply=dict(last.reply),
             holder=self.replica_id,
         )
-        return Turn(self, record, thread, last.principal)
+        turn = Turn(self, record, thread, last.principal)
+        turn.previous = ref
+        return turn
 
     @asynccontextmanager
     async def _open_run(self, turn: Turn, message: Message) -> AsyncIterator[Run]:
@@ -302,7 +313,7 @@ class Conversations:
         if record.task_id != task_id:
             turn.record = record.model_copy(update={"task_id": task_id})
             await self.store.record_turn(turn.record)
-        existing = await self.store.get_thread(record.key)
+        existing = turn.previous
         owner = existing.owner if existing and existing.task_id == task_id else turn.principal
         await self.store.put_thread(
             record.key,
@@ -325,16 +336,15 @@ class Conversations:
         except errors.UpstreamError as exc:
             logger.warning("could not interrupt the running turn of %s: %s", key, exc)
 
-    async def _held_elsewhere(self, name: str) -> bool:
-        owner = await self.store.lock_owner(f"turn:{name}")
-        return owner is not None and owner != self.replica_id
-
     @asynccontextmanager
-    async def _distributed_lock(self, name: str) -> AsyncIterator[None]:
+    async def _distributed_lock(
+        self, name: str, on_wait: Callable[[], Awaitable[None]]
+    ) -> AsyncIterator[None]:
         """Hold the key's leased lock; `heartbeat()` and the turn's own events renew it."""
         lock = f"turn:{name}"
         delay = 0.02
         while not await self.store.acquire_lock(lock, self.replica_id, self.config.lock_lease):
+            await on_wait()
             await anyio.sleep(delay)
             delay = min(delay * 2, 0.5)
         self._held[lock] = time.monotonic()
@@ -348,6 +358,9 @@ class Conversations:
     async def _renew_held(self, *, only_due: bool = False) -> None:
         lease = self.config.lock_lease
         now = time.monotonic()
+        if only_due and now < self._next_renewal:
+            return  # the per-event fast path: nothing is due yet
+        self._next_renewal = now + lease / 6
         for lock, renewed in list(self._held.items()):
             if only_due and now - renewed < lease / 3:
                 continue

@@ -138,12 +138,17 @@ class RedisStore:
 
     async def _connect(self) -> None:
         try:
-            client = redis.asyncio.Redis.from_url(
+            # A blocking pool: under a burst, callers wait for a connection instead of
+            # failing with "Too many connections".
+            pool = redis.asyncio.BlockingConnectionPool.from_url(
                 self._client_url,
                 decode_responses=True,
                 socket_timeout=self._socket_timeout,
                 socket_connect_timeout=self._socket_timeout,
+                max_connections=64,
+                timeout=30,
             )
+            client = redis.asyncio.Redis(connection_pool=pool, auto_close_connection_pool=True)
         except ValueError as exc:  # redis-py's verdict on a malformed URL
             raise StoreError(f"invalid redis url: {exc}", url=self.url) from exc
         try:

@@ -1,0 +1,183 @@
+"""Conversations overhead: 1,000 concurrent conversations, each streaming a multi-chunk
+answer, through the conversations service (SQLite, then Redis) against direct
+`AgentClient` calls in the same run. Prints turns/s, p50/p99 turn latency and the
+added latency, and the peak RSS of this process (the emulator runs in another).
+
+Goals: all 1,000 complete; p99 added <= 50 ms; peak RSS <= 300 MB.
+Loopback only; bounded: one round of N turns per mode.
+Run: uv run python bench/conversations.py [--turns N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import anyio
+import httpx
+from pydantic import SecretStr
+
+from bridge.client import AgentClient
+from bridge.config import ConversationsConfig, UpstreamConfig
+from bridge.conversations import ConversationKey, Conversations, Message
+from bridge.events import TextDelta
+from bridge.stores import open_store
+from bridge.testing import blocking_redis_server
+
+MESSAGE = "chars=400 chunks=10 seconds=0.5"
+API_KEY = "bench-key"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_emulator() -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bridge.cli", "emulator", "--port", str(port), "--api-key", API_KEY],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
+                return process, base_url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit("emulator did not start")
+
+
+async def measure(
+    turns: int, one: Callable[[int], Awaitable[int]]
+) -> tuple[list[float], float, int]:
+    latencies: list[float] = []
+    chunks = 0
+
+    async def run(index: int) -> None:
+        nonlocal chunks
+        started = time.perf_counter()
+        chunks += await one(index)
+        latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    async with anyio.create_task_group() as group:
+        for index in range(turns):
+            group.start_soon(run, index)
+    return latencies, time.perf_counter() - started, chunks
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else values[0]
+
+
+async def bench(base_url: str, turns: int, store_urls: dict[str, str]) -> None:
+    upstream = UpstreamConfig(max_connections=turns + 50, read_timeout=120, idle_timeout=120)
+    async with AgentClient(upstream, base_url=base_url, api_key=API_KEY) as client:
+        writer = (await client.find_agent("writer")).id
+
+        async def direct(_: int) -> int:
+            count = 0
+            async with client.stream(writer, MESSAGE, source="slack") as run:
+                async for event in run:
+                    count += isinstance(event, TextDelta)
+            return count
+
+        results: dict[str, tuple[list[float], float, int]] = {}
+        overheads: dict[str, list[float]] = {}
+        results["direct AgentClient"] = await measure(turns, direct)
+        for name, url in store_urls.items():
+            store = open_store(url)
+            await store.open()
+            conversations = Conversations(
+                client, store, ConversationsConfig(handle_secret=SecretStr("bench"))
+            )
+            sink: list[str] = []
+            own: list[float] = []
+
+            async def via_conversations(
+                index: int,
+                conversations: Conversations = conversations,
+                sink: list[str] = sink,
+                own: list[float] = own,
+            ) -> int:
+                key = ConversationKey("bench", "space", f"thread-{index}")
+                count = 0
+                entered = time.perf_counter()
+                async with conversations.turn(
+                    key, Message(text=MESSAGE), agent_id=writer, source="slack"
+                ) as turn:
+                    before = time.perf_counter() - entered
+                    async for event in turn:
+                        if isinstance(event, TextDelta):
+                            sink.append(event.text)
+                            count += 1
+                    last = time.perf_counter()
+                own.append(before + time.perf_counter() - last)
+                return count
+
+            results[f"conversations ({name})"] = await measure(turns, via_conversations)
+            overheads[name] = own
+            await store.close()
+
+    print_table(turns, results, overheads)
+
+
+def print_table(
+    turns: int,
+    results: dict[str, tuple[list[float], float, int]],
+    overheads: dict[str, list[float]],
+) -> None:
+    base = results["direct AgentClient"][0]
+    print(f"conversations bench: {turns} concurrent conversations, answer = '{MESSAGE}'")
+    print(
+        f"  {'mode':<28} {'done':>6} {'turns/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'+p50 ms':>8} {'+p99 ms':>8}"
+    )
+    for mode, (latencies, wall, _) in results.items():
+        p50, p99 = pct(latencies, 50) * 1000, pct(latencies, 99) * 1000
+        add50, add99 = p50 - pct(base, 50) * 1000, p99 - pct(base, 99) * 1000
+        print(
+            f"  {mode:<28} {len(latencies):>6} {len(latencies) / wall:>9.0f} {p50:>8.1f} {p99:>8.1f}"
+            f" {add50:>8.1f} {add99:>8.1f}"
+        )
+    for name, own in overheads.items():
+        print(
+            f"  service's own time per turn ({name}): p50 {pct(own, 50) * 1000:.1f} ms, "
+            f"p99 {pct(own, 99) * 1000:.1f} ms (lock, ledger, mapping, delivery mark)"
+        )
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"  peak RSS of the bridge process: {peak_mb:.0f} MB (goal <= 300 MB); "
+        "goals: all complete, +p99 <= 50 ms"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--turns", type=int, default=1000)
+    args = parser.parse_args()
+    emulator, base_url = start_emulator()
+    try:
+        with tempfile.TemporaryDirectory() as tmp, blocking_redis_server(Path(tmp)) as redis_url:
+            stores = {"sqlite": f"sqlite:///{tmp}/bench.db", "redis": redis_url}
+            anyio.run(bench, base_url, args.turns, stores)
+    finally:
+        emulator.terminate()
+        emulator.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
