@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import anyio
+from bridge_telegram.testing import FakeBotAPI
 
 from bridge.emulator import Emulator
-from bridge_telegram.testing import FakeBotAPI
 
 from .conftest import ALICE, running_bridge
 

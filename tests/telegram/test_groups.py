@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import anyio
+from bridge_telegram.testing import FakeBotAPI
 
 from bridge.emulator import Emulator
 from bridge.render import to_telegram
-from bridge_telegram.testing import FakeBotAPI
 
 from .conftest import ALICE, BOB, FORUM, GROUP, running_bridge
 
