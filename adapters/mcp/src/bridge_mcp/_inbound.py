@@ -48,6 +48,7 @@ class StartRunArguments(AgentArguments):
 
 class RunArguments(_Arguments):
     run: str = Field(min_length=1)
+    wait: float = Field(default=0.0, ge=0, le=50)
 
 
 def parse_arguments(model: type[A], arguments: dict[str, Any] | None) -> A:

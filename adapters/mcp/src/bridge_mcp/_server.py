@@ -210,6 +210,9 @@ class BridgeServer:
             run.cancel()
             with anyio.move_on_after(15):
                 await run.done.wait()
+        elif arguments.wait:
+            with anyio.move_on_after(arguments.wait):
+                await run.done.wait()
         return run_result(run, tool)
 
 

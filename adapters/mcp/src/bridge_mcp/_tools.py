@@ -32,6 +32,19 @@ _RUN_INPUT: dict[str, Any] = {
     "additionalProperties": False,
 }
 
+_GET_RUN_INPUT: dict[str, Any] = {
+    **_RUN_INPUT,
+    "properties": {
+        "run": _RUN_ID,
+        "wait": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 50,
+            "description": "Seconds to wait for the run to finish before answering (default 0).",
+        },
+    },
+}
+
 _NULLABLE_STRING = {"type": ["string", "null"]}
 
 RUN_OUTPUT_SCHEMA: dict[str, Any] = {
@@ -83,7 +96,7 @@ def _tool(
 
 RUN_TOOL_SCHEMAS: dict[str, dict[str, Any]] = {
     "start_run": _START_INPUT,
-    "get_run": _RUN_INPUT,
+    "get_run": _GET_RUN_INPUT,
     "cancel_run": _RUN_INPUT,
 }
 
@@ -99,8 +112,9 @@ RUN_TOOLS: list[types.Tool] = [
     _tool(
         "get_run",
         "Read an agent run",
-        "Status, latest step, text written so far and, when done, the final answer of a run.",
-        _RUN_INPUT,
+        "Status, latest step, text written so far and, when done, the final answer of a run. "
+        "`wait` long-polls until the run ends.",
+        _GET_RUN_INPUT,
         read_only=True,
     ),
     _tool(
