@@ -148,7 +148,7 @@ class RedisStore:
                 max_connections=64,
                 timeout=30,
             )
-            client = redis.asyncio.Redis(connection_pool=pool, auto_close_connection_pool=True)
+            client = redis.asyncio.Redis.from_pool(pool)  # the client owns and closes the pool
         except ValueError as exc:  # redis-py's verdict on a malformed URL
             raise StoreError(f"invalid redis url: {exc}", url=self.url) from exc
         try:
