@@ -45,12 +45,10 @@ class TelegramConfig(AdapterConfig):
     request_timeout: float = Field(default=30.0, gt=0)
 
     @model_validator(mode="after")
-    def _webhook_needs_url_and_secret(self) -> TelegramConfig:
-        if self.mode == "webhook":
-            if not self.webhook_url:
-                raise ValueError("mode = 'webhook' needs webhook_url")
-            if self.secret_token is None or not self.secret_token.get_secret_value():
-                raise ValueError("mode = 'webhook' needs secret_token")
+    def _webhook_needs_a_secret(self) -> TelegramConfig:
+        secret = self.secret_token.get_secret_value() if self.secret_token else ""
+        if self.mode == "webhook" and not secret:
+            raise ValueError("mode = 'webhook' needs secret_token")
         if "{user_id}" not in self.email_template:
             raise ValueError("email_template must contain {user_id}")
         return self
