@@ -97,9 +97,13 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(args.config, overrides=overrides)
 
 
-def _setup_logging(settings: Settings) -> None:
+def _setup_logging(settings: Settings, *, quiet: bool) -> None:
+    """Logs go to stderr; interactive commands show only warnings unless a level was chosen."""
+    level = settings.log.level.upper()
+    if quiet and not settings.log_level_given:
+        level = "WARNING"
     logging.basicConfig(
-        level=settings.log.level.upper(),
+        level=level,
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
@@ -116,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         settings = _settings(args)
-        _setup_logging(settings)
+        _setup_logging(settings, quiet=args.command in ("chat", "agents", "check-config", "mcp"))
         return anyio.run(_dispatch, args, settings)
     except errors.ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
@@ -290,7 +294,7 @@ async def _emulator(args: argparse.Namespace) -> int:
 def _check_config(settings: Settings) -> int:
     for name in settings.adapters:
         build_adapter(settings, name)
-    dumped = settings.model_dump(mode="python", exclude={"config_path"})
+    dumped = settings.model_dump(mode="python")
     print(f"config file: {settings.config_path or '(none: defaults and environment)'}")
     _print_tree(dumped, "")
     print("configuration is valid")

@@ -117,6 +117,7 @@ class Settings(BaseSettings):
     adapters: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     config_path: Path | None = Field(default=None, exclude=True)
+    log_level_given: bool = Field(default=False, exclude=True)
 
     @property
     def has_api_key(self) -> bool:
@@ -199,6 +200,11 @@ def load_settings(
         **{name: getattr(loaded, name) for name in Settings.model_fields}
     )
     settings.config_path = path
+    settings.log_level_given = bool(
+        explicit.get("log", {}).get("level")
+        or env.get("BRIDGE_LOG__LEVEL")
+        or (isinstance(from_file.get("log"), dict) and "level" in from_file["log"])
+    )
     return settings
 
 

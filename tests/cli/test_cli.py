@@ -1,0 +1,167 @@
+"""The `bridge` command, run as a subprocess the way a user runs it."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from bridge.testing import open_emulator
+
+ENV_KEYS = ("XPANDER_API_KEY", "BRIDGE_CONFIG")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ENV_KEYS and not k.startswith("BRIDGE_")}
+    return {**env, **extra}
+
+
+async def bridge(
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    stdin: bytes | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    with anyio.fail_after(60):
+        return await anyio.run_process(
+            [sys.executable, "-m", "bridge", *args],
+            env=env or clean_env(),
+            cwd=cwd,
+            check=False,
+            input=stdin,
+        )
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[Any]:
+    async with open_emulator(api_key="cli-key") as emu:
+        yield emu
+
+
+def upstream_env(emulator: Any) -> dict[str, str]:
+    return clean_env(BRIDGE_UPSTREAM__BASE_URL=emulator.base_url, XPANDER_API_KEY="cli-key")
+
+
+async def test_chat_without_a_key_answers_on_the_embedded_emulator(tmp_path: Path) -> None:
+    result = await bridge("chat", "--agent", "echo", "hello", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode() == "hello\n"
+    lines = result.stderr.decode().strip().splitlines()
+    assert "embedded emulator" in lines[0]
+    assert re.fullmatch(r"thread: \S+", lines[-1])
+
+
+async def test_chat_streams_to_stdout_and_thread_continues(emulator: Any, tmp_path: Path) -> None:
+    first = await bridge(
+        "chat", "--agent", "echo", "first", env=upstream_env(emulator), cwd=tmp_path
+    )
+    assert first.returncode == 0, first.stderr
+    thread = first.stderr.decode().strip().splitlines()[-1].removeprefix("thread: ")
+    second = await bridge(
+        "chat",
+        "--agent",
+        "echo",
+        "--thread",
+        thread,
+        "second",
+        env=upstream_env(emulator),
+        cwd=tmp_path,
+    )
+    assert second.stdout.decode() == "second\n"
+    assert emulator.invokes()[-1].body["id"] == thread
+    assert len(emulator.tasks[thread].turns) == 2
+
+
+async def test_chat_shows_steps_on_stderr_only(emulator: Any, tmp_path: Path) -> None:
+    result = await bridge(
+        "chat", "--agent", "researcher", "weather?", env=upstream_env(emulator), cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert "· calling" in result.stderr.decode()
+    assert "· calling" not in result.stdout.decode()
+
+
+async def test_interactive_chat_keeps_one_thread(emulator: Any, tmp_path: Path) -> None:
+    result = await bridge(
+        "chat", "--agent", "echo", env=upstream_env(emulator), cwd=tmp_path, stdin=b"one\ntwo\n"
+    )
+    assert result.stdout.decode() == "one\ntwo\n"
+    threads = {r.body.get("id") for r in emulator.invokes()[1:]}
+    assert len(threads) == 1 and None not in threads
+
+
+async def test_a_failing_agent_exits_non_zero_with_a_clear_message(
+    emulator: Any, tmp_path: Path
+) -> None:
+    result = await bridge(
+        "chat", "--agent", "failing", "x", env=upstream_env(emulator), cwd=tmp_path
+    )
+    assert result.returncode == 1
+    assert "ended failed" in result.stderr.decode()
+
+
+async def test_agents_prints_a_table(emulator: Any, tmp_path: Path) -> None:
+    result = await bridge("agents", env=upstream_env(emulator), cwd=tmp_path)
+    out = result.stdout.decode()
+    assert out.splitlines()[0].startswith("NAME")
+    assert "researcher" in out
+
+
+async def test_bad_config_names_the_key_and_the_file(tmp_path: Path) -> None:
+    config = tmp_path / "bridge.toml"
+    config.write_text('[upstream]\nconnect_timeout = "soon"\n')
+    result = await bridge("check-config", cwd=tmp_path)
+    assert result.returncode == 2
+    message = result.stderr.decode()
+    assert "upstream.connect_timeout" in message and str(config.name) in message
+
+
+async def test_unknown_key_in_an_adapter_table_is_an_error(tmp_path: Path) -> None:
+    config = tmp_path / "bridge.toml"
+    config.write_text("[adapters.mcp]\nno_such_key = 1\n")
+    result = await bridge("--config", str(config), "check-config", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "adapters.mcp.no_such_key" in result.stderr.decode()
+
+
+async def test_check_config_redacts_secrets(tmp_path: Path) -> None:
+    config = tmp_path / "bridge.toml"
+    config.write_text('[upstream]\napi_key = "super-secret-value"\n')
+    result = await bridge("--config", str(config), "check-config", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert b"super-secret-value" not in result.stdout + result.stderr
+    assert b"api_key = ********" in result.stdout
+
+
+async def test_serve_answers_healthz_and_stops_on_sigterm(tmp_path: Path) -> None:
+    config = tmp_path / "bridge.toml"
+    config.write_text('[http]\nport = 0\n[store]\nurl = "memory://"\n')
+    process = await anyio.open_process(
+        [sys.executable, "-m", "bridge", "--config", str(config), "serve"],
+        env=clean_env(),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    async with process:
+        assert process.stderr is not None
+        log = b""
+        with anyio.fail_after(30):
+            while (found := re.search(rb"listening on (http://\S+)", log)) is None:
+                log += await process.stderr.receive()
+        base = found.group(1).decode()
+        async with httpx.AsyncClient() as http:
+            response = await http.get(f"{base}/healthz")
+        assert response.status_code == 200
+        process.send_signal(signal.SIGTERM)
+        with anyio.fail_after(15):
+            assert await process.wait() == 0
