@@ -43,6 +43,7 @@ async def running_bridge(
     fake: FakeBotAPI,
     *,
     store: str = "memory://",
+    conversations: dict[str, Any] | None = None,
     **telegram: Any,
 ) -> AsyncIterator[tuple[Runtime, TelegramAdapter]]:
     """Serve a bridge with only the Telegram adapter until the block exits."""
@@ -57,6 +58,7 @@ async def running_bridge(
         overrides={
             "upstream": {"base_url": emulator.base_url, "api_key": emulator.api_key},
             "store": {"url": store},
+            "conversations": conversations or {},
             "http": {"port": 0},
             "adapters": {"telegram": table},
         },
