@@ -87,19 +87,18 @@ def slack_settings(emulator: Emulator, store_url: str = "memory://") -> Any:
 
 @asynccontextmanager
 async def serving(
-    emulator: Emulator, slack: FakeSlack, *, store_url: str = "memory://", **options: Any
+    emulator: Emulator, slack: FakeSlack | None, *, store_url: str = "memory://", **options: Any
 ) -> AsyncIterator[Bridge]:
-    """`bridge serve` with only the Slack adapter, against the fake Slack and the emulator."""
-    config = SlackConfig.model_validate(
-        {
+    """`bridge serve` with only the Slack adapter, against a Slack Web API and the emulator."""
+    base: dict[str, Any] = {"default_agent": "echo"}
+    if slack is not None:
+        base |= {
             "bot_token": slack.bot_token,
             "signing_secret": slack.signing_secret,
             "app_token": slack.app_token,
             "api_url": slack.api_url,
-            "default_agent": "echo",
-            **options,
         }
-    )
+    config = SlackConfig.model_validate(base | options)
     settings = slack_settings(emulator, store_url)
 
     async def run(*, task_status: anyio.abc.TaskStatus[Runtime]) -> None:
@@ -107,7 +106,8 @@ async def serving(
 
     async with anyio.create_task_group() as group:
         runtime = await group.start(run)
-        sender = EventSender(f"{runtime.http.base_url}/slack/events", slack.signing_secret)
+        secret = config.signing_secret.get_secret_value() if config.signing_secret else ""
+        sender = EventSender(f"{runtime.http.base_url}/slack/events", secret)
         yield Bridge(runtime, config, sender)
         group.cancel_scope.cancel()
 
