@@ -1,0 +1,122 @@
+"""Socket Mode, the slash command, the app manifest, and crash recovery."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import anyio
+from bridge_slack import SlackAdapter
+from bridge_slack.testing import FakeMessage, FakeSlack, event_callback
+
+from bridge.adapters import CommandContext
+from bridge.client import AgentClient
+from bridge.config import load_settings
+from bridge.emulator import Emulator
+from bridge.stores import InFlightTurn, open_store
+from tests.slack.conftest import API_KEY, next_ts, serving
+
+
+def _final(slack: FakeSlack, channel: str, thread_ts: str) -> list[str]:
+    return [m.visible_text for m in slack.replies(channel, thread_ts) if not m.streaming]
+
+
+async def test_socket_mode_mention_is_acked_and_answered_once(
+    emulator: Emulator, slack: FakeSlack
+) -> None:
+    async with serving(emulator, slack, mode="socket"):
+        event = {
+            "type": "app_mention",
+            "channel": "C1",
+            "user": "U1",
+            "text": "<@UBOT> over the socket",
+            "ts": next_ts(),
+        }
+        payload = event_callback(event)
+        with anyio.fail_after(10):
+            await slack.send_envelope("events_api", payload)
+            await slack.send_envelope("events_api", payload, retry_attempt=1)
+            final = await slack.wait_for(lambda: _final(slack, "C1", event["ts"]))
+    assert final == ["over the socket"]
+    assert [r.json["input"]["text"] for r in emulator.invokes()] == ["over the socket"]
+
+
+async def test_slash_command_names_the_agent_and_answers_under_its_reposted_question(
+    emulator: Emulator, slack: FakeSlack
+) -> None:
+    async with serving(emulator, slack) as bridge:
+        fields = {
+            "command": "/agent",
+            "text": "agent:researcher otters",
+            "team_id": "T0001",
+            "channel_id": "C1",
+            "user_id": "U1",
+            "trigger_id": "t.1",
+            "response_url": "http://127.0.0.1:9/unused",
+        }
+        assert (await bridge.events.command(fields)).status_code == 200
+        with anyio.fail_after(10):
+            root = await slack.wait_for(lambda: [m for m in slack.messages if m.thread_ts is None])
+            final = await slack.wait_for(lambda: _final(slack, "C1", root[0].ts))
+    assert root[0].text == "<@U1> asked: agent:researcher otters"
+    assert "otters" in final[0] and emulator.agent("researcher").id in emulator.invokes()[-1].path
+
+
+async def test_manifest_command_prints_http_request_urls_from_the_config() -> None:
+    settings = load_settings(
+        None,
+        overrides={
+            "http": {"public_url": "https://bridge.example.com"},
+            "adapters": {"slack": {"mode": "http", "slash_command": "/ask"}},
+        },
+        environ={},
+    )
+    out, err = io.StringIO(), io.StringIO()
+    ctx = CommandContext(settings=settings, open_runtime=lambda: None, out=out, err=err)
+    assert await SlackAdapter.command(ctx, ["manifest"]) == 0
+    manifest = json.loads(out.getvalue())
+    assert manifest["settings"]["event_subscriptions"]["request_url"] == (
+        "https://bridge.example.com/slack/events"
+    )
+    assert manifest["features"]["slash_commands"][0]["command"] == "/ask"
+    assert manifest["settings"]["socket_mode_enabled"] is False
+    assert "chat:write" in manifest["oauth_config"]["scopes"]["bot"]
+
+
+async def test_recovery_edits_the_recorded_reply_of_a_dead_replica_to_the_final_answer(
+    emulator: Emulator, slack: FakeSlack, tmp_path: Path
+) -> None:
+    async with AgentClient(base_url=emulator.base_url, api_key=API_KEY) as client:
+        task = await client.invoke(emulator.agent("echo").id, "finished answer")
+    root = "1700000000.999999"
+    placeholder = FakeMessage("C1", slack.next_ts(), "_Thinking…_", thread_ts=root)
+    slack.messages.append(placeholder)
+    store_url = f"sqlite:///{tmp_path / 'state.db'}"
+    store = open_store(store_url)
+    await store.open()
+    await store.record_turn(
+        InFlightTurn(
+            turn_id="dead-turn",
+            key=f"slack|T0001:C1|{root}",
+            adapter="slack",
+            agent_id=emulator.agent("echo").id,
+            text="lost",
+            source="slack",
+            task_id=task.id,
+            holder="replica-dead",
+            reply={
+                "channel": "C1",
+                "thread_ts": root,
+                "team": "T0001",
+                "user": "U1",
+                "ts": placeholder.ts,
+                "mode": "update",
+            },
+        )
+    )
+    await store.close()
+    async with serving(emulator, slack, store_url=store_url):
+        with anyio.fail_after(10):
+            await slack.wait_for(lambda: placeholder.visible_text == "finished answer")
+    assert slack.replies("C1", root) == [placeholder]
