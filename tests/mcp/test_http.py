@@ -189,13 +189,17 @@ async def test_an_unreachable_platform_becomes_an_error_result(
     assert "did not answer" in result.content[0].text
 
 
-async def test_unknown_tools_and_invalid_arguments_are_protocol_errors(bridge: Bridge) -> None:
+async def test_unknown_tools_are_protocol_errors_and_bad_arguments_are_tool_errors(
+    bridge: Bridge, emulator: Emulator
+) -> None:
     async with Client(bridge.url, mode="legacy") as client:
         with pytest.raises(MCPError) as unknown:
             await client.call_tool("no_such_agent", {"message": "hi"})
-        with pytest.raises(MCPError) as missing:
-            await client.call_tool("echo", {})
-        with pytest.raises(MCPError) as extra:
-            await client.call_tool("echo", {"message": "hi", "colour": "blue"})
-    for raised in (unknown, missing, extra):
-        assert raised.value.code == types.INVALID_PARAMS
+        missing = await client.call_tool("echo", {})
+        extra = await client.call_tool("echo", {"message": "hi", "colour": "blue"})
+    assert unknown.value.code == types.INVALID_PARAMS
+    assert missing.is_error is True
+    assert "message" in missing.content[0].text
+    assert extra.is_error is True
+    assert "colour" in extra.content[0].text
+    assert emulator.invokes() == []

@@ -6,12 +6,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import mcp_types as types
 import pydantic
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 from mcp.server.context import ServerRequestContext
-from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from bridge.conversations import ConversationKey
@@ -20,6 +18,7 @@ from bridge_mcp._config import MCPConfig
 
 __all__ = [
     "AgentArguments",
+    "ArgumentsError",
     "Caller",
     "RunArguments",
     "StartRunArguments",
@@ -51,11 +50,15 @@ class RunArguments(_Arguments):
     wait: float = Field(default=0.0, ge=0, le=50)
 
 
+class ArgumentsError(ValueError):
+    """Tool arguments that do not fit the tool's input schema."""
+
+
 def parse_arguments(model: type[A], arguments: dict[str, Any] | None) -> A:
     """Validate tool arguments.
 
     Raises:
-        MCPError: INVALID_PARAMS naming the offending fields (a protocol error, not a tool result).
+        ArgumentsError: naming the offending fields.
     """
     try:
         return model.model_validate(arguments or {})
@@ -64,7 +67,7 @@ def parse_arguments(model: type[A], arguments: dict[str, Any] | None) -> A:
             f"{'.'.join(str(part) for part in error['loc']) or 'arguments'}: {error['msg']}"
             for error in exc.errors()
         )
-        raise MCPError(types.INVALID_PARAMS, f"invalid arguments: {problems}") from None
+        raise ArgumentsError(f"invalid arguments: {problems}") from None
 
 
 @dataclass(frozen=True)

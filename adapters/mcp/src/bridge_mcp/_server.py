@@ -36,6 +36,7 @@ from bridge_mcp._catalog import AGENT_INPUT_SCHEMA, AgentCatalog
 from bridge_mcp._config import MCPConfig
 from bridge_mcp._inbound import (
     AgentArguments,
+    ArgumentsError,
     Caller,
     RunArguments,
     StartRunArguments,
@@ -141,25 +142,31 @@ class BridgeServer:
     async def _call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
-        caller = caller_for(ctx, self._config, self._stdio_session)
+        """Raises MCPError (INVALID_PARAMS) for an unknown tool; arguments that do not fit the
+        tool's schema are a tool error, which the model can see and correct (MCP 2025-11-25)."""
         name = params.name
-        if name == "start_run":
-            start = parse_arguments(StartRunArguments, params.arguments)
-            found = self.catalog.find(start.agent)
-            if found is None:
-                return error_result(
-                    f"no agent named {start.agent!r}; see tools/list for the agents"
-                )
-            return await self._start(found[0], found[1], start, caller, ctx=None)
-        if name in ("get_run", "cancel_run"):
-            return await self._run_tool(
-                name, parse_arguments(RunArguments, params.arguments), caller
-            )
-        agent = self.catalog.agents.get(name)
-        if agent is None:
+        if name not in self.catalog.agents and name not in RUN_TOOL_SCHEMAS:
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {name}")
-        arguments = parse_arguments(AgentArguments, params.arguments)
-        return await self._start(name, agent, arguments, caller, ctx=ctx)
+        caller = caller_for(ctx, self._config, self._stdio_session)
+        try:
+            if name == "start_run":
+                return await self._start_run(
+                    parse_arguments(StartRunArguments, params.arguments), caller
+                )
+            if name in ("get_run", "cancel_run"):
+                return await self._run_tool(
+                    name, parse_arguments(RunArguments, params.arguments), caller
+                )
+            arguments = parse_arguments(AgentArguments, params.arguments)
+        except ArgumentsError as exc:
+            return error_result(str(exc))
+        return await self._start(name, self.catalog.agents[name], arguments, caller, ctx=ctx)
+
+    async def _start_run(self, start: StartRunArguments, caller: Caller) -> types.CallToolResult:
+        found = self.catalog.find(start.agent)
+        if found is None:
+            return error_result(f"no agent named {start.agent!r}; see tools/list for the agents")
+        return await self._start(found[0], found[1], start, caller, ctx=None)
 
     async def _start(
         self,
