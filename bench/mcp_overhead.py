@@ -1,0 +1,178 @@
+"""MCP overhead: tools/call round trips through the bridge (stdio, HTTP) against direct
+`AgentClient` calls in the same run, at concurrency 1 and 50, on instant echo agents; and
+start-up to the first `tools/list` answer against a bare `MCPServer` hello-world.
+
+Loopback only, bounded in count and time. Run: `uv run python bench/mcp_overhead.py`.
+Goals: round trip p50 ≤ 1.5× direct; start-up ≤ 1.2× the hello-world.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import anyio
+from mcp import Client, StdioServerParameters
+
+from bridge.client import AgentClient
+from bridge.emulator import AgentSpec, Emulator
+from bridge.testing import open_emulator
+
+API_KEY = "bench-key"
+AGENTS = 50
+CALLS = {1: 200, 50: 1000}
+STARTS = 5
+DEADLINE = 300.0
+BRIDGE = str(Path(sys.executable).parent / "bridge")
+HELLO = """
+from mcp.server.mcpserver import MCPServer
+server = MCPServer("hello")
+@server.tool()
+def hello(name: str) -> str:
+    return f"hello {name}"
+server.run("stdio")
+"""
+
+
+def bridge_env(emulator: Emulator) -> dict[str, str]:
+    return {
+        **os.environ,
+        "BRIDGE_UPSTREAM__BASE_URL": emulator.base_url,
+        "BRIDGE_UPSTREAM__API_KEY": API_KEY,
+        "BRIDGE_STORE__URL": "memory://",
+        "BRIDGE_LOG__LEVEL": "WARNING",
+    }
+
+
+Call = Callable[[int], Awaitable[None]]
+
+
+async def measure(call: Call, concurrency: int) -> list[float]:
+    """Run CALLS[concurrency] calls, `concurrency` at a time; seconds per call."""
+    total = CALLS[concurrency]
+    times: list[float] = []
+    next_index = iter(range(total))
+
+    async def worker() -> None:
+        for index in next_index:
+            started = time.perf_counter()
+            await call(index)
+            times.append(time.perf_counter() - started)
+
+    async with anyio.create_task_group() as group:
+        for _ in range(concurrency):
+            group.start_soon(worker)
+    return times
+
+
+def agent_names() -> list[str]:
+    return [f"echo-{n}" for n in range(AGENTS)]
+
+
+async def direct(emulator: Emulator) -> Call:
+    client = AgentClient(base_url=emulator.base_url, api_key=API_KEY)
+    ids = [(await client.find_agent(name)).id for name in agent_names()]
+
+    async def call(index: int) -> None:
+        async with client.stream(ids[index % AGENTS], f"ping {index}", source="api") as run:
+            await run.result()
+
+    return call
+
+
+def via(client: Client) -> Call:
+    names = agent_names()
+
+    async def call(index: int) -> None:
+        result = await client.call_tool(names[index % AGENTS], {"message": f"ping {index}"})
+        assert not result.is_error, result
+
+    return call
+
+
+async def http_bridge(
+    emulator: Emulator, group: anyio.abc.TaskGroup
+) -> tuple[str, anyio.abc.Process]:
+    process = await anyio.open_process(
+        [BRIDGE, "mcp", "--transport", "http", "--port", "0"], env=bridge_env(emulator)
+    )
+    assert process.stderr is not None
+    buffer = b""
+    with anyio.fail_after(30):
+        async for chunk in process.stderr:
+            buffer += chunk
+            if b"MCP endpoint: " in buffer and buffer.endswith(b"\n"):
+                break
+    line = next(line for line in buffer.decode().splitlines() if "MCP endpoint: " in line)
+
+    async def drain() -> None:
+        assert process.stderr is not None
+        async for _ in process.stderr:
+            pass
+
+    group.start_soon(drain)
+    return line.split("MCP endpoint: ", 1)[1].strip(), process
+
+
+def quantiles(times: list[float]) -> tuple[float, float]:
+    ordered = sorted(times)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return statistics.median(ordered) * 1000, p99 * 1000
+
+
+def report(label: str, times: list[float], base: list[float]) -> None:
+    p50, p99 = quantiles(times)
+    b50, b99 = quantiles(base)
+    print(
+        f"  {label:<22} p50 {p50:7.2f} ms  p99 {p99:7.2f} ms   "
+        f"ratio p50 {p50 / b50:5.2f}x  p99 {p99 / b99:5.2f}x"
+    )
+
+
+async def startup(parameters: StdioServerParameters) -> float:
+    started = time.perf_counter()
+    async with Client(parameters, mode="legacy") as client:
+        await client.list_tools()
+        return time.perf_counter() - started
+
+
+async def main() -> None:
+    extra = [AgentSpec(name, "Answers with your message.", "echo") for name in agent_names()]
+    with anyio.fail_after(DEADLINE):
+        async with open_emulator(api_key=API_KEY, extra_agents=extra) as emulator:
+            print(f"tools/call round trips on instant echo agents ({AGENTS} agents, loopback)")
+            direct_call = await direct(emulator)
+            stdio = StdioServerParameters(command=BRIDGE, args=["mcp"], env=bridge_env(emulator))
+            async with anyio.create_task_group() as group:
+                url, process = await http_bridge(emulator, group)
+                async with (
+                    Client(stdio, mode="legacy") as stdio_client,
+                    Client(url, mode="legacy") as http_client,
+                ):
+                    for concurrency in (1, 50):
+                        await measure(direct_call, concurrency)  # warm-up, discarded
+                        base = await measure(direct_call, concurrency)
+                        stdio_times = await measure(via(stdio_client), concurrency)
+                        http_times = await measure(via(http_client), concurrency)
+                        print(f" concurrency {concurrency}, {CALLS[concurrency]} calls each")
+                        report("direct AgentClient", base, base)
+                        report("bridge stdio", stdio_times, base)
+                        report("bridge HTTP", http_times, base)
+                process.terminate()
+                await process.wait()
+                group.cancel_scope.cancel()
+
+            print(f"start-up to first tools/list answer (median of {STARTS})")
+            hello = StdioServerParameters(command=sys.executable, args=["-c", HELLO])
+            bare = statistics.median([await startup(hello) for _ in range(STARTS)])
+            ours = statistics.median([await startup(stdio) for _ in range(STARTS)])
+            print(f"  bare MCPServer hello-world {bare * 1000:7.1f} ms")
+            print(f"  bridge mcp (stdio)         {ours * 1000:7.1f} ms   ratio {ours / bare:5.2f}x")
+
+
+if __name__ == "__main__":
+    anyio.run(main)
