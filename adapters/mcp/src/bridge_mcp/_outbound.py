@@ -128,9 +128,11 @@ class _Progress:
     def __init__(self, ctx: ServerRequestContext[Any, Any]) -> None:
         self._ctx = ctx
         self._count = 0
+        self.sent_at = anyio.current_time()
 
     async def send(self, message: str) -> None:
         self._count += 1
+        self.sent_at = anyio.current_time()
         await self._ctx.session.report_progress(self._count, None, message)
 
 
@@ -181,9 +183,11 @@ async def follow(
                         group.cancel_scope.cancel()
                         return attention_result(run, attention)
                     group.start_soon(_elicit, ctx, run, attention)
-                with anyio.move_on_after(heartbeat) as silence:
+                # Silence is counted from the last notification sent, so that changes which
+                # send nothing cannot starve the heartbeat.
+                with anyio.move_on_after(progress.sent_at + heartbeat - anyio.current_time()):
                     await changed.wait()
-                if silence.cancelled_caught:
+                if anyio.current_time() - progress.sent_at >= heartbeat:
                     await progress.send(f"still working: {run.step or 'waiting for the agent'}")
             group.cancel_scope.cancel()
     except anyio.get_cancelled_exc_class():
