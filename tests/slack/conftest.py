@@ -68,6 +68,11 @@ class Bridge:
 _counter = iter(range(1, 1_000_000))
 
 
+def final_texts(slack: FakeSlack, channel: str, thread_ts: str) -> list[str]:
+    """What readers see in a thread's finished (not streaming) replies."""
+    return [m.visible_text for m in slack.replies(channel, thread_ts) if not m.streaming]
+
+
 def next_ts() -> str:
     return f"1700000000.{next(_counter):06d}"
 

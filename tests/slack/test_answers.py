@@ -10,6 +10,7 @@ from bridge_slack.testing import FakeSlack, event_callback
 from bridge.conversations import ConversationKey
 from bridge.emulator import Emulator
 from tests.slack.conftest import Bridge, next_ts, serving
+from tests.slack.conftest import final_texts as _final
 
 
 async def test_mention_gets_a_threaded_streamed_answer(
@@ -27,10 +28,6 @@ async def test_mention_gets_a_threaded_streamed_answer(
     invoke = emulator.invokes()[-1].json
     assert invoke["source"] == "slack"
     assert invoke["input"]["user"]["email"] == "ada@example.com"
-
-
-def _final(slack: FakeSlack, channel: str, thread_ts: str) -> list[str]:
-    return [m.visible_text for m in slack.replies(channel, thread_ts) if not m.streaming]
 
 
 async def test_thread_follow_up_without_mention_continues_the_same_upstream_task(

@@ -12,10 +12,7 @@ from bridge_slack.testing import FakeSlack, event_callback, open_fake_slack
 from bridge.conversations import ConversationKey
 from bridge.emulator import Emulator
 from tests.slack.conftest import Bridge, next_ts, serving
-
-
-def _final(slack: FakeSlack, channel: str, thread_ts: str) -> list[str]:
-    return [m.visible_text for m in slack.replies(channel, thread_ts) if not m.streaming]
+from tests.slack.conftest import final_texts as _final
 
 
 def _mention(text: str, channel: str = "C1") -> dict[str, object]:

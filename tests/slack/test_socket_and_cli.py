@@ -16,10 +16,7 @@ from bridge.config import load_settings
 from bridge.emulator import Emulator
 from bridge.stores import InFlightTurn, open_store
 from tests.slack.conftest import API_KEY, next_ts, serving
-
-
-def _final(slack: FakeSlack, channel: str, thread_ts: str) -> list[str]:
-    return [m.visible_text for m in slack.replies(channel, thread_ts) if not m.streaming]
+from tests.slack.conftest import final_texts as _final
 
 
 async def test_socket_mode_mention_is_acked_and_answered_once(

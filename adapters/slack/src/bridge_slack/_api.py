@@ -44,7 +44,8 @@ async def _mapped(method: str) -> AsyncIterator[None]:
         yield
     except SlackApiError as exc:
         response = exc.response
-        error = str(response.get("error") or f"http_{response.status_code}")
+        data = response.data if isinstance(response.data, dict) else {}
+        error = str(data.get("error") or f"http_{response.status_code}")
         if response.status_code == 429 or error == "ratelimited":
             retry_after = float(response.headers.get("Retry-After", 1) or 1)
             raise PlatformRateLimitError(retry_after, platform="slack", method=method) from None

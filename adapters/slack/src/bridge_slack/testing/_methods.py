@@ -143,8 +143,7 @@ def _start_stream(fake: FakeSlack, args: dict[str, Any]) -> dict[str, Any]:
     return {"channel": channel, "ts": message.ts}
 
 
-@_method("chat.appendStream")
-def _append_stream(fake: FakeSlack, args: dict[str, Any]) -> dict[str, Any]:
+def _continue_stream(fake: FakeSlack, args: dict[str, Any]) -> FakeMessage:
     _streaming(fake)
     message = fake._find(args)
     if not message.streaming:
@@ -152,18 +151,18 @@ def _append_stream(fake: FakeSlack, args: dict[str, Any]) -> dict[str, Any]:
     chunks = list(args.get("chunks") or [])
     message.text += _text_of(args) + _chunks_text(chunks)
     message.chunks.extend(chunks)
+    return message
+
+
+@_method("chat.appendStream")
+def _append_stream(fake: FakeSlack, args: dict[str, Any]) -> dict[str, Any]:
+    message = _continue_stream(fake, args)
     return {"channel": message.channel, "ts": message.ts}
 
 
 @_method("chat.stopStream")
 def _stop_stream(fake: FakeSlack, args: dict[str, Any]) -> dict[str, Any]:
-    _streaming(fake)
-    message = fake._find(args)
-    if not message.streaming:
-        raise LookupError("message_not_in_streaming_state")
-    chunks = list(args.get("chunks") or [])
-    message.text += _text_of(args) + _chunks_text(chunks)
-    message.chunks.extend(chunks)
+    message = _continue_stream(fake, args)
     message.blocks = _blocks(args)
     message.streaming = False
     return {"channel": message.channel, "ts": message.ts, "message": message.as_json()}

@@ -255,7 +255,7 @@ class FakeSlack(MethodsMixin):
 
 
 async def _read_args(request: web.Request) -> dict[str, Any]:
-    args: dict[str, Any] = dict(request.query)
+    args: dict[str, Any] = {key: _maybe_json(value) for key, value in request.query.items()}
     raw = await request.read()
     if not raw:
         return args
