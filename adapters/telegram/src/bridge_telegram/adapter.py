@@ -64,6 +64,7 @@ class TelegramAdapter:
     def __init__(self, config: TelegramConfig) -> None:
         self.config = config
         self.handler: Handler | None = None
+        self.is_polling = False
 
     async def serve(
         self,
@@ -138,6 +139,7 @@ class TelegramAdapter:
                     allowed_updates=ALLOWED_UPDATES,
                     error_callback=_log_polling_error,
                 )
+                self.is_polling = True
                 logger.info("polling updates of @%s", app.bot.username)
                 while True:
                     await anyio.sleep(lease / 3)
@@ -145,6 +147,7 @@ class TelegramAdapter:
                         break
                 logger.error("lost the poller lock of bot %s; stopping to poll", app.bot.id)
             finally:
+                self.is_polling = False
                 with anyio.CancelScope(shield=True):
                     if app.updater.running:
                         await app.updater.stop()

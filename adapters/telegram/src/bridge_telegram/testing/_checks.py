@@ -1,10 +1,26 @@
-"""What the Bot API rejects in a message: the text length and the entity layout."""
+"""Reading Bot API requests, and what the Bot API rejects: text length, entity layout."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-__all__ = ["MAX_TEXT", "entity_problem", "text_problem", "utf16_len"]
+from starlette.requests import Request
+
+__all__ = ["MAX_TEXT", "entity_problem", "request_params", "text_problem", "utf16_len"]
+
+_JSON_FIELDS = frozenset(
+    {
+        "entities",
+        "reply_parameters",
+        "link_preview_options",
+        "commands",
+        "allowed_updates",
+        "reply_markup",
+        "caption_entities",
+    }
+)
+
 
 MAX_TEXT = 4096
 
@@ -51,3 +67,21 @@ def entity_problem(text: str, entities: Any) -> str | None:
             if not (disjoint or nested):
                 return "Bad Request: can't parse entities: entities overlap without nesting"
     return None
+
+
+async def request_params(request: Request) -> dict[str, Any]:
+    """Parameters of a Bot API call: query, JSON body, or form with JSON-encoded fields."""
+    params: dict[str, Any] = dict(request.query_params)
+    if request.method != "POST":
+        return params
+    if request.headers.get("content-type", "").startswith("application/json"):
+        body = await request.json()
+        params.update(body if isinstance(body, dict) else {})
+        return params
+    form = await request.form()
+    for name, value in form.items():
+        if isinstance(value, str) and name in _JSON_FIELDS:
+            params[name] = json.loads(value)
+        else:
+            params[name] = value
+    return params

@@ -8,7 +8,6 @@ header); edits faster than `min_edit_interval` per chat get 429 `retry_after`.
 from __future__ import annotations
 
 import itertools
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,21 +18,9 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bridge_telegram.testing._checks import entity_problem, text_problem
+from bridge_telegram.testing._checks import entity_problem, request_params, text_problem
 
 __all__ = ["Call", "FakeBotAPI", "SentMessage"]
-
-_JSON_FIELDS = frozenset(
-    {
-        "entities",
-        "reply_parameters",
-        "link_preview_options",
-        "commands",
-        "allowed_updates",
-        "reply_markup",
-        "caption_entities",
-    }
-)
 
 
 @dataclass
@@ -221,9 +208,10 @@ class FakeBotAPI:
                 {"ok": False, "error_code": 401, "description": "Unauthorized"}, 401
             )
         method = request.path_params["method"]
-        params = await _params(request)
+        params = await request_params(request)
         call = Call(method, params, anyio.current_time())
         self.calls.append(call)
+        self._notify()
         try:
             result = await self._dispatch(method, params)
         except ApiError as exc:
@@ -382,20 +370,3 @@ class FakeBotAPI:
             data["message_thread_id"] = message.thread_id
             data["is_topic_message"] = self._chat_of(message.chat_id).is_forum
         return data
-
-
-async def _params(request: Request) -> dict[str, Any]:
-    params: dict[str, Any] = dict(request.query_params)
-    if request.method != "POST":
-        return params
-    if request.headers.get("content-type", "").startswith("application/json"):
-        body = await request.json()
-        params.update(body if isinstance(body, dict) else {})
-        return params
-    form = await request.form()
-    for name, value in form.items():
-        if isinstance(value, str) and name in _JSON_FIELDS:
-            params[name] = json.loads(value)
-        else:
-            params[name] = value
-    return params
