@@ -12,6 +12,7 @@ from typing import Any
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -63,6 +64,7 @@ class HttpApp:
         **uvicorn_options: Any,
     ) -> None:
         """Serve until cancelled; `task_status.started(port)` once listening (port 0 = any)."""
+        await anyio.lowlevel.checkpoint()  # shutting down already: do not start a server
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

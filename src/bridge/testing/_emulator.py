@@ -1,0 +1,42 @@
+"""`open_emulator()`: the platform emulator on a real socket at 127.0.0.1:<free port>.
+
+It runs inside the caller's event loop, so tests can inspect and drive its state
+(`emu.requests`, `emu.tasks`, `emu.inject(...)`, `emu.resume(...)`) directly.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from bridge.emulator import Emulator, serving
+
+__all__ = ["open_emulator"]
+
+
+@asynccontextmanager
+async def open_emulator(
+    *, api_key: str = "test-key", **emulator_options: Any
+) -> AsyncIterator[Emulator]:
+    """Serve a fresh `Emulator` until the block exits, and yield it.
+
+    `emu.base_url` is `http://127.0.0.1:<port>`; send `x-api-key: emu.api_key`.
+    `emulator_options` go to `Emulator` (`slow_silence=`, `keepalive_interval=`,
+    `login_timeout=`, `extra_agents=`, `seed=`, ...). On exit every running turn and
+    stream is ended and the server shut down.
+    """
+    emulator = Emulator(api_key=api_key, **emulator_options)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP,
+    # and without it every keep-alive request pays a 40 ms Nagle/delayed-ACK stall.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(128)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    async with serving(emulator, sock=sock):
+        yield emulator
