@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
+from telegram.error import BadRequest, InvalidToken, TelegramError
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
 from bridge.errors import PlatformError, PlatformRateLimitError
@@ -108,7 +108,5 @@ def bot_call(method: str) -> Iterator[None]:
     except InvalidToken as exc:
         # The Bot API answers 404 both for a bad token and for an unknown method.
         raise MethodMissingError(exc.message, platform=PLATFORM, method=method) from exc
-    except NetworkError as exc:
-        raise PlatformError(exc.message, platform=PLATFORM, method=method) from exc
     except TelegramError as exc:
         raise PlatformError(exc.message, platform=PLATFORM, method=method) from exc

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 from telegram import Bot, LinkPreviewOptions, Message, ReplyParameters
 
 from bridge.errors import PlatformError, PlatformRateLimitError
@@ -176,13 +177,25 @@ class AnswerView:
         self.message_id: int | None = None
         self.on_message = on_message
         self._shown = ""
+        self._drawing = anyio.Lock()
+        self._finished = False
+
+    @property
+    def _refresh_destination(self) -> str:
+        # Drafts are not messages: their own budget, so the answer never waits behind one.
+        return f"{self.place.destination}:draft" if self.use_draft else self.place.destination
 
     def changed(self) -> None:
         """Something visible changed: queue a refresh (queued refreshes coalesce)."""
-        if self.text or self.status:
-            self.sender.scheduler.post(self.place.destination, self.refresh, slot=self.slot)
+        if (self.text or self.status) and not self._finished:
+            self.sender.scheduler.post(self._refresh_destination, self.refresh, slot=self.slot)
 
     async def refresh(self) -> None:
+        async with self._drawing:
+            if not self._finished:
+                await self._refresh()
+
+    async def _refresh(self) -> None:
         # Rendered when the budget allows, not per chunk: always the latest text.
         piece = render_preview(self.text, self.status)
         if not piece.text or piece.key == self._shown:
@@ -215,9 +228,11 @@ class AnswerView:
     async def finish(self, markdown: str) -> None:
         """Commit the final answer: edit the message (or send it), then the overflow.
 
-        The first piece shares the refreshes' slot, so a queued refresh is
-        superseded and none can be drawn after the answer.
+        Refreshes still queued become no-ops, and one being drawn is waited
+        for, so nothing preliminary can be drawn after the answer.
         """
+        async with self._drawing:
+            self._finished = True
         pieces = render_final(markdown)
         first, rest = pieces[0], pieces[1:]
 

@@ -13,16 +13,11 @@ from typing import Any
 
 from telegram import MessageEntity
 
-from bridge.render import heal_markdown, to_telegram
+from bridge.render import heal_markdown, to_telegram, utf16_len
 
 __all__ = ["MAX_TEXT", "Rendered", "render_final", "render_preview", "utf16_len"]
 
 MAX_TEXT = 4096
-
-
-def utf16_len(text: str) -> int:
-    """Length in UTF-16 code units, the unit of Telegram's offsets and limits."""
-    return len(text.encode("utf-16-le")) // 2
 
 
 @dataclass(frozen=True, slots=True)
