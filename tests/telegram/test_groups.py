@@ -94,3 +94,20 @@ async def test_reply_threads_are_separate_conversations_in_thread_mode(
     tasks = list(emulator.tasks)
     assert len(tasks) == 2
     assert third.thread_id == tasks[0], "the reply did not continue the thread it replied to"
+
+
+async def test_a_chat_route_chooses_the_agent_of_that_chat(
+    emulator: Emulator, fake: FakeBotAPI
+) -> None:
+    routes = {str(GROUP): {"agent": "researcher"}}
+    async with running_bridge(emulator, fake, routes=routes):
+        fake.queue(BOB.says(fake, GROUP, "@bridge_test_bot tides"))
+        fake.queue(ALICE.says(fake, ALICE.id, "private"))
+        with anyio.fail_after(10):
+            await fake.wait_for(lambda: any("sources agree" in m.text for m in fake.sent(GROUP)))
+            await fake.wait_for(lambda: any(m.text == "private" for m in fake.sent(ALICE.id)))
+    agents = {r.json["input"]["text"]: r.agent_id for r in emulator.invokes()}
+    assert agents == {
+        "tides": emulator.agent("researcher").id,
+        "private": emulator.agent("echo").id,
+    }
