@@ -18,7 +18,7 @@ from bridge import errors
 from bridge._version import __version__
 from bridge.adapters import CommandContext, available_adapters, build_adapter, load_adapter_class
 from bridge.client import AgentClient
-from bridge.config import Settings, load_settings
+from bridge.config import Settings, load_settings, secret_values
 from bridge.events import (
     AuthEventReceived,
     Event,
@@ -30,6 +30,7 @@ from bridge.events import (
     ToolCallFinished,
     ToolCallRequested,
 )
+from bridge.logs import configure_logging
 from bridge.models import User
 from bridge.runtime import open_client, open_runtime, serve
 
@@ -102,13 +103,7 @@ def _setup_logging(settings: Settings, *, quiet: bool) -> None:
     level = settings.log.level.upper()
     if quiet and not settings.log_level_given:
         level = "WARNING"
-    logging.basicConfig(
-        level=level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(level, settings.log.format, secrets=secret_values(settings))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -32,6 +32,7 @@ __all__ = [
     "UpstreamConfig",
     "find_config_file",
     "load_settings",
+    "secret_values",
     "validate_adapter_config",
 ]
 
@@ -257,3 +258,26 @@ def validate_adapter_config(settings: Settings, name: str, model: type[M]) -> M:
         key = ".".join(["adapters", name, *(str(part) for part in first["loc"])])
         where = str(settings.config_path) if settings.config_path else None
         raise ConfigError(first["msg"], key=key, path=where) from None
+
+
+_SECRET_HINTS = ("token", "secret", "key", "password")
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Every secret the configuration holds (for log redaction and leak tests)."""
+    found: list[str] = []
+
+    def walk(node: Any, name: str = "") -> None:
+        if isinstance(node, SecretStr):
+            found.append(node.get_secret_value())
+        elif isinstance(node, BaseModel):
+            for field in type(node).model_fields:
+                walk(getattr(node, field), field)
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, str(key))
+        elif isinstance(node, str) and any(hint in name.lower() for hint in _SECRET_HINTS):
+            found.append(node)
+
+    walk(settings)
+    return [value for value in found if value]

@@ -25,8 +25,10 @@ from pydantic import SecretStr
 from bridge import errors
 from bridge.client import AgentClient, Run
 from bridge.config import ConversationsConfig
-from bridge.events import Event, TaskCreated
+from bridge.events import Event, TaskCreated, TextDelta
 from bridge.handles import HandleSealer
+from bridge.logs import log_context, update_log_context
+from bridge.metrics import Metrics
 from bridge.models import InvokeOptions, Task, User
 from bridge.stores import InFlightTurn, SessionStore, ThreadRef
 
@@ -91,6 +93,8 @@ class Turn:
         self.run: Run | None = None
         self.task: Task | None = None
         self.previous: ThreadRef | None = None
+        self.received_at = time.monotonic()
+        self.first_text_at: float | None = None
 
     @property
     def task_id(self) -> str | None:
@@ -104,12 +108,24 @@ class Turn:
     async def __aiter__(self) -> AsyncIterator[Event]:
         if self.merged or self.run is None:
             return
-        async for event in self.run:
-            if isinstance(event, TaskCreated):
-                await self._service._on_created(self, event)
-            await self._service._renew_held(only_due=True)
-            yield event
+        service = self._service
+        try:
+            async for event in self.run:
+                if isinstance(event, TaskCreated):
+                    await service._on_created(self, event)
+                elif self.first_text_at is None and isinstance(event, TextDelta):
+                    self.first_text_at = time.monotonic()
+                    service._observe_first_text(self)
+                await service._renew_held(only_due=True)
+                yield event
+        except errors.RunFailedError as exc:
+            service._observe_end(self, exc.status)
+            raise
+        except errors.UpstreamError as exc:
+            service._observe_end(self, "upstream_error", exc)
+            raise
         self.task = self.run.task
+        service._observe_end(self, "completed")
 
 
 class Conversations:
@@ -122,8 +138,10 @@ class Conversations:
         config: ConversationsConfig | None = None,
         *,
         replica_id: str | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.client = client
+        self.metrics = metrics
         self.store = store
         self.config = config or ConversationsConfig()
         self.replica_id = replica_id or f"replica-{uuid.uuid4().hex[:12]}"
@@ -223,6 +241,8 @@ class Conversations:
             nonlocal busy
             if not busy:
                 busy = True
+                if self.metrics:
+                    self.metrics.queued.inc()
                 if policy == "interrupt":
                     await self._interrupt(key)
                 if on_queued is not None:
@@ -230,25 +250,57 @@ class Conversations:
 
         if local.locked():
             await wait_announced()
+        received = time.monotonic()
         try:
             async with local, self._distributed_lock(name, wait_announced):
+                if busy and self.metrics:
+                    self.metrics.queued.dec()
                 batch = self._take(name, ticket, coalesce=policy == "coalesce")
                 turn = await self._begin(key, batch, agent_id=agent_id, source=source)
-                turn.queued = busy
+                turn.queued, turn.received_at = busy, received
                 if not batch:
                     turn.merged = True
                     yield turn
                     return
                 self._running[name] = turn
+                self._observe_start(turn)
                 try:
-                    async with self._open_run(turn, batch[-1]) as run:
-                        turn.run = run
-                        yield turn
-                    await self._finish(turn)
+                    with log_context(
+                        key=name, agent=agent_id, source=source, turn=turn.record.turn_id
+                    ):
+                        async with self._open_run(turn, batch[-1]) as run:
+                            turn.run = run
+                            yield turn
+                        await self._finish(turn)
                 finally:
                     self._running.pop(name, None)
+                    if self.metrics:
+                        self.metrics.inflight.dec()
         finally:
             self._forget(name, ticket)
+
+    # -- metrics -------------------------------------------------------------
+
+    def _observe_start(self, turn: Turn) -> None:
+        if self.metrics:
+            self.metrics.inflight.inc()
+            self.metrics.turns_started.labels(turn.record.source, turn.record.agent_id).inc()
+
+    def _observe_first_text(self, turn: Turn) -> None:
+        if self.metrics and turn.first_text_at is not None:
+            self.metrics.first_text.labels(turn.record.source).observe(
+                turn.first_text_at - turn.received_at
+            )
+
+    def _observe_end(self, turn: Turn, status: str, error: BaseException | None = None) -> None:
+        if self.metrics:
+            record = turn.record
+            self.metrics.turns_finished.labels(record.source, record.agent_id, status).inc()
+            self.metrics.turn_duration.labels(record.source).observe(
+                time.monotonic() - turn.received_at
+            )
+            if error is not None:
+                self.metrics.upstream_error(error)
 
     def _take(self, name: str, ticket: str, *, coalesce: bool) -> list[Message]:
         pending = self._pending.get(name, [])
@@ -309,6 +361,7 @@ class Conversations:
 
     async def _on_created(self, turn: Turn, event: TaskCreated) -> None:
         task_id = event.task.id
+        update_log_context(task_id=task_id)
         record = turn.record
         if record.task_id != task_id:
             turn.record = record.model_copy(update={"task_id": task_id})
@@ -409,6 +462,8 @@ class Conversations:
                     continue
                 await self._recover_one(record, deliver)
                 recovered += 1
+                if self.metrics:
+                    self.metrics.recovered.labels(adapter).inc()
             finally:
                 await self.store.release_lock(lock, self.replica_id)
         return recovered

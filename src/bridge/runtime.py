@@ -17,13 +17,17 @@ from dataclasses import dataclass, field
 import anyio
 import anyio.abc
 from pydantic import SecretStr
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
+from bridge import errors
 from bridge.adapters import Adapter, enabled_adapters
 from bridge.client import AgentClient
 from bridge.config import Settings
 from bridge.conversations import Conversations
 from bridge.files import FileHost
 from bridge.http import HttpApp
+from bridge.metrics import Metrics
 from bridge.scheduler import OutputScheduler
 from bridge.stores import SessionStore, open_store
 
@@ -43,12 +47,35 @@ class Runtime:
     scheduler: OutputScheduler
     http: HttpApp
     files: FileHost
+    metrics: Metrics
     emulated: bool = False
     started: dict[str, bool] = field(default_factory=dict)
 
     @property
     def logger(self) -> logging.Logger:
         return logging.getLogger("bridge")
+
+    async def readiness(self) -> dict[str, str]:
+        """What `/readyz` checks: upstream (with the key), store, every enabled adapter."""
+        checks: dict[str, str] = {}
+        try:
+            await self.client.list_agents_page(per_page=1)
+            checks["upstream"] = "ok"
+        except errors.UpstreamError as exc:
+            checks["upstream"] = f"failed: {type(exc).__name__}"
+        try:
+            await self.store.lock_owner("readiness-probe")
+            checks["store"] = "ok"
+        except errors.StoreError as exc:
+            checks["store"] = f"failed: {exc}"
+        for name, started in self.started.items():
+            checks[f"adapter:{name}"] = "ok" if started else "not started"
+        return checks
+
+    async def readyz(self, request: Request) -> Response:
+        checks = await self.readiness()
+        ready = all(value == "ok" for value in checks.values())
+        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
 
 @asynccontextmanager
@@ -82,9 +109,12 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         scheduler = await stack.enter_async_context(OutputScheduler.open())
         files = FileHost()
         http = HttpApp()
+        metrics = Metrics()
+        metrics.watch_scheduler(scheduler)
         http.add_route("/files/{file_id}", files.endpoint)
-        conversations = Conversations(client, store, settings.conversations)
-        yield Runtime(
+        http.add_route("/metrics", metrics.endpoint)
+        conversations = Conversations(client, store, settings.conversations, metrics=metrics)
+        runtime = Runtime(
             settings=settings,
             client=client,
             store=store,
@@ -92,8 +122,11 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             scheduler=scheduler,
             http=http,
             files=files,
+            metrics=metrics,
             emulated=emulated,
         )
+        http.add_route("/readyz", runtime.readyz)
+        yield runtime
 
 
 async def serve(
@@ -127,8 +160,17 @@ async def serve(
 async def _run_adapter(
     adapter: Adapter, runtime: Runtime, *, task_status: anyio.abc.TaskStatus[None]
 ) -> None:
-    await adapter.serve(runtime, task_status=task_status)
     runtime.started[adapter.name] = False
+
+    class _Status:
+        def started(self, value: None = None) -> None:
+            runtime.started[adapter.name] = True
+            task_status.started()
+
+    try:
+        await adapter.serve(runtime, task_status=_Status())
+    finally:
+        runtime.started[adapter.name] = False
 
 
 async def _watch_signals(scope: anyio.CancelScope) -> None:

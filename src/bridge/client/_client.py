@@ -187,6 +187,11 @@ class AgentClient:
                 return agents
             page += 1
 
+    async def list_agents_page(self, *, page: int = 1, per_page: int = 20) -> Page:
+        """One page of the agent list (cheap; used as a readiness probe)."""
+        params = {"page": page, "per_page": per_page}
+        return Page.model_validate(await self._json("GET", "/v1/agents", params=params))
+
     async def get_agent(self, agent_id: str) -> Agent:
         return Agent.model_validate(await self._json("GET", f"/v1/agents/{agent_id}"))
 
