@@ -25,7 +25,7 @@ from pydantic import SecretStr
 from bridge import errors
 from bridge.client import AgentClient, Run
 from bridge.config import ConversationsConfig
-from bridge.events import Event, TaskCreated, TextDelta
+from bridge.events import Event, TaskCreated, TaskFinished, TextDelta
 from bridge.handles import HandleSealer
 from bridge.logs import log_context, update_log_context
 from bridge.metrics import Metrics
@@ -116,6 +116,9 @@ class Turn:
                 elif self.first_text_at is None and isinstance(event, TextDelta):
                     self.first_text_at = time.monotonic()
                     service._observe_first_text(self)
+                elif isinstance(event, TaskFinished):
+                    self.task = event.task
+                    service._observe_end(self, "completed")
                 await service._renew_held(only_due=True)
                 yield event
         except errors.RunFailedError as exc:
@@ -124,8 +127,6 @@ class Turn:
         except errors.UpstreamError as exc:
             service._observe_end(self, "upstream_error", exc)
             raise
-        self.task = self.run.task
-        service._observe_end(self, "completed")
 
 
 class Conversations:

@@ -1,0 +1,134 @@
+"""Operations: /healthz, /readyz, /metrics, structured logs, no secret in logs or upstream."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import AsyncIterator
+from functools import partial
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from bridge.config import load_settings, secret_values
+from bridge.emulator import Fault
+from bridge.logs import configure_logging, log_context
+from bridge.runtime import Runtime, serve
+from bridge.testing import open_emulator
+from tests.test_adapters import EchoLineAdapter, EchoLineConfig
+
+API_KEY = "upstream-key-4f1c9e"
+HANDLE_SECRET = "handle-secret-77aa01"
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[Any]:
+    async with open_emulator(api_key=API_KEY) as emu:
+        yield emu
+
+
+def settings_for(emulator: Any, api_key: str = API_KEY) -> Any:
+    return load_settings(
+        None,
+        overrides={
+            "upstream": {"base_url": emulator.base_url, "api_key": api_key, "max_attempts": 1},
+            "http": {"port": 0},
+            "store": {"url": "memory://"},
+            "conversations": {"handle_secret": HANDLE_SECRET},
+            "log": {"level": "DEBUG", "format": "json"},
+        },
+        environ={},
+    )
+
+
+async def with_bridge(settings: Any, body: Any) -> Any:
+    async with anyio.create_task_group() as group:
+        runtime: Runtime = await group.start(
+            partial(serve, settings, adapters=[EchoLineAdapter(EchoLineConfig())])
+        )
+        async with httpx.AsyncClient(base_url=runtime.http.base_url) as http:
+            result = await body(http, runtime)
+        group.cancel_scope.cancel()
+    return result
+
+
+async def test_readyz_reports_upstream_store_and_adapters(emulator: Any) -> None:
+    async def probe(http: httpx.AsyncClient, runtime: Runtime) -> httpx.Response:
+        return await http.get("/readyz")
+
+    ready = await with_bridge(settings_for(emulator), probe)
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"upstream": "ok", "store": "ok", "adapter:line": "ok"}
+
+
+async def test_readyz_fails_with_a_wrong_key(emulator: Any) -> None:
+    settings = settings_for(emulator, api_key="wrong-key")
+
+    async def probe(http: httpx.AsyncClient, runtime: Runtime) -> httpx.Response:
+        return await http.get("/readyz")
+
+    async with anyio.create_task_group() as group:
+        runtime: Runtime = await group.start(partial(serve, settings, adapters=[]))
+        async with httpx.AsyncClient(base_url=runtime.http.base_url) as http:
+            not_ready = await probe(http, runtime)
+        group.cancel_scope.cancel()
+    assert not_ready.status_code == 503
+    assert not_ready.json()["checks"]["upstream"] == "failed: AuthenticationError"
+
+
+async def test_metrics_count_turns_by_source_agent_and_status(emulator: Any) -> None:
+    async def talk(http: httpx.AsyncClient, runtime: Runtime) -> str:
+        await http.post("/line", json={"text": "hello"})
+        return (await http.get("/metrics")).text
+
+    text = await with_bridge(settings_for(emulator), talk)
+    assert 'bridge_turns_started_total{agent="' in text and 'source="api"' in text
+    assert 'status="completed"' in text
+    assert "bridge_first_text_seconds_count" in text
+    assert "bridge_turn_duration_seconds_bucket" in text
+    assert "bridge_inflight_turns 0.0" in text
+
+
+def test_json_logs_carry_the_turn_context_and_redact_secrets() -> None:
+    stream = io.StringIO()
+    handler = configure_logging("INFO", "json", secrets=["tok-123456"], stream=stream)
+    try:
+        with log_context(key="slack|T|1", agent="a1", source="slack", task_id="t-9"):
+            logging.getLogger("bridge.test").info("posting with tok-123456 in the url")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    entry = json.loads(stream.getvalue().splitlines()[-1])
+    assert entry["task_id"] == "t-9" and entry["source"] == "slack" and entry["key"] == "slack|T|1"
+    assert "tok-123456" not in stream.getvalue()
+    assert "********" in entry["message"]
+
+
+async def test_no_secret_reaches_a_log_line_or_an_upstream_payload(
+    emulator: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = settings_for(emulator)
+    secrets = secret_values(settings)
+    assert API_KEY in secrets and HANDLE_SECRET in secrets
+    caplog.set_level(logging.DEBUG)
+
+    async def scenarios(http: httpx.AsyncClient, runtime: Runtime) -> None:
+        await http.post("/line", json={"text": "hello"})
+        await http.post("/line", json={"text": "again", "thread": "other"})
+        emulator.inject(Fault(kind="status", status=500, path="/invoke"))
+        assert "error" in (await http.post("/line", json={"text": "fails"})).json()
+        await http.get("/readyz")
+        await http.get("/metrics")
+
+    await with_bridge(settings, scenarios)
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    for secret in secrets:
+        assert secret not in logged
+    for request in emulator.requests:
+        payload = json.dumps(request.body) + json.dumps(request.query)
+        headers = {k: v for k, v in request.headers.items() if k != "x-api-key"}
+        for secret in secrets:
+            assert secret not in payload
+            assert secret not in json.dumps(headers)
