@@ -12,7 +12,7 @@ import pytest
 from bridge_telegram import TelegramAdapter, TelegramConfig
 from bridge_telegram.testing import FakeBotAPI, FakeUser, open_fake_bot_api
 
-from bridge.config import load_settings
+from bridge.config import Settings, load_settings
 from bridge.emulator import Emulator
 from bridge.runtime import Runtime, serve
 from bridge.testing import open_emulator
@@ -37,16 +37,15 @@ async def fake() -> AsyncIterator[FakeBotAPI]:
         yield api
 
 
-@asynccontextmanager
-async def running_bridge(
+def bridge_setup(
     emulator: Emulator,
     fake: FakeBotAPI,
     *,
     store: str = "memory://",
     conversations: dict[str, Any] | None = None,
     **telegram: Any,
-) -> AsyncIterator[tuple[Runtime, TelegramAdapter]]:
-    """Serve a bridge with only the Telegram adapter until the block exits."""
+) -> tuple[Settings, TelegramAdapter]:
+    """Settings for a bridge with only the Telegram adapter, and that adapter."""
     table: dict[str, Any] = {
         "bot_token": fake.token,
         "api_url": fake.api_url,
@@ -64,7 +63,15 @@ async def running_bridge(
         },
         environ={},
     )
-    adapter = TelegramAdapter(TelegramConfig.model_validate(table))
+    return settings, TelegramAdapter(TelegramConfig.model_validate(table))
+
+
+@asynccontextmanager
+async def running_bridge(
+    emulator: Emulator, fake: FakeBotAPI, **options: Any
+) -> AsyncIterator[tuple[Runtime, TelegramAdapter]]:
+    """Serve a bridge with only the Telegram adapter until the block exits."""
+    settings, adapter = bridge_setup(emulator, fake, **options)
     async with anyio.create_task_group() as group:
         runtime: Runtime = await group.start(partial(serve, settings, adapters=[adapter]))
         try:
