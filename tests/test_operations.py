@@ -132,3 +132,65 @@ async def test_no_secret_reaches_a_log_line_or_an_upstream_payload(
         for secret in secrets:
             assert secret not in payload
             assert secret not in json.dumps(headers)
+
+
+async def wait_for_invoke(emulator: Any) -> None:
+    with anyio.fail_after(10):
+        while not emulator.invokes():
+            await anyio.sleep(0.01)
+
+
+async def test_drain_lets_a_running_turn_finish_then_stops(tmp_path: Any) -> None:
+    async with open_emulator(api_key=API_KEY, slow_silence=0.5, keepalive_interval=0.1) as emulator:
+        settings = settings_for(emulator)
+        settings.conversations.drain_timeout = 10
+        answers: list[Any] = []
+        async with anyio.create_task_group() as group:
+            runtime: Runtime = await group.start(
+                partial(serve, settings, adapters=[EchoLineAdapter(EchoLineConfig(agent="slow"))])
+            )
+
+            async def ask() -> None:
+                async with httpx.AsyncClient(base_url=runtime.http.base_url, timeout=30) as http:
+                    answers.append((await http.post("/line", json={"text": "finish me"})).json())
+
+            group.start_soon(ask)
+            await wait_for_invoke(emulator)
+            await runtime.drain()
+    assert answers and "answer" in answers[0]
+
+
+async def test_a_turn_past_the_drain_timeout_stays_in_the_ledger(tmp_path: Any) -> None:
+    from bridge.stores import open_store
+
+    url = f"sqlite:///{tmp_path}/state.db"
+    async with open_emulator(api_key=API_KEY, slow_silence=30, keepalive_interval=0.1) as emulator:
+        settings = settings_for(emulator)
+        settings.store.url = url
+        settings.conversations.drain_timeout = 0.2
+        async with anyio.create_task_group() as group:
+            runtime: Runtime = await group.start(
+                partial(serve, settings, adapters=[EchoLineAdapter(EchoLineConfig(agent="slow"))])
+            )
+
+            async def ask() -> None:
+                async with httpx.AsyncClient(base_url=runtime.http.base_url, timeout=30) as http:
+                    try:
+                        await http.post("/line", json={"text": "too slow"})
+                    except httpx.HTTPError:
+                        pass  # the bridge shut down before answering
+
+            group.start_soon(ask)
+            await wait_for_invoke(emulator)
+            with anyio.fail_after(10):
+                while not any(t.task_id for t in await runtime.store.list_turns()):
+                    await anyio.sleep(0.01)
+            await runtime.drain()
+            group.cancel_scope.cancel()
+    store = open_store(url)
+    await store.open()
+    try:
+        turns = await store.list_turns()
+    finally:
+        await store.close()
+    assert len(turns) == 1 and turns[0].task_id and turns[0].text == "too slow"

@@ -90,6 +90,9 @@ class ConversationsConfig(_Section):
     handle_secret: SecretStr | None = None
     handle_ttl: float = Field(default=30 * 86400.0, gt=0)
     recovery_interval: float = Field(default=30.0, gt=0)
+    drain_timeout: float = Field(
+        default=30.0, ge=0, description="seconds running turns get on SIGTERM"
+    )
 
 
 class LogConfig(_Section):

@@ -152,6 +152,7 @@ class Conversations:
         self._pending: dict[str, list[tuple[str, Message]]] = {}
         self._running: dict[str, Turn] = {}
         self._held: dict[str, float] = {}
+        self.draining = False
         self._next_renewal = 0.0
 
     # -- mapping -----------------------------------------------------------
@@ -233,6 +234,8 @@ class Conversations:
         """
         policy = policy or self.config.policy
         name = str(key)
+        if self.draining:
+            await self._park(key, message, agent_id=agent_id, source=source)
         ticket = uuid.uuid4().hex
         self._pending.setdefault(name, []).append((ticket, message))
         local = self._local_locks.setdefault(name, anyio.Lock())
@@ -279,6 +282,22 @@ class Conversations:
                         self.metrics.inflight.dec()
         finally:
             self._forget(name, ticket)
+
+    async def _park(
+        self, key: ConversationKey, message: Message, *, agent_id: str, source: str
+    ) -> None:
+        """While draining, record a new message for recovery instead of starting it, and wait
+        for shutdown: the next start (or another replica) runs and delivers it."""
+        turn = await self._begin(key, [message], agent_id=agent_id, source=source)
+        await self.store.record_turn(turn.record)
+        logger.info("draining: message for %s left to recovery", key)
+        await anyio.sleep_forever()
+
+    async def drain(self) -> None:
+        """Take no new turns; return once the running ones have finished."""
+        self.draining = True
+        while self._running:
+            await anyio.sleep(0.05)
 
     # -- metrics -------------------------------------------------------------
 
@@ -337,7 +356,7 @@ class Conversations:
             text=text,
             source=source,
             user=last.user.model_dump(exclude_none=True) if last.user else None,
-            task_id=thread,
+            thread=thread,
             reply=dict(last.reply),
             holder=self.replica_id,
         )
@@ -481,7 +500,11 @@ class Conversations:
             else:
                 user = User.model_validate(record.user) if record.user else None
                 async with self.client.stream(
-                    record.agent_id, record.text, user=user, source=record.source
+                    record.agent_id,
+                    record.text,
+                    thread=record.thread,
+                    user=user,
+                    source=record.source,
                 ) as run:
                     task = await run.result()
                 await self.store.put_thread(

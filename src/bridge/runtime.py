@@ -50,6 +50,19 @@ class Runtime:
     metrics: Metrics
     emulated: bool = False
     started: dict[str, bool] = field(default_factory=dict)
+    shutdown_scope: anyio.CancelScope | None = None
+
+    async def drain(self) -> None:
+        """Graceful shutdown: take no new turns, let running ones finish up to the drain
+        timeout, then stop everything. Turns still running stay in the in-flight ledger,
+        so another replica or the next start finishes and delivers them."""
+        timeout = self.settings.conversations.drain_timeout
+        with anyio.move_on_after(timeout) as waited:
+            await self.conversations.drain()
+        if waited.cancelled_caught:
+            logger.warning("drain timeout (%gs): leaving unfinished turns to recovery", timeout)
+        if self.shutdown_scope is not None:
+            self.shutdown_scope.cancel()
 
     @property
     def logger(self) -> logging.Logger:
@@ -142,7 +155,8 @@ async def serve(
     """
     chosen = adapters if adapters is not None else enabled_adapters(settings)
     async with open_runtime(settings) as runtime, anyio.create_task_group() as group:
-        group.start_soon(_watch_signals, group.cancel_scope)
+        runtime.shutdown_scope = group.cancel_scope
+        group.start_soon(_watch_signals, runtime)
         await group.start(runtime.conversations.heartbeat)
         for adapter in chosen:
             await group.start(_run_adapter, adapter, runtime)
@@ -173,9 +187,9 @@ async def _run_adapter(
         runtime.started[adapter.name] = False
 
 
-async def _watch_signals(scope: anyio.CancelScope) -> None:
+async def _watch_signals(runtime: Runtime) -> None:
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for signum in signals:
-            logger.info("received %s: shutting down", signal.Signals(signum).name)
-            scope.cancel()
+            logger.info("received %s: draining, then shutting down", signal.Signals(signum).name)
+            await runtime.drain()
             return

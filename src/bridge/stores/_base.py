@@ -47,7 +47,10 @@ class InFlightTurn(BaseModel):
     text: str
     source: str
     user: dict[str, Any] | None = None
+    thread: str | None = None
+    """The thread (task id) this turn continues, if any."""
     task_id: str | None = None
+    """Set once `task_created` showed the turn reached the platform."""
     reply: dict[str, Any] = Field(default_factory=dict)
     holder: str | None = None
     started_at: float = Field(default_factory=_now)
