@@ -18,7 +18,7 @@ from bridge import errors
 from bridge.adapters import AdapterConfig, build_adapter, enabled_adapters, load_adapter_class
 from bridge.config import load_settings
 from bridge.conversations import ConversationKey, Message
-from bridge.events import TaskFinished
+from bridge.events import TaskCreated, TaskFinished
 from bridge.runtime import Runtime, serve
 from bridge.testing import check_adapter_contract, open_emulator
 
@@ -35,6 +35,7 @@ class EchoLineAdapter:
 
     def __init__(self, config: EchoLineConfig) -> None:
         self.config = config
+        self.created = anyio.Event()  # set when a turn reached the platform
 
     async def serve(
         self,
@@ -52,6 +53,8 @@ class EchoLineAdapter:
                     key, Message(text=body["text"]), agent_id=agent.id, source="api"
                 ) as turn:
                     async for event in turn:
+                        if isinstance(event, TaskCreated):
+                            self.created.set()
                         if isinstance(event, TaskFinished):
                             return JSONResponse({"answer": event.task.result})
             except errors.UpstreamError as exc:

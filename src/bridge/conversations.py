@@ -153,6 +153,7 @@ class Conversations:
         self._running: dict[str, Turn] = {}
         self._held: dict[str, float] = {}
         self.draining = False
+        self._idle: anyio.Event | None = None
         self._next_renewal = 0.0
 
     # -- mapping -----------------------------------------------------------
@@ -278,6 +279,8 @@ class Conversations:
                         await self._finish(turn)
                 finally:
                     self._running.pop(name, None)
+                    if not self._running and self._idle is not None:
+                        self._idle.set()
                     if self.metrics:
                         self.metrics.inflight.dec()
         finally:
@@ -297,7 +300,8 @@ class Conversations:
         """Take no new turns; return once the running ones have finished."""
         self.draining = True
         while self._running:
-            await anyio.sleep(0.05)
+            self._idle = anyio.Event()
+            await self._idle.wait()
 
     # -- metrics -------------------------------------------------------------
 
