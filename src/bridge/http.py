@@ -35,6 +35,8 @@ class HttpApp:
         self.checks: dict[str, Callable[[], Awaitable[bool]]] = {}
         self.port: int | None = None
         self.host: str | None = None
+        self.listening = anyio.Event()
+        """Set once the server accepts connections (adapters start before it)."""
 
     async def _healthz(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -99,6 +101,7 @@ class HttpApp:
                         raise OSError(f"HTTP server failed to start on {host}:{port}")
                     await anyio.sleep(0.01)
                 logger.info("HTTP server listening on %s", self.base_url)
+                self.listening.set()
                 task_status.started(self.port)
                 try:
                     await anyio.sleep_forever()

@@ -496,6 +496,12 @@ class OutputScheduler:
             bucket = self._buckets[name] = _Bucket(rate, float(rate.burst), now)
         return bucket
 
+    def set_rates(self, rates: Mapping[str, Rate]) -> None:
+        """Add or override bucket rates (exact names or `fnmatch` patterns); an adapter
+        declares its platform's limits this way when it starts. Buckets already in use
+        keep their rate until they are next created."""
+        self._rates = {**rates, **{k: v for k, v in self._rates.items() if k not in rates}}
+
     def _rate_for(self, name: str) -> Rate:
         if name in self._rates:
             return self._rates[name]

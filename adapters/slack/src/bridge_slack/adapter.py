@@ -21,6 +21,7 @@ from bridge.config import validate_adapter_config
 from bridge.conversations import ConversationKey
 from bridge.errors import ConfigError, PlatformError
 from bridge.runtime import Runtime
+from bridge.scheduler import Rate
 from bridge_slack._api import SlackApi
 from bridge_slack._config import SlackConfig
 from bridge_slack._inbound import from_command, from_event, key_for
@@ -29,6 +30,17 @@ from bridge_slack._service import SlackService
 
 __all__ = ["SlackAdapter"]
 
+
+#: Slack's documented tiers, per workspace and method (buckets `slack:{team}:{method}`),
+#: and about one message per second per channel (`slack:{channel}:post`).
+SLACK_RATES = {
+    "slack:*:chat.update": Rate(per_second=50 / 60, burst=5),
+    "slack:*:chat.startStream": Rate(per_second=20 / 60, burst=5),
+    "slack:*:chat.stopStream": Rate(per_second=20 / 60, burst=5),
+    "slack:*:chat.appendStream": Rate(per_second=100 / 60, burst=10),
+    "slack:*:assistant.threads.setStatus": Rate(per_second=50 / 60, burst=5),
+    "slack:*:post": Rate(per_second=1.0, burst=3),
+}
 logger = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
@@ -72,6 +84,7 @@ class SlackAdapter:
             ConfigError: a token or secret the chosen mode needs is missing.
         """
         token, secret = self._check()
+        runtime.scheduler.set_rates(SLACK_RATES)
         api = SlackApi(token, self.config.api_base)
         self.service = SlackService(self.config, runtime, api)
         app = self._bolt_app(api, secret)
