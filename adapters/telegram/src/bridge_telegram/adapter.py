@@ -162,9 +162,9 @@ class TelegramAdapter:
     async def _register_webhook(
         self, app: Application[Any, Any, Any, Any, Any, Any], runtime: Runtime
     ) -> None:
-        # The HTTP server starts after the adapters; without a configured URL, wait for its port.
-        while not self.config.webhook_url and runtime.http.port is None:  # noqa: ASYNC110
-            await anyio.sleep(0.05)  # no event to wait on: the runtime sets the port
+        # The HTTP server starts after the adapters; without a configured URL, wait for it.
+        if not self.config.webhook_url:
+            await runtime.http.listening.wait()
         secret = self.config.secret_token
         assert secret is not None  # the config model requires it in webhook mode
         with bot_call("setWebhook"):
