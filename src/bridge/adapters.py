@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Adapter",
     "AdapterConfig",
+    "Check",
     "CommandContext",
     "available_adapters",
     "enabled_adapters",
@@ -43,6 +44,16 @@ class AdapterConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = True
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of `bridge doctor`'s report. An adapter class may offer
+    `@staticmethod async def doctor(config, settings) -> list[Check]`."""
+
+    name: str
+    ok: bool
+    detail: str
 
 
 @dataclass

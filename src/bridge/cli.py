@@ -19,6 +19,7 @@ from bridge._version import __version__
 from bridge.adapters import CommandContext, available_adapters, build_adapter, load_adapter_class
 from bridge.client import AgentClient
 from bridge.config import Settings, load_settings, secret_values
+from bridge.doctor import run_doctor
 from bridge.events import (
     AuthEventReceived,
     Event,
@@ -76,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--only", action="append", help="run only this adapter (repeatable)")
 
     commands.add_parser("check-config", help="validate the configuration and print it redacted")
+    commands.add_parser(
+        "doctor", help="check config, upstream key, store and platforms; exit 1 on failure"
+    )
 
     for name in sorted(available_adapters()):
         # No arguments of its own: everything after the name goes to the adapter's command
@@ -115,7 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         settings = _settings(args)
-        _setup_logging(settings, quiet=args.command in ("chat", "agents", "check-config", "mcp"))
+        _setup_logging(
+            settings, quiet=args.command in ("chat", "agents", "check-config", "doctor", "mcp")
+        )
         return anyio.run(_dispatch, args, settings)
     except errors.ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
@@ -137,6 +143,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_OK
     if command == "check-config":
         return _check_config(settings)
+    if command == "doctor":
+        return await _doctor(settings)
     cls = load_adapter_class(command)
     context = CommandContext(
         settings=settings,
@@ -284,6 +292,16 @@ async def _emulator(args: argparse.Namespace) -> int:
     )
     await serve_emulator(args.host, args.port, key)
     return EXIT_OK
+
+
+async def _doctor(settings: Settings) -> int:
+    checks = await run_doctor(settings)
+    width = max(len(check.name) for check in checks)
+    for check in checks:
+        print(f"{'ok  ' if check.ok else 'FAIL'}  {check.name:<{width}}  {check.detail}")
+    failed = [check for check in checks if not check.ok]
+    print(f"{len(checks) - len(failed)} ok, {len(failed)} failed")
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def _check_config(settings: Settings) -> int:

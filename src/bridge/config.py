@@ -65,6 +65,9 @@ class UpstreamConfig(_Section):
     poll_interval_max: float = Field(default=10.0, gt=0)
     poll_timeout: float = Field(default=3600.0, gt=0)
     max_connections: int = Field(default=100, ge=1)
+    embedded_state: str = Field(
+        default=".bridge/emulator.json", description="where the embedded emulator keeps its threads"
+    )
 
 
 class HttpConfig(_Section):

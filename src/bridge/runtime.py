@@ -13,6 +13,7 @@ import signal
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import anyio
 import anyio.abc
@@ -98,9 +99,13 @@ async def open_client(settings: Settings) -> AsyncIterator[tuple[AgentClient, bo
         upstream = settings.upstream
         emulated = not settings.has_api_key
         if emulated:
+            from bridge.emulator import load_state, save_state
             from bridge.testing import open_emulator
 
             emulator = await stack.enter_async_context(open_emulator(api_key="embedded"))
+            state = Path(settings.upstream.embedded_state)
+            load_state(emulator, state)
+            stack.callback(save_state, emulator, state)
             upstream = upstream.model_copy(
                 update={"base_url": emulator.base_url, "api_key": SecretStr(emulator.api_key)}
             )

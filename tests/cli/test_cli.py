@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -58,6 +59,11 @@ async def test_chat_without_a_key_answers_on_the_embedded_emulator(tmp_path: Pat
     lines = result.stderr.decode().strip().splitlines()
     assert "embedded emulator" in lines[0]
     assert re.fullmatch(r"thread: \S+", lines[-1])
+    thread = lines[-1].removeprefix("thread: ")
+    again = await bridge("chat", "--agent", "echo", "--thread", thread, "again", cwd=tmp_path)
+    assert again.stdout.decode() == "again\n"
+    saved = json.loads((tmp_path / ".bridge" / "emulator.json").read_text())
+    assert [len(t["turns"]) for t in saved["threads"] if t["id"] == thread] == [2]
 
 
 async def test_chat_streams_to_stdout_and_thread_continues(emulator: Any, tmp_path: Path) -> None:
@@ -165,3 +171,18 @@ async def test_serve_answers_healthz_and_stops_on_sigterm(tmp_path: Path) -> Non
         process.send_signal(signal.SIGTERM)
         with anyio.fail_after(15):
             assert await process.wait() == 0
+
+
+async def test_doctor_reports_each_check_and_fails_on_a_refused_key(
+    emulator: Any, tmp_path: Path
+) -> None:
+    config = tmp_path / "bridge.toml"
+    config.write_text(f'[store]\nurl = "sqlite:///{tmp_path}/s.db"\n')
+    good = await bridge("--config", str(config), "doctor", env=upstream_env(emulator), cwd=tmp_path)
+    assert good.returncode == 0, good.stdout + good.stderr
+    report = good.stdout.decode()
+    assert "ok    upstream" in report and "ok    store" in report and "0 failed" in report
+    bad_env = {**upstream_env(emulator), "XPANDER_API_KEY": "wrong"}
+    bad = await bridge("--config", str(config), "doctor", env=bad_env, cwd=tmp_path)
+    assert bad.returncode == 1
+    assert "FAIL  upstream" in bad.stdout.decode() and "refused (401)" in bad.stdout.decode()

@@ -19,6 +19,7 @@ from bridge.emulator._agents import (
 from bridge.emulator._common import NAMESPACE, agent_id
 from bridge.emulator._emulator import Emulator, TaskStateError
 from bridge.emulator._faults import Fault, FaultSyntaxError
+from bridge.emulator._persist import load_state, save_state
 from bridge.emulator._server import serve, serving
 from bridge.emulator._state import RecordedRequest, TaskRecord, Turn
 
@@ -38,6 +39,8 @@ __all__ = [
     "TurnContext",
     "TurnFailedSignal",
     "agent_id",
+    "load_state",
+    "save_state",
     "serve",
     "serving",
 ]

@@ -16,14 +16,15 @@ from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
-from bridge.adapters import CommandContext
-from bridge.config import validate_adapter_config
+from bridge.adapters import Check, CommandContext
+from bridge.config import Settings, validate_adapter_config
 from bridge.conversations import ConversationKey
 from bridge.errors import ConfigError, PlatformError
 from bridge.runtime import Runtime
 from bridge.scheduler import Rate
 from bridge_slack._api import SlackApi
 from bridge_slack._config import SlackConfig
+from bridge_slack._doctor import slack_checks
 from bridge_slack._inbound import from_command, from_event, key_for
 from bridge_slack._manifest import manifest
 from bridge_slack._service import SlackService
@@ -211,6 +212,11 @@ class SlackAdapter:
             await service.handle(from_command(body, root))
 
     # -- CLI ---------------------------------------------------------------------------
+
+    @staticmethod
+    async def doctor(config: SlackConfig, settings: Settings) -> list[Check]:
+        """`bridge doctor`: auth.test and the token's scopes."""
+        return await slack_checks(config, settings)
 
     @staticmethod
     async def command(ctx: CommandContext, argv: list[str]) -> int:

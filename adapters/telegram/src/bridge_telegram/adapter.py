@@ -21,11 +21,14 @@ from starlette.responses import Response
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
+from bridge.adapters import Check
+from bridge.config import Settings
 from bridge.errors import PlatformError
 from bridge.runtime import Runtime
 from bridge_telegram._api import BotRequest, bot_call
 from bridge_telegram._commands import BOT_COMMANDS
 from bridge_telegram._config import TelegramConfig
+from bridge_telegram._doctor import telegram_checks
 from bridge_telegram._handler import Handler
 from bridge_telegram._outbound import Sender
 
@@ -65,6 +68,11 @@ class TelegramAdapter:
         self.config = config
         self.handler: Handler | None = None
         self.is_polling = False
+
+    @staticmethod
+    async def doctor(config: TelegramConfig, settings: Settings) -> list[Check]:
+        """`bridge doctor`: getMe and the webhook state against the configured mode."""
+        return await telegram_checks(config, settings, build_application(config))
 
     async def serve(
         self,

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 import anyio
 from aiohttp import WSMsgType, web
 
+from bridge_slack._manifest import BOT_SCOPES
 from bridge_slack.testing._methods import MethodsMixin
 from bridge_slack.testing._state import Call, FakeMessage, Fault, RateTiers, TsFactory
 
@@ -37,6 +38,8 @@ class FakeSlack(MethodsMixin):
         enforce_tiers: bool = True,
     ) -> None:
         self.bot_token = bot_token
+        #: Scopes `auth.test` reports in `X-OAuth-Scopes` (all the bridge needs, by default).
+        self.scopes: list[str] = list(BOT_SCOPES)
         self.app_token = app_token
         self.signing_secret = signing_secret
         self.team_id = team_id
@@ -188,7 +191,8 @@ class FakeSlack(MethodsMixin):
             result = handler(self, call.args)
         except LookupError as exc:
             return self._error(call, str(exc.args[0]), 200)
-        return 200, {"ok": True, **result}, {}
+        headers = {"X-OAuth-Scopes": ",".join(self.scopes)} if call.method == "auth.test" else {}
+        return 200, {"ok": True, **result}, headers
 
     def _error(
         self, call: Call, error: str, status: int = 200, retry_after: float | None = None

@@ -279,6 +279,13 @@ class FakeBotAPI:
         self._pending.clear()
         return True
 
+    async def _api_getWebhookInfo(self, params: dict[str, Any]) -> Any:
+        return {
+            "url": self.webhook_url,
+            "has_custom_certificate": False,
+            "pending_update_count": len(self._pending),
+        }
+
     async def _api_deleteWebhook(self, params: dict[str, Any]) -> Any:
         self.webhook_url, self.webhook_secret = "", None
         return True

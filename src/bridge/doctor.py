@@ -1,0 +1,82 @@
+"""`bridge doctor`: check a deployment end to end and say what is wrong.
+
+Checks the configuration, the upstream key (by listing agents), the store, and each
+enabled adapter that offers its own checks (`doctor` on the adapter class: Slack's
+`auth.test` and scopes, Telegram's `getMe` and webhook).
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from bridge import errors
+from bridge.adapters import Check, build_adapter
+from bridge.client import AgentClient
+from bridge.config import Settings
+from bridge.stores import open_store
+
+__all__ = ["Check", "run_doctor"]
+
+
+async def run_doctor(settings: Settings) -> list[Check]:
+    """Every check, in order; never raises for a failed check."""
+    checks = [Check("config", True, str(settings.config_path or "defaults and environment"))]
+    adapters: list[Any] = []
+    for name in settings.adapters:
+        try:
+            adapters.append(build_adapter(settings, name))
+        except errors.ConfigError as exc:
+            checks.append(Check(f"adapters.{name}", False, str(exc)))
+    checks.append(await _upstream(settings))
+    checks.append(await _store(settings))
+    for adapter in adapters:
+        doctor = getattr(type(adapter), "doctor", None)
+        if not getattr(adapter.config, "enabled", True):
+            checks.append(Check(adapter.name, True, "disabled"))
+        elif doctor is None:
+            checks.append(Check(adapter.name, True, "configured (no platform checks)"))
+        else:
+            try:
+                checks.extend(await doctor(adapter.config, settings))
+            except errors.BridgeError as exc:
+                checks.append(Check(adapter.name, False, str(exc)))
+    return checks
+
+
+async def _upstream(settings: Settings) -> Check:
+    if not settings.has_api_key:
+        return Check(
+            "upstream",
+            False,
+            "no API key (set XPANDER_API_KEY); only the embedded emulator would answer",
+        )
+    try:
+        async with AgentClient(settings.upstream.model_copy(update={"max_attempts": 1})) as client:
+            page = await client.list_agents_page(per_page=50)
+    except errors.AuthenticationError:
+        return Check(
+            "upstream", False, f"{settings.upstream.base_url}: the API key was refused (401)"
+        )
+    except errors.UpstreamError as exc:
+        return Check("upstream", False, f"{settings.upstream.base_url}: {exc}")
+    return Check(
+        "upstream", True, f"{settings.upstream.base_url}: key accepted, {page.total} agents"
+    )
+
+
+async def _store(settings: Settings) -> Check:
+    url = settings.store.url
+    try:
+        store = open_store(url)
+        await store.open()
+        try:
+            probe, owner = f"doctor:{secrets.token_hex(4)}", "doctor"
+            if not await store.acquire_lock(probe, owner, 5.0):
+                return Check("store", False, f"{url}: could not take a fresh lock")
+            await store.release_lock(probe, owner)
+        finally:
+            await store.close()
+    except (errors.StoreError, errors.ConfigError, OSError) as exc:
+        return Check("store", False, f"{url}: {exc}")
+    return Check("store", True, f"{url}: reachable, locks work")
