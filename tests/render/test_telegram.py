@@ -89,6 +89,11 @@ def test_long_text_is_split_at_paragraphs_and_entities_are_split_with_it() -> No
     ]
 
 
+def test_a_code_block_that_fits_moves_whole_to_the_next_message() -> None:
+    messages = to_telegram("intro words here\n\n```\nline a\n\nline b\n```", limit=24)
+    assert [m.text for m in messages] == ["intro words here", "line a\n\nline b"]
+
+
 def test_a_long_code_block_is_split_into_two_pre_entities() -> None:
     code = "\n".join(f"line {i}" for i in range(12))
     messages = to_telegram(f"```sh\n{code}\n```", limit=30)

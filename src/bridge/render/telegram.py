@@ -8,7 +8,7 @@ The adapter turns the dicts into its SDK's entity objects.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import NotRequired, TypedDict
@@ -215,7 +215,9 @@ def _split(text: str, entities: list[TelegramEntity], limit: int) -> list[Telegr
         if start == len(text):
             break
         stop = bisect_right(units, units[start] + limit) - 1
-        cut, resume = (len(text), len(text)) if stop >= len(text) else _cut(text, start, stop)
+        cut, resume = (
+            (len(text), len(text)) if stop >= len(text) else _cut(text, start, stop, in_code)
+        )
         end = cut
         while end > start and text[end - 1].isspace() and not in_code(end - 1):
             end -= 1
@@ -225,12 +227,18 @@ def _split(text: str, entities: list[TelegramEntity], limit: int) -> list[Telegr
     return messages
 
 
-def _cut(text: str, start: int, stop: int) -> tuple[int, int]:
-    """Where to end a message that must end by `stop`, and where the next one starts."""
-    for separator in ("\n\n", "\n", " "):
-        at = text.rfind(separator, start + 1, stop + len(separator))
-        if at > start:
-            return at, at + len(separator)
+def _cut(text: str, start: int, stop: int, in_code: Callable[[int], bool]) -> tuple[int, int]:
+    """Where to end a message that must end by `stop`, and where the next one starts.
+
+    Blank lines outside code first (a code block that fits moves whole), then
+    line breaks outside code, then any line break, space, or the limit itself.
+    """
+    for separator, outside in (("\n\n", True), ("\n", True), ("\n", False), (" ", False)):
+        end = stop + len(separator)
+        while (at := text.rfind(separator, start + 1, end)) > start:
+            if not outside or not in_code(at):
+                return at, at + len(separator)
+            end = at + len(separator) - 1
     return stop, stop
 
 
