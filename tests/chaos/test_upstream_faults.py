@@ -1,0 +1,65 @@
+"""R1 at CI size: 40 Telegram turns against seeded upstream cuts, stalls, garbage,
+429/503 refusals and 500s; one run, several promises checked on it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.chaos._upstream import KINDS, UpstreamReport, run_upstream_chaos
+
+SEED = 20260601
+TURNS = 40
+
+
+@pytest.fixture(scope="module")
+async def report() -> AsyncIterator[UpstreamReport]:
+    yield await run_upstream_chaos(TURNS, SEED)
+
+
+async def test_the_seeded_run_meets_every_fault_kind(report: UpstreamReport) -> None:
+    assert len(report.turns) == TURNS
+    assert {outcome.plan.label for outcome in report.turns} == set(KINDS)
+
+
+async def test_every_message_gets_its_answer_or_the_error_the_design_promises(
+    report: UpstreamReport,
+) -> None:
+    broken = [(o.plan.label, o.text, o.outcome) for o in report.turns if not o.as_promised]
+    assert broken == []
+    assert report.figures.lost == 0
+
+
+async def test_invokes_the_design_does_not_retry_are_rendered_as_one_error_not_lost(
+    report: UpstreamReport,
+) -> None:
+    refused = [o for o in report.turns if not o.plan.answered]
+    assert refused
+    assert {o.outcome for o in refused} == {"error"}
+    assert report.figures.rejections == len(refused)
+
+
+async def test_no_message_gets_a_second_final_message(report: UpstreamReport) -> None:
+    assert report.figures.duplicates == 0
+
+
+async def test_no_message_starts_two_upstream_turns(report: UpstreamReport) -> None:
+    texts = [o.text for o in report.turns]
+    assert max(report.invokes[text] for text in texts) == 1
+    refused_before_running = {"500", "503-exhausted"}
+    for outcome in report.turns:
+        expected = 0 if outcome.plan.label in refused_before_running else 1
+        assert report.invokes[outcome.text] == expected, outcome.plan.label
+
+
+async def test_every_upstream_retry_after_is_waited_out_before_the_invoke_is_sent_again(
+    report: UpstreamReport,
+) -> None:
+    honoured, seen = report.figures.waits
+    assert seen > 0
+    assert honoured == seen
+
+
+async def test_nothing_is_left_in_flight_for_recovery_to_deliver_later(report: UpstreamReport) -> None:
+    assert report.settled
