@@ -7,6 +7,7 @@ is terminal, announcing it with a `ResumedByPolling` event.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
@@ -38,6 +39,7 @@ __all__ = ["Run"]
 logger = logging.getLogger(__name__)
 
 _LIFECYCLE = (TaskCreated, TaskUpdated, TaskFinished)
+_DRAIN_SECONDS = 0.5
 
 
 class Run:
@@ -67,6 +69,7 @@ class Run:
         self.resumed_by_polling = False
         self._created = False
         self._failed = False
+        self._chunks: AsyncIterator[bytes] | None = None
 
     @property
     def text(self) -> str:
@@ -95,8 +98,7 @@ class Run:
         with anyio.CancelScope(shield=True):
             if self._events is not None:
                 await self._events.aclose()  # type: ignore[attr-defined]
-            if self._response is not None:
-                await self._response.aclose()
+            await self._close_response()
             task_id = self.task_id
             if (
                 self._stop_on_cancel
@@ -110,6 +112,18 @@ class Run:
                         await self._client.stop_task(task_id)
                     except errors.UpstreamError as exc:
                         logger.warning("could not stop task %s: %s", self.task_id, exc)
+
+    async def _close_response(self) -> None:
+        response = self._response
+        if response is None or response.is_closed:
+            return
+        if self.task is not None and self._chunks is not None:
+            # The turn is over: read the (normally empty) rest of the body, so that the
+            # connection goes back to the pool instead of being closed.
+            with anyio.move_on_after(_DRAIN_SECONDS), contextlib.suppress(httpx.HTTPError):
+                async for _ in self._chunks:
+                    pass
+        await response.aclose()
 
     def __aiter__(self) -> AsyncIterator[Event]:
         if self._events is None:
@@ -141,7 +155,7 @@ class Run:
                 raise
             reason = str(exc)
         finally:
-            await self._response.aclose()
+            await self._close_response()
         if not self._created:
             raise errors.StreamError("the stream ended before the task was created")
         async for event in self._poll(reason):
@@ -150,7 +164,8 @@ class Run:
     async def _stream(self, response: httpx.Response) -> AsyncIterator[Event]:
         limit = self._client.config.max_event_bytes
         with map_transport_errors(streaming=True, task_id=self.task_id):
-            async for sse in aiter_sse(response.aiter_raw(), limit):
+            self._chunks = response.aiter_raw()
+            async for sse in aiter_sse(self._chunks, limit):
                 event = parse_event_data(sse.data)
                 if isinstance(event, TextDelta):
                     self.text_parts.append(event.text)
