@@ -8,7 +8,7 @@ import itertools
 import json
 import random
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Hashable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -37,6 +37,7 @@ __all__ = [
     "bridge_settings",
     "format_table",
     "open_bot_api_front",
+    "poll_until",
     "running",
     "seeded",
     "settle",
@@ -201,11 +202,19 @@ async def settle(store: SessionStore, emulator: Emulator, within: float = TURN_T
 
 
 async def _quiet(store: SessionStore, emulator: Emulator) -> None:
-    # Neither the store nor the emulator offers an event for "empty": poll briefly.
+    async def quiet() -> bool:
+        return not await store.list_turns() and not emulator.stats()["running_turns"]
+
+    await poll_until(quiet)
+
+
+async def poll_until(condition: Callable[[], Awaitable[bool]], interval: float = 0.01) -> None:
+    """Return once `condition()` holds; bound it yourself. Only for state that offers no
+    event to wait on (a store seen from another process, the emulator's request log)."""
     while True:
-        if not await store.list_turns() and not emulator.stats()["running_turns"]:
+        if await condition():
             return
-        await anyio.sleep(0.02)
+        await anyio.sleep(interval)
 
 
 @dataclass(frozen=True)

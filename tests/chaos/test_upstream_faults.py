@@ -61,5 +61,7 @@ async def test_every_upstream_retry_after_is_waited_out_before_the_invoke_is_sen
     assert honoured == seen
 
 
-async def test_nothing_is_left_in_flight_for_recovery_to_deliver_later(report: UpstreamReport) -> None:
+async def test_nothing_is_left_in_flight_for_recovery_to_deliver_later(
+    report: UpstreamReport,
+) -> None:
     assert report.settled
