@@ -66,20 +66,29 @@ def start_emulator() -> tuple[subprocess.Popen[bytes], str]:
 async def measure(
     turns: int, one: Callable[[int], Awaitable[int]]
 ) -> tuple[list[float], float, int]:
+    """Start `turns` conversations evenly over ARRIVAL_SECONDS; returns the latencies, the
+    wall time and the peak number in flight."""
     latencies: list[float] = []
-    chunks = 0
+    in_flight = peak = 0
 
     async def run(index: int) -> None:
-        nonlocal chunks
+        nonlocal in_flight, peak
         started = time.perf_counter()
-        chunks += await one(index)
+        in_flight += 1
+        peak = max(peak, in_flight)
+        try:
+            await one(index)
+        finally:
+            in_flight -= 1
         latencies.append(time.perf_counter() - started)
 
     started = time.perf_counter()
+    gap = ARRIVAL_SECONDS / turns
     async with anyio.create_task_group() as group:
         for index in range(turns):
             group.start_soon(run, index)
-    return latencies, time.perf_counter() - started, chunks
+            await anyio.sleep(max(0.0, started + (index + 1) * gap - time.perf_counter()))
+    return latencies, time.perf_counter() - started, peak
 
 
 def pct(values: list[float], q: float) -> float:
@@ -171,7 +180,14 @@ def print_table(
     )
 
 
+def raise_file_limit() -> None:
+    """A thousand streams need more than the usual 1,024 descriptors (the emulator inherits it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
+
+
 def main() -> None:
+    raise_file_limit()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--turns", type=int, default=1000)
     args = parser.parse_args()
