@@ -125,6 +125,29 @@ async def test_stop_message_in_the_thread_stops_the_upstream_task(
     assert emulator.task(await _task_id(bridge, "C1", sent["ts"])).latest.status == "stopped"
 
 
+async def test_slacks_agent_session_stop_stops_the_streaming_answer(
+    bridge: Bridge, slack: FakeSlack, emulator: Emulator
+) -> None:
+    sent = await bridge.mention("agent:slow take your time")
+    with anyio.fail_after(10):
+        await slack.wait_for(
+            lambda: any(
+                "slow_tool" in str(c.args.get("status"))
+                for c in slack.calls_to("assistant.threads.setStatus")
+            )
+        )
+    stopped = {
+        "type": "agent_session_stopped",
+        "channel": "C1",
+        "thread_ts": sent["ts"],
+        "user": "U1",
+    }
+    await bridge.events.event(event_callback(stopped))
+    with anyio.fail_after(10):
+        await slack.wait_for(lambda: "Stopped" in "".join(_final(slack, "C1", sent["ts"])))
+    assert emulator.task(await _task_id(bridge, "C1", sent["ts"])).latest.status == "stopped"
+
+
 async def test_stop_button_on_the_updated_reply_stops_the_task(emulator: Emulator) -> None:
     async with (
         open_fake_slack(supports_streaming=False) as slack,
