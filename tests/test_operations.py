@@ -184,3 +184,25 @@ async def test_a_turn_past_the_drain_timeout_stays_in_the_ledger(tmp_path: Any) 
     finally:
         await store.close()
     assert len(turns) == 1 and turns[0].task_id and turns[0].text == "too slow"
+
+
+async def test_each_turn_is_one_span_with_its_task_id(emulator: Any) -> None:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+
+    async def talk(http: httpx.AsyncClient, runtime: Runtime) -> None:
+        await http.post("/line", json={"text": "traced"})
+
+    await with_bridge(settings_for(emulator), talk)
+    spans = [span for span in exporter.get_finished_spans() if span.name == "bridge.turn"]
+    assert len(spans) == 1
+    attributes = dict(spans[0].attributes or {})
+    assert attributes["bridge.source"] == "api"
+    assert attributes["bridge.task_id"] in emulator.tasks

@@ -31,6 +31,7 @@ from bridge.logs import log_context, update_log_context
 from bridge.metrics import Metrics
 from bridge.models import InvokeOptions, Task, User
 from bridge.stores import InFlightTurn, SessionStore, ThreadRef
+from bridge.tracing import set_turn_attribute, turn_span
 
 __all__ = ["ConversationKey", "Conversations", "Deliver", "Message", "Policy", "Turn"]
 
@@ -270,8 +271,11 @@ class Conversations:
                 self._running[name] = turn
                 self._observe_start(turn)
                 try:
-                    with log_context(
-                        key=name, agent=agent_id, source=source, turn=turn.record.turn_id
+                    with (
+                        turn_span(key=name, agent=agent_id, source=source),
+                        log_context(
+                            key=name, agent=agent_id, source=source, turn=turn.record.turn_id
+                        ),
                     ):
                         async with self._open_run(turn, batch[-1]) as run:
                             turn.run = run
@@ -386,6 +390,7 @@ class Conversations:
     async def _on_created(self, turn: Turn, event: TaskCreated) -> None:
         task_id = event.task.id
         update_log_context(task_id=task_id)
+        set_turn_attribute("bridge.task_id", task_id)
         record = turn.record
         if record.task_id != task_id:
             turn.record = record.model_copy(update={"task_id": task_id})
