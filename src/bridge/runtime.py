@@ -123,7 +123,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         client, emulated = await stack.enter_async_context(open_client(settings))
         store = open_store(settings.store.url)
         await store.open()
-        stack.push_async_callback(store.close)
+        stack.push_async_callback(_close_store, store)
         scheduler = await stack.enter_async_context(OutputScheduler.open())
         files = FileHost()
         http = HttpApp()
@@ -145,6 +145,13 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         )
         http.add_route("/readyz", runtime.readyz)
         yield runtime
+
+
+async def _close_store(store: SessionStore) -> None:
+    # Shielded: `serve` ends by cancellation, and a close cancelled at its first await
+    # leaves the store's connections (Redis sockets, the SQLite handle) open.
+    with anyio.move_on_after(10, shield=True):
+        await store.close()
 
 
 async def serve(
