@@ -477,7 +477,8 @@ class Conversations:
         For each: wait until the task is terminal upstream (re-running a turn that
         never reached the platform), hand the result to `deliver`, then mark it
         delivered atomically and drop the record. `deliver` must be idempotent:
-        it may run again if this process dies between delivering and marking.
+        it may run again if this process dies between delivering and marking. A
+        `PlatformError` from `deliver` leaves the record for the next pass.
         """
         recovered = 0
         for record in await self.store.list_turns():
@@ -493,6 +494,9 @@ class Conversations:
                 recovered += 1
                 if self.metrics:
                     self.metrics.recovered.labels(adapter).inc()
+            except errors.PlatformError as exc:
+                # The record stays for the next pass; the other orphans go on now.
+                logger.warning("could not deliver recovered turn %s: %s", record.turn_id, exc)
             finally:
                 await self.store.release_lock(lock, self.replica_id)
         return recovered
