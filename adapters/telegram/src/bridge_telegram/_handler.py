@@ -168,7 +168,11 @@ class Handler:
         view = AnswerView(self.sender, place, use_draft=place.is_private and self.config.use_drafts)
 
         async def queued() -> None:
-            await self.sender.notify(place, "⏳ I'll answer this after the current reply.")
+            try:
+                await self.sender.notify(place, "⏳ I'll answer this after the current reply.")
+            except PlatformError as exc:
+                # Best effort: raising here would drop the very message it announces.
+                logger.info("could not tell chat %s its message waits: %s", place.chat_id, exc)
 
         async with anyio.create_task_group() as group:
             if not place.is_private:
