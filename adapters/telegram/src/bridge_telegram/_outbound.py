@@ -208,7 +208,9 @@ class AnswerView:
             except PlatformError as exc:
                 logger.info("no message drafts on this Bot API server (%s): editing instead", exc)
                 self.sender.supports_drafts = self.use_draft = False
-                await self._draw(piece)
+                # Redrawn as a message on the chat's own budget, which its flood waits pause.
+                self.changed()
+                return
         else:
             await self._draw(piece)
         self._shown = piece.key
