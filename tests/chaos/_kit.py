@@ -16,7 +16,7 @@ from typing import Any
 
 import anyio
 from bridge_telegram import TelegramAdapter, TelegramConfig
-from bridge_telegram.testing import FakeBotAPI
+from bridge_telegram.testing import FakeBotAPI, open_fake_bot_api
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -26,6 +26,7 @@ from bridge.emulator import Emulator, Fault
 from bridge.http import HttpApp
 from bridge.runtime import Runtime, serve
 from bridge.stores import SessionStore
+from bridge.testing import open_emulator
 
 __all__ = [
     "FAST_UPSTREAM",
@@ -33,6 +34,7 @@ __all__ = [
     "BotApiFront",
     "Exchange",
     "Figures",
+    "TelegramRig",
     "accepted_invokes",
     "bridge_settings",
     "format_table",
@@ -42,6 +44,7 @@ __all__ = [
     "seeded",
     "settle",
     "telegram_adapter",
+    "telegram_rig",
     "upstream_waits",
     "waits_honoured",
 ]
@@ -294,6 +297,29 @@ async def open_bot_api_front(fake: FakeBotAPI) -> AsyncIterator[BotApiFront]:
             yield front
         finally:
             group.cancel_scope.cancel()
+
+
+@dataclass
+class TelegramRig:
+    """A bridge serving only Telegram (polling), through a `BotApiFront` to the fake."""
+
+    emulator: Emulator
+    fake: FakeBotAPI
+    front: BotApiFront
+    runtime: Runtime
+
+
+@asynccontextmanager
+async def telegram_rig(agent: str, **emulator_options: Any) -> AsyncIterator[TelegramRig]:
+    """Emulator, fake Bot API, its front, and a bridge answering with `agent`."""
+    async with (
+        open_emulator(**emulator_options) as emulator,
+        open_fake_bot_api() as fake,
+        open_bot_api_front(fake) as front,
+    ):
+        adapter = telegram_adapter(fake.token, front.api_url, default_agent=agent)
+        async with running(bridge_settings(emulator), [adapter]) as runtime:
+            yield TelegramRig(emulator, fake, front, runtime)
 
 
 async def _chat_id(request: Request) -> str | None:
