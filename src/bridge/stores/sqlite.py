@@ -110,7 +110,21 @@ class SQLiteStore:
             if self._conn is not None:
                 return
             with self._translate_errors():
-                self._conn = await anyio.to_thread.run_sync(self._connect)
+                self._conn = await anyio.to_thread.run_sync(self._connect_patiently)
+
+    def _connect_patiently(self) -> sqlite3.Connection:
+        # Switching a new file to WAL can fail with "database is locked" without waiting
+        # for busy_timeout while another process does the same: retry within that budget.
+        deadline = time.monotonic() + self._busy_timeout_ms / 1000
+        delay = 0.01
+        while True:
+            try:
+                return self._connect()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                    raise
+                time.sleep(delay)  # in a worker thread, not the event loop
+                delay = min(delay * 2, 0.2)
 
     def _connect(self) -> sqlite3.Connection:
         if self.path != ":memory:":
