@@ -5,7 +5,7 @@
     ├── UpstreamError               anything that went wrong talking to the platform
     │   ├── TransportError          the request did not complete at the HTTP level
     │   │   ├── UpstreamConnectError    never reached the server (safe to retry)
-    │   │   ├── UpstreamTimeoutError    connect/read/write/pool timeout
+    │   │   ├── UpstreamTimeoutError    connect/read/write/pool timeout, or polling past poll_timeout
     │   │   └── StreamError             the SSE stream broke mid-way
     │   │       └── EventTooLargeError  one SSE event exceeded the configured bound
     │   ├── UpstreamStatusError     the platform answered with an HTTP error (.status_code, .detail)
@@ -92,7 +92,8 @@ class UpstreamConnectError(TransportError):
 
 
 class UpstreamTimeoutError(TransportError):
-    """A connect, read, write or pool timeout expired."""
+    """A connect, read, write or pool timeout expired, or a polled task was still not
+    finished after `poll_timeout` seconds."""
 
 
 class StreamError(TransportError):

@@ -352,11 +352,11 @@ class AgentClient:
         """Poll until the task is terminal (with backoff, bounded by `poll_timeout`).
 
         Raises:
-            TimeoutError: still not terminal after `poll_timeout` seconds.
+            UpstreamTimeoutError: still not terminal after `poll_timeout` seconds.
         """
         delay = self.config.poll_interval
         last: str | None = None
-        with anyio.fail_after(self.config.poll_timeout):
+        with anyio.move_on_after(self.config.poll_timeout):
             while True:
                 task = await self.get_task(task_id)
                 if task.is_terminal:
@@ -366,6 +366,9 @@ class AgentClient:
                 last = task.status
                 await anyio.sleep(delay)
                 delay = min(delay * 2, self.config.poll_interval_max)
+        raise errors.UpstreamTimeoutError(
+            f"task {task_id} not finished after {self.config.poll_timeout:g}s of polling"
+        )
 
     async def list_tasks(self, *, page: int = 1, per_page: int = 20, **filters: str) -> Page:
         params: dict[str, Any] = {"page": page, "per_page": per_page, **filters}

@@ -205,7 +205,7 @@ class Run:
         config = self._client.config
         delay = config.poll_interval
         last_status: str | None = None
-        with anyio.fail_after(config.poll_timeout):
+        with anyio.move_on_after(config.poll_timeout):
             while True:
                 task = await self._poll_once()
                 if task is not None:
@@ -218,6 +218,9 @@ class Run:
                         yield TaskUpdated(task_id=task.id, task=task)
                 await anyio.sleep(delay)
                 delay = min(delay * 2, config.poll_interval_max)
+        raise errors.UpstreamTimeoutError(
+            f"task {self.task_id} not finished after {config.poll_timeout:g}s of polling"
+        )
 
     async def _poll_once(self) -> Task | None:
         assert self.task_id is not None
