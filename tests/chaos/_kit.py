@@ -310,7 +310,9 @@ class TelegramRig:
 
 
 @asynccontextmanager
-async def telegram_rig(agent: str, **emulator_options: Any) -> AsyncIterator[TelegramRig]:
+async def telegram_rig(
+    agent: str, *, upstream: dict[str, Any] | None = None, **emulator_options: Any
+) -> AsyncIterator[TelegramRig]:
     """Emulator, fake Bot API, its front, and a bridge answering with `agent`."""
     async with (
         open_emulator(**emulator_options) as emulator,
@@ -318,7 +320,8 @@ async def telegram_rig(agent: str, **emulator_options: Any) -> AsyncIterator[Tel
         open_bot_api_front(fake) as front,
     ):
         adapter = telegram_adapter(fake.token, front.api_url, default_agent=agent)
-        async with running(bridge_settings(emulator), [adapter]) as runtime:
+        settings = bridge_settings(emulator, upstream=upstream)
+        async with running(settings, [adapter]) as runtime:
             yield TelegramRig(emulator, fake, front, runtime)
 
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import anyio
 import pytest
+from bridge_telegram.testing import FakeUser
 
-from tests.chaos._upstream import KINDS, UpstreamReport, run_upstream_chaos
+from bridge.emulator import Fault
+from tests.chaos._kit import FAST_UPSTREAM, TURN_TIMEOUT, poll_until, telegram_rig
+from tests.chaos._upstream import KINDS, UpstreamReport, final_messages, run_upstream_chaos
 
 SEED = 20260601
 TURNS = 40
@@ -65,3 +69,30 @@ async def test_nothing_is_left_in_flight_for_recovery_to_deliver_later(
     report: UpstreamReport,
 ) -> None:
     assert report.settled
+
+
+async def test_a_turn_polled_past_poll_timeout_ends_in_an_error_and_the_bridge_keeps_serving() -> (
+    None
+):
+    user, other = FakeUser(7400, "Ada"), FakeUser(7401, "Bea")
+    upstream = {**FAST_UPSTREAM, "poll_timeout": 1.0}
+    async with telegram_rig("approver", upstream=upstream) as rig:
+        fake = rig.fake
+        # The stream breaks after task_created; the task then waits for an approval that
+        # never comes, so polling gives up after poll_timeout.
+        rig.emulator.inject(Fault("drop", after=2))
+        fake.queue(user.says(fake, user.id, "wait for me"))
+        with anyio.fail_after(TURN_TIMEOUT):
+            await fake.wait_for(lambda: len(final_messages(fake, user.id)) == 2)
+
+            async def nothing_in_flight() -> bool:
+                return not await rig.runtime.store.list_turns()
+
+            await poll_until(nothing_in_flight)
+            fake.queue(other.says(fake, other.id, "/help"))
+            await fake.wait_for(lambda: fake.sent(other.id))
+        [task] = rig.emulator.tasks.values()
+        assert task.status == "paused"
+    [prompt, error] = final_messages(fake, user.id)
+    assert "wait for me" in prompt.text
+    assert "wait for me" not in error.text
