@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
+from bridge.errors import TransportError
 from bridge.events import AgentEvent, Event, TextDelta, UnknownEvent
 from bridge.models import InvokeOptions, Task, User
 
@@ -102,8 +103,17 @@ def _shape(kind: str, data: Any, fields: dict[str, Any]) -> dict[str, Any] | Non
 
 
 def parse_task(payload: Any) -> Task:
-    """A task object from a response body."""
-    return Task.model_validate(payload)
+    """A task object from a response body.
+
+    Raises:
+        TransportError: the body is no task (empty, or missing its fields).
+    """
+    try:
+        return Task.model_validate(payload)
+    except PydanticValidationError as exc:
+        problem = exc.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"]) or "body"
+        raise TransportError(f"platform sent no valid task ({where}: {problem['msg']})") from exc
 
 
 def build_invoke_body(
