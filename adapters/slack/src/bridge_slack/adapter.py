@@ -15,6 +15,9 @@ import anyio.abc
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_bolt.request.internals import parse_body
+from starlette.requests import Request
+from starlette.responses import Response
 
 from bridge.adapters import Check, CommandContext
 from bridge.config import Settings, validate_adapter_config
@@ -45,6 +48,24 @@ SLACK_RATES = {
 logger = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
+
+
+def _events_endpoint(handler: AsyncSlackRequestHandler) -> Any:
+    """Bolt's handler, behind a 400 for bodies it cannot read: Bolt parses the body before
+    it checks the signature, and a body that is no JSON object or form (`[]`, `null`,
+    broken JSON) made it fail with a 500, whoever sent it."""
+
+    async def endpoint(request: Request) -> Response:
+        content_type = (request.headers.get("content-type") or "").split(";")[0] or None
+        try:
+            payload = parse_body((await request.body()).decode(), content_type)
+        except ValueError:  # undecodable bytes or broken JSON
+            payload = None
+        if not isinstance(payload, dict):
+            return Response("bad request", status_code=400)
+        return await handler.handle(request)
+
+    return endpoint
 
 
 class SlackAdapter:
@@ -94,7 +115,7 @@ class SlackAdapter:
             await group.start(runtime.conversations.run_recovery, "slack", self.service.deliver)
             if self.config.mode == "http":
                 runtime.http.add_route(
-                    EVENTS_PATH, AsyncSlackRequestHandler(app).handle, methods=["POST"]
+                    EVENTS_PATH, _events_endpoint(AsyncSlackRequestHandler(app)), methods=["POST"]
                 )
                 task_status.started()
                 await anyio.sleep_forever()
