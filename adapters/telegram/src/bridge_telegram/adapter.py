@@ -193,8 +193,13 @@ class TelegramAdapter:
             if not given or not hmac.compare_digest(given, expected):
                 return Response("forbidden", status_code=403)
             try:
-                update = Update.de_json(await request.json(), app.bot)
-            except ValueError:
+                data = await request.json()
+                # python-telegram-bot reads a malformed update with TypeError, KeyError or
+                # AttributeError as well as ValueError: each is a bad request, not a 500.
+                update = Update.de_json(data, app.bot) if isinstance(data, dict) else None
+            except (ValueError, TypeError, KeyError, AttributeError):
+                update = None
+            if update is None:
                 return Response("bad update", status_code=400)
             await app.update_queue.put(update)
             return Response(status_code=200)
