@@ -161,7 +161,7 @@ async def run_kills(kills: int, seed: int, workdir: Path) -> KillReport:
     started = time.monotonic()
     store_url = f"sqlite:///{workdir / 'state.db'}"
     config, log = workdir / "bridge.toml", workdir / "bridge.log"
-    rounds = [Round(f"kill {seed} round {n}", CHATS[n % len(CHATS)]) for n in range(kills)]
+    rounds = [Round(f"kill {seed} round {n:04d}", CHATS[n % len(CHATS)]) for n in range(kills)]
     report = KillReport(Figures("R4 SIGKILL mid-turn (telegram)"), rounds, Counter())
     async with (
         open_emulator(slow_silence=SILENCE, seed=seed) as emulator,
@@ -217,7 +217,8 @@ async def _kill_and_restart(
 
 
 def invokes_for(report: KillReport, round_: Round) -> int:
-    """Accepted invokes whose text carries the round's message (groups add the mention)."""
+    """Accepted invokes whose text carries the round's message (groups add the mention;
+    round numbers have a fixed width, so no round's text is part of another's)."""
     return sum(count for text, count in report.invokes.items() if round_.text in text)
 
 

@@ -79,11 +79,6 @@ class Figures:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
-    @property
-    def is_clean(self) -> bool:
-        honoured, seen = self.waits
-        return self.duplicates == 0 and self.lost == 0 and honoured == seen
-
 
 def format_table(rows: Sequence[Figures]) -> str:
     """The figures of several scenarios as one fixed-width table (notes below it)."""
@@ -282,7 +277,7 @@ class BotApiFront:
         response = await self.fake.endpoint(request)
         retry_after = None
         if response.status_code == 429:
-            retry_after = float(_json(response)["parameters"]["retry_after"])
+            retry_after = float(json.loads(bytes(response.body))["parameters"]["retry_after"])
         self.exchanges.append(BotExchange(method, chat, at, response.status_code, retry_after))
         return response
 
@@ -335,10 +330,6 @@ async def _chat_id(request: Request) -> str | None:
     else:
         value = (await request.form()).get("chat_id")
     return None if value is None else str(value)
-
-
-def _json(response: Response) -> Any:
-    return json.loads(bytes(response.body))
 
 
 def seeded(seed: int, scenario: str) -> random.Random:
