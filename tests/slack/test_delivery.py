@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx
@@ -99,9 +100,8 @@ async def test_thread_continues_after_a_bridge_restart(
     assert emulator.invokes()[-1].json["id"] == task_id
 
 
-async def test_stop_message_in_the_thread_stops_the_upstream_task(
-    bridge: Bridge, slack: FakeSlack, emulator: Emulator
-) -> None:
+async def _start_slow_turn(bridge: Bridge, slack: FakeSlack) -> dict[str, Any]:
+    """Mention the slow agent and wait until its tool step shows as the thread's status."""
     sent = await bridge.mention("agent:slow take your time")
     with anyio.fail_after(10):
         await slack.wait_for(
@@ -110,6 +110,13 @@ async def test_stop_message_in_the_thread_stops_the_upstream_task(
                 for c in slack.calls_to("assistant.threads.setStatus")
             )
         )
+    return sent
+
+
+async def test_stop_message_in_the_thread_stops_the_upstream_task(
+    bridge: Bridge, slack: FakeSlack, emulator: Emulator
+) -> None:
+    sent = await _start_slow_turn(bridge, slack)
     stop = {
         "type": "message",
         "channel": "C1",
@@ -128,14 +135,7 @@ async def test_stop_message_in_the_thread_stops_the_upstream_task(
 async def test_slacks_agent_session_stop_stops_the_streaming_answer(
     bridge: Bridge, slack: FakeSlack, emulator: Emulator
 ) -> None:
-    sent = await bridge.mention("agent:slow take your time")
-    with anyio.fail_after(10):
-        await slack.wait_for(
-            lambda: any(
-                "slow_tool" in str(c.args.get("status"))
-                for c in slack.calls_to("assistant.threads.setStatus")
-            )
-        )
+    sent = await _start_slow_turn(bridge, slack)
     stopped = {
         "type": "agent_session_stopped",
         "channel": "C1",

@@ -280,24 +280,15 @@ class AgentClient:
         Raises:
             RunFailedError: the turn ended failed, error or stopped.
         """
-        body = build_invoke_body(
+        task = await self._invoke_once(
+            f"/v1/agents/{agent_id}/invoke",
             text,
             thread=thread,
-            files=tuple(files),
+            files=files,
             user=user,
             source=source,
             options=options,
-            events_streaming=False,
-        )
-        task = parse_task(
-            await self._json(
-                "POST",
-                f"/v1/agents/{agent_id}/invoke",
-                retry="refusals",
-                json=body,
-                params=self._version_params(options),
-                read_timeout=self.config.poll_timeout,
-            )
+            read_timeout=self.config.poll_timeout,
         )
         if task.is_terminal and task.status != "completed":
             raise errors.RunFailedError(task)
@@ -315,6 +306,29 @@ class AgentClient:
         options: InvokeOptions | None = None,
     ) -> Task:
         """Start a turn and return at once with the pending task (poll with `wait_task`)."""
+        return await self._invoke_once(
+            f"/v1/agents/{agent_id}/invoke/async",
+            text,
+            thread=thread,
+            files=files,
+            user=user,
+            source=source,
+            options=options,
+            read_timeout=None,
+        )
+
+    async def _invoke_once(
+        self,
+        path: str,
+        text: str,
+        *,
+        thread: str | None,
+        files: Sequence[str],
+        user: User | None,
+        source: str | None,
+        options: InvokeOptions | None,
+        read_timeout: float | None,
+    ) -> Task:
         body = build_invoke_body(
             text,
             thread=thread,
@@ -327,10 +341,11 @@ class AgentClient:
         return parse_task(
             await self._json(
                 "POST",
-                f"/v1/agents/{agent_id}/invoke/async",
+                path,
                 retry="refusals",
                 json=body,
                 params=self._version_params(options),
+                read_timeout=read_timeout,
             )
         )
 
