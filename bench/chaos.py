@@ -3,7 +3,9 @@
 R1  upstream cuts, stalls, garbage, 429/503/500 on N Telegram turns (--turns, default 1,000)
 R2  Telegram 429/5xx and Slack 429, ok:false ratelimited and 5xx on the answer path
 R3  Slack retries x3 and Telegram webhook replays across two replicas on one Redis store
-R4  `bridge serve` killed with SIGKILL mid-turn and restarted (--kills, default 100)
+R4  `bridge serve` killed with SIGKILL mid-turn and restarted (--kills, default 100);
+R4' the same, each kill free to race the previous answer's delivery (--race-kills, 30):
+    it measures the known at-least-once window of Telegram sends
 R5  forged, stale, unsigned and malformed requests, 100k-character messages, an event over
     max_event_bytes; Hypothesis-fuzzed event streams, 32 MiB oversize streams, bad configs
 
@@ -83,9 +85,15 @@ async def _r3(seed: int, redis_url: str) -> Figures:
     return (await run_replicas(20, 100, seed, redis_url)).figures
 
 
-async def _r4(kills: int, seed: int) -> Figures:
+async def _r4(kills: int, seed: int, *, settle: bool = True) -> Figures:
     with tempfile.TemporaryDirectory(prefix="chaos-kills-") as folder:
-        report = await run_kills(kills, seed, Path(folder))
+        report = await run_kills(kills, seed, Path(folder), settle=settle)
+    if not settle:
+        report.figures.scenario = "R4' kills racing deliveries (gap)"
+        report.figures.notes.append(
+            "each kill may land while the previous answer's send is unconfirmed: the known "
+            "at-least-once window of Telegram sends"
+        )
     codes = report.exit_codes
     report.figures.notes.append(
         f"{sum(code == -9 for code in codes)} processes died of SIGKILL; "
@@ -124,7 +132,9 @@ async def _r5_streams() -> Figures:
     return figures
 
 
-async def main(turns: int, kills: int, seed: int, redis_url: str | None) -> list[Figures]:
+async def main(
+    turns: int, kills: int, race_kills: int, seed: int, redis_url: str | None
+) -> list[Figures]:
     rows = [
         await _bounded("R1 upstream faults (telegram)", lambda: _r1(turns, seed)),
         await _bounded("R2 platform faults (telegram)", lambda: _r2_telegram(seed)),
@@ -139,6 +149,13 @@ async def main(turns: int, kills: int, seed: int, redis_url: str | None) -> list
         skipped.notes.append("not run: redis-server is not on PATH")
         rows.append(skipped)
     rows.append(await _bounded("R4 SIGKILL mid-turn (telegram)", lambda: _r4(kills, seed)))
+    if race_kills:
+        rows.append(
+            await _bounded(
+                "R4' kills racing deliveries (gap)",
+                lambda: _r4(race_kills, seed, settle=False),
+            )
+        )
     rows.append(await _bounded("R5 hostile requests, big messages", _r5_requests))
     rows.append(await _bounded("R5 fuzzed streams, oversize, config", _r5_streams))
     return rows
@@ -148,6 +165,12 @@ def run() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--turns", type=int, default=1000, help="R1 turns (default 1000)")
     parser.add_argument("--kills", type=int, default=100, help="R4 kills (default 100)")
+    parser.add_argument(
+        "--race-kills",
+        type=int,
+        default=30,
+        help="R4' kills that may race the previous delivery (default 30; 0 skips)",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--log-level", default="CRITICAL", help="bridge logs (default: none)")
     args = parser.parse_args()
@@ -156,9 +179,9 @@ def run() -> None:
     with tempfile.TemporaryDirectory(prefix="chaos-redis-") as folder:
         if shutil.which("redis-server"):
             with blocking_redis_server(Path(folder)) as url:
-                rows = anyio.run(main, args.turns, args.kills, args.seed, url)
+                rows = anyio.run(main, args.turns, args.kills, args.race_kills, args.seed, url)
         else:
-            rows = anyio.run(main, args.turns, args.kills, args.seed, None)
+            rows = anyio.run(main, args.turns, args.kills, args.race_kills, args.seed, None)
     print(
         f"chaos bench: seed {args.seed}, R1 {args.turns} turns, R4 {args.kills} kills, "
         f"{time.monotonic() - started:.0f}s in all"
