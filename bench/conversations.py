@@ -29,11 +29,13 @@ from pydantic import SecretStr
 from bridge.client import AgentClient
 from bridge.config import ConversationsConfig, UpstreamConfig
 from bridge.conversations import ConversationKey, Conversations, Message
+from bridge.errors import UpstreamError
 from bridge.events import TextDelta
 from bridge.stores import open_store
 from bridge.testing import blocking_redis_server
 
-MESSAGE = "chars=400 chunks=20 seconds=5"
+MESSAGE = "chars=400 chunks=5 seconds=5"
+FAILURES: list[str] = []
 ARRIVAL_SECONDS = 5.0  # arrivals spread evenly: with 5 s answers, ~N conversations in flight
 API_KEY = "bench-key"
 
@@ -78,6 +80,9 @@ async def measure(
         peak = max(peak, in_flight)
         try:
             await one(index)
+        except UpstreamError as exc:  # counted as not completed, and shown
+            FAILURES.append(f"{type(exc).__name__}: {exc}")
+            return
         finally:
             in_flight -= 1
         latencies.append(time.perf_counter() - started)
@@ -109,7 +114,9 @@ async def bench(base_url: str, turns: int, store_urls: dict[str, str]) -> None:
 
         results: dict[str, tuple[list[float], float, int]] = {}
         overheads: dict[str, list[float]] = {}
+        FAILURES.clear()
         results["direct AgentClient"] = await measure(turns, direct)
+        failed: dict[str, list[str]] = {"direct AgentClient": list(FAILURES)}
         for name, url in store_urls.items():
             store = open_store(url)
             await store.open()
@@ -140,11 +147,16 @@ async def bench(base_url: str, turns: int, store_urls: dict[str, str]) -> None:
                 own.append(before + time.perf_counter() - last)
                 return count
 
+            FAILURES.clear()
             results[f"conversations ({name})"] = await measure(turns, via_conversations)
+            failed[f"conversations ({name})"] = list(FAILURES)
             overheads[name] = own
             await store.close()
 
     print_table(turns, results, overheads)
+    for mode, errors_seen in failed.items():
+        if errors_seen:
+            print(f"  {mode}: {len(errors_seen)} turns failed, e.g. {errors_seen[0][:120]}")
 
 
 def print_table(
@@ -155,7 +167,7 @@ def print_table(
     base = results["direct AgentClient"][0]
     print(
         f"conversations bench: {turns} conversations arriving over {ARRIVAL_SECONDS:g} s, "
-        f"answer = '{MESSAGE}' (each streams 20 chunks over 5 s)"
+        f"answer = '{MESSAGE}' (each streams 5 chunks over 5 s)"
     )
     print(
         f"  {'mode':<26} {'done':>5} {'peak':>5} {'turns/s':>8} {'p50 ms':>8} {'p99 ms':>8}"

@@ -65,6 +65,9 @@ class UpstreamConfig(_Section):
     poll_interval_max: float = Field(default=10.0, gt=0)
     poll_timeout: float = Field(default=3600.0, gt=0)
     max_connections: int = Field(default=100, ge=1)
+    keepalive_expiry: float = Field(
+        default=4.0, ge=0, description="close idle pooled connections sooner than servers do"
+    )
     embedded_state: str = Field(
         default=".bridge/emulator.json", description="where the embedded emulator keeps its threads"
     )

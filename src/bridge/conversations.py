@@ -446,8 +446,9 @@ class Conversations(RecoveryMixin):
             if only_due and now - renewed < lease / 3:
                 continue
             if await self.store.renew_lock(lock, self.replica_id, lease):
-                self._held[lock] = now
-            else:
+                if lock in self._held:
+                    self._held[lock] = now
+            elif lock in self._held:  # not released meanwhile by its own turn
                 logger.error("lost the turn lock %s; another replica may start a turn", lock)
 
     # -- liveness and recovery -------------------------------------------------

@@ -65,6 +65,9 @@ class AgentClient:
             limits=httpx.Limits(
                 max_connections=self.config.max_connections,
                 max_keepalive_connections=self.config.max_connections,
+                # Below common server idle timeouts (uvicorn's is 5 s): reusing a connection
+                # the server is closing fails an invoke that cannot safely be re-sent.
+                keepalive_expiry=self.config.keepalive_expiry,
             ),
         )
 
