@@ -4,7 +4,7 @@ R1  upstream cuts, stalls, garbage, 429/503/500 on N Telegram turns (--turns, de
 R2  Telegram 429/5xx and Slack 429, ok:false ratelimited and 5xx on the answer path
 R3  Slack retries x3 and Telegram webhook replays across two replicas on one Redis store
 R4  `bridge serve` killed with SIGKILL mid-turn and restarted (--kills, default 100);
-R4' the same, each kill free to race the previous answer's delivery (--race-kills, 30):
+R4' the same, plus a kill the moment each recovered answer lands (--race-kills, 30):
     it measures the known at-least-once window of Telegram sends
 R5  forged, stale, unsigned and malformed requests, 100k-character messages, an event over
     max_event_bytes; Hypothesis-fuzzed event streams, 32 MiB oversize streams, bad configs
@@ -89,10 +89,10 @@ async def _r4(kills: int, seed: int, *, settle: bool = True) -> Figures:
     with tempfile.TemporaryDirectory(prefix="chaos-kills-") as folder:
         report = await run_kills(kills, seed, Path(folder), settle=settle)
     if not settle:
-        report.figures.scenario = "R4' kills racing deliveries (gap)"
+        report.figures.scenario = "R4' kill as the answer lands (gap)"
         report.figures.notes.append(
-            "each kill may land while the previous answer's send is unconfirmed: the known "
-            "at-least-once window of Telegram sends"
+            "a second kill per round, the moment the recovered answer reaches the chat: "
+            "the known at-least-once window of Telegram sends (no idempotency key)"
         )
     codes = report.exit_codes
     report.figures.notes.append(
@@ -152,7 +152,7 @@ async def main(
     if race_kills:
         rows.append(
             await _bounded(
-                "R4' kills racing deliveries (gap)",
+                "R4' kill as the answer lands (gap)",
                 lambda: _r4(race_kills, seed, settle=False),
             )
         )
@@ -169,7 +169,7 @@ def run() -> None:
         "--race-kills",
         type=int,
         default=30,
-        help="R4' kills that may race the previous delivery (default 30; 0 skips)",
+        help="R4' rounds with a kill as the answer lands (default 30; 0 skips)",
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--log-level", default="CRITICAL", help="bridge logs (default: none)")

@@ -10,7 +10,8 @@ that delivery to be committed (the turn gone from the ledger).
 Not covered by default: a kill after a delivery reached Telegram but before the bridge
 recorded it. The Bot API has no idempotency key, so the next start sends that answer
 again; in private chats (drafts, no placeholder to edit) the user then sees it twice.
-`run_kills(..., settle=False)` lets kills race deliveries to measure that gap.
+`run_kills(..., settle=False)` adds a kill just as each recovered answer lands, to
+measure that gap.
 """
 
 from __future__ import annotations
@@ -159,8 +160,8 @@ def _question(fake: FakeBotAPI, round_: Round) -> None:
 async def run_kills(kills: int, seed: int, workdir: Path, *, settle: bool = True) -> KillReport:
     """`kills` rounds of ask, kill -9 mid-turn, restart; then count what the chats show.
 
-    With `settle=False` a round goes on as soon as the previous answer shows, so a kill
-    may also land while that answer's delivery is being committed (the known gap)."""
+    With `settle=False` each round also kills the process the moment the recovered answer
+    reaches the chat, and restarts it: that measures the known gap."""
     started = time.monotonic()
     store_url = f"sqlite:///{workdir / 'state.db'}"
     config, log = workdir / "bridge.toml", workdir / "bridge.log"
@@ -218,10 +219,16 @@ async def _kill_and_restart(
     with anyio.move_on_after(TURN_TIMEOUT):
         round_.answer = await _answer(emulator, round_.text)
         await fake.wait_for(lambda: any(m.text == round_.answer for m in fake.sent(round_.chat_id)))
-        if settle:
-            # The next kill must land mid-turn, not while this answer's delivery is still
-            # being committed (a kill there sends it again: see the module docstring).
-            await _delivered(store, round_.text)
+        if not settle:
+            # Kill again the moment the recovered answer reaches the chat: before the
+            # bridge has its reply from the Bot API, or has recorded the delivery.
+            process.kill()
+            await process.wait()
+            await process.aclose()
+            process = await _start(config, log)
+        # The next kill must land mid-turn, not while this answer's delivery is still
+        # being committed (a kill there sends it again: see the module docstring).
+        await _delivered(store, round_.text)
     return process
 
 
