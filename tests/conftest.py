@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Iterator
 
@@ -20,3 +21,56 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.fail(REDIS_INSTALL_HINT, pytrace=False)
     with blocking_redis_server(tmp_path_factory.mktemp("redis")) as url:
         yield url
+
+
+# -- no secret in any log line of the bridge, in every test ----------------------------
+
+#: Secrets the suite's scenarios use: the emulator keys, the fakes' tokens, handle secrets.
+KNOWN_SECRETS = (
+    "test-key",
+    "cli-key",
+    "xoxb-fake-bot-token",
+    "xapp-fake-app-token",
+    "fake-signing-secret",
+    "TEST-TOKEN",
+    "s3cret",
+    "upstream-key-4f1c9e",
+    "handle-secret-77aa01",
+)
+_BRIDGE_LOGGERS = ("bridge", "bridge_mcp", "bridge_slack", "bridge_telegram")
+
+
+class _SecretScan(logging.Handler):
+    """Keeps every record of the bridge's own loggers that quotes a known secret."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.leaks: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.split(".")[0] not in _BRIDGE_LOGGERS:
+            return
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            text += f" {record.exc_info[1]!r}"
+        for secret in KNOWN_SECRETS:
+            if secret in text:
+                self.leaks.append(f"{record.name}: {text[:300]}")
+
+
+@pytest.fixture(autouse=True)
+def no_secret_in_bridge_logs() -> Iterator[None]:
+    """Every scenario of the suite runs with known secrets; none may reach a log line."""
+    scan = _SecretScan()
+    loggers = [logging.getLogger(name) for name in _BRIDGE_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.DEBUG)
+        logger.addHandler(scan)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.removeHandler(scan)
+            logger.setLevel(level)
+    assert not scan.leaks, f"secrets in log lines: {scan.leaks[:3]}"

@@ -68,7 +68,9 @@ class HttpApp:
         """Serve until cancelled; `task_status.started(port)` once listening (port 0 = any)."""
         await anyio.lowlevel.checkpoint()  # shutting down already: do not start a server
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections only then,
+        # and without it keep-alive responses can stall ~40 ms (Nagle + delayed ACK).
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
         sock.set_inheritable(True)
