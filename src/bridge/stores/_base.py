@@ -8,11 +8,12 @@ runs against all of them: `bridge.testing._stores.STORE_CHECKS`.
 from __future__ import annotations
 
 import time
-from typing import Any, Protocol, runtime_checkable
+from types import TracebackType
+from typing import Any, Protocol, Self, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["InFlightTurn", "SessionStore", "ThreadRef"]
+__all__ = ["InFlightTurn", "OpensAsContext", "SessionStore", "ThreadRef"]
 
 
 def _now() -> float:
@@ -116,3 +117,25 @@ class SessionStore(Protocol):
 
     async def lock_owner(self, name: str) -> str | None:
         """The current unexpired holder, or None."""
+
+
+class OpensAsContext:
+    """`async with Store(...) as store:` for the implementations: open on entry, close on exit."""
+
+    async def open(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

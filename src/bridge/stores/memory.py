@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from types import TracebackType
-from typing import Self
 
 from bridge.errors import StoreError
-from bridge.stores._base import InFlightTurn, ThreadRef
+from bridge.stores._base import InFlightTurn, OpensAsContext, ThreadRef
 
 __all__ = ["DEFAULT_CLAIM_TTL", "MemoryStore"]
 
@@ -25,7 +23,7 @@ def _require_positive(name: str, value: float) -> None:
         raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
 
 
-class MemoryStore:
+class MemoryStore(OpensAsContext):
     """A `SessionStore` held in dictionaries.
 
     Every method runs without awaiting anything, so each call is atomic within
@@ -51,18 +49,6 @@ class MemoryStore:
         self._seen: dict[str, float] = {}
         self._claims: dict[str, float] = {}
         self._locks: dict[str, tuple[str, float]] = {}
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def open(self) -> None:
         self._is_open = True

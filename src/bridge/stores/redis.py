@@ -9,8 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import anyio
@@ -19,7 +18,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from bridge.errors import StoreError
-from bridge.stores._base import InFlightTurn, ThreadRef
+from bridge.stores._base import InFlightTurn, OpensAsContext, ThreadRef
 from bridge.stores.memory import DEFAULT_CLAIM_TTL
 
 __all__ = ["DEFAULT_PREFIX", "RedisStore"]
@@ -86,7 +85,7 @@ def _split_url(url: str) -> tuple[str, str | None]:
     return urlunsplit((scheme, parts.netloc, parts.path, rest, parts.fragment)), prefix
 
 
-class RedisStore:
+class RedisStore(OpensAsContext):
     """A `SessionStore` in Redis, reached by `redis://host:port/db`, `rediss://…`,
     `unix:///path.sock` or `redis+unix:///path.sock` (`?prefix=…` sets the key prefix).
 
@@ -110,18 +109,6 @@ class RedisStore:
         self._client: redis.asyncio.Redis | None = None
         self._scripts: dict[str, AsyncScript] = {}
         self._opening = anyio.Lock()
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     @contextmanager
     def _translate_errors(self) -> Iterator[None]:

@@ -11,14 +11,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
 
 from bridge.errors import StoreError
-from bridge.stores._base import InFlightTurn, ThreadRef
+from bridge.stores._base import InFlightTurn, OpensAsContext, ThreadRef
 from bridge.stores.memory import DEFAULT_CLAIM_TTL
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
@@ -60,7 +59,7 @@ def _require_positive(name: str, value: float) -> None:
         raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
 
 
-class SQLiteStore:
+class SQLiteStore(OpensAsContext):
     """A `SessionStore` in one SQLite file (created with its parent directories).
 
     Uses the stdlib `sqlite3` on worker threads (one connection, one lock) rather
@@ -84,18 +83,6 @@ class SQLiteStore:
         self._conn: sqlite3.Connection | None = None
         self._lock = anyio.Lock()
         self._writes = 0
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     @contextmanager
     def _translate_errors(self) -> Iterator[None]:
