@@ -51,11 +51,15 @@ class RecoveryMixin:
         never reached the platform), hand the result to `deliver`, then mark it
         delivered atomically and drop the record. `deliver` must be idempotent:
         it may run again if this process dies between delivering and marking. A
-        `PlatformError` from `deliver` leaves the record for the next pass.
+        `PlatformError` from `deliver` leaves the record for the next pass; any
+        other failure counts against the record, which is quarantined after
+        `max_delivery_attempts` of them, so one poison answer cannot crash-loop.
         """
         recovered = 0
         for record in await self.store.list_turns():
-            if record.adapter != adapter or not await self._is_orphan(record):
+            if record.adapter != adapter or record.quarantined:
+                continue
+            if not await self._is_orphan(record):
                 continue
             lock = f"recover:{record.turn_id}"
             if not await self.store.acquire_lock(lock, self.replica_id, self.config.lock_lease):
@@ -70,9 +74,39 @@ class RecoveryMixin:
             except errors.PlatformError as exc:
                 # The record stays for the next pass; the other orphans go on now.
                 logger.warning("could not deliver recovered turn %s: %s", record.turn_id, exc)
+            except Exception as exc:  # contained: one turn's failure must not end recovery
+                await self.count_failure(record, exc, stage="recover")
             finally:
                 await self.store.release_lock(lock, self.replica_id)
         return recovered
+
+    async def count_failure(self, record: InFlightTurn, exc: BaseException, *, stage: str) -> None:
+        """Log and count a failure to render or deliver `record`; quarantine it at the limit."""
+        current = await self.store.get_turn(record.turn_id) or record
+        attempts = current.attempts + 1
+        quarantine = attempts >= self.config.max_delivery_attempts
+        failure = f"{type(exc).__name__}: {exc}"[:300]
+        await self.store.record_turn(
+            current.model_copy(
+                update={"attempts": attempts, "quarantined": quarantine, "last_error": failure}
+            )
+        )
+        logger.warning(
+            "turn %s of %s (task %s) failed at %s (attempt %d of %d%s): %s",
+            record.turn_id,
+            record.key,
+            record.task_id,
+            stage,
+            attempts,
+            self.config.max_delivery_attempts,
+            ", quarantined" if quarantine else "",
+            failure,
+            exc_info=logger.isEnabledFor(logging.DEBUG),
+        )
+        if self.metrics:
+            self.metrics.turn_failures.labels(record.adapter, stage).inc()
+            if quarantine:
+                self.metrics.quarantined.labels(record.adapter).inc()
 
     async def _recover_one(self, record: InFlightTurn, deliver: Deliver) -> None:
         logger.info(
@@ -122,4 +156,12 @@ class RecoveryMixin:
                 await self.recover(adapter, deliver)
             except (errors.UpstreamError, errors.StoreError) as exc:
                 logger.warning("recovery pass for %s failed: %s", adapter, exc)
+            except Exception as exc:  # the outermost loop: log and try again next pass
+                logger.error(
+                    "recovery pass for %s failed: %s: %s",
+                    adapter,
+                    type(exc).__name__,
+                    exc,
+                    exc_info=logger.isEnabledFor(logging.DEBUG),
+                )
             await anyio.sleep(self.config.recovery_interval)

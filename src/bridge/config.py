@@ -96,6 +96,9 @@ class ConversationsConfig(_Section):
     handle_secret: SecretStr | None = None
     handle_ttl: float = Field(default=30 * 86400.0, gt=0)
     recovery_interval: float = Field(default=30.0, gt=0)
+    max_delivery_attempts: int = Field(
+        default=3, ge=1, description="failed deliveries before a turn is quarantined"
+    )
     drain_timeout: float = Field(
         default=30.0, ge=0, description="seconds running turns get on SIGTERM"
     )

@@ -34,11 +34,22 @@ from bridge.models import InvokeOptions, Task, User
 from bridge.stores import InFlightTurn, SessionStore, ThreadRef
 from bridge.tracing import set_turn_attribute, turn_span
 
-__all__ = ["ConversationKey", "Conversations", "Deliver", "Message", "Policy", "Turn"]
+__all__ = [
+    "NOT_SHOWN_TEXT",
+    "ConversationKey",
+    "Conversations",
+    "Deliver",
+    "Message",
+    "Policy",
+    "Turn",
+]
 
 logger = logging.getLogger(__name__)
 
 Policy = Literal["queue", "coalesce", "interrupt"]
+
+NOT_SHOWN_TEXT = "⚠️ The answer could not be shown."
+"""What the user reads when rendering or delivering their answer failed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,7 +289,15 @@ class Conversations(RecoveryMixin):
                     ):
                         async with self._open_run(turn, batch[-1]) as run:
                             turn.run = run
-                            yield turn
+                            try:
+                                yield turn
+                            except (errors.UpstreamError, errors.PlatformError):
+                                raise
+                            except Exception as exc:
+                                # Not a platform outage: counted, so recovery gives up on
+                                # this record after max_delivery_attempts instead of looping.
+                                await self.count_failure(turn.record, exc, stage="deliver")
+                                raise
                         await self._finish(turn)
                 finally:
                     self._running.pop(name, None)

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from markdown_it.tree import SyntaxTreeNode
 
-from bridge.render._markdown import is_tight, parse_tree, table_text
+from bridge.render._markdown import (
+    MarkdownTooDeepError,
+    is_tight,
+    normalize_newlines,
+    parse_tree,
+    table_text,
+)
 from bridge.render._split import split_markdown
 
 __all__ = [
@@ -65,9 +71,12 @@ def to_slack_mrkdwn(text: str) -> str:
     "> ", tables as code blocks; `&`, `<` and `>` escaped everywhere.
     Slack has no escape for `*`, `_`, `~` or a backtick, so literal ones may
     still format, and emphasis inside a word does not render in Slack.
+    Text nested too deeply to render safely comes back as escaped plain text.
     """
-    root = parse_tree(text)
-    return _blocks(root.children, tight=False).strip("\n")
+    try:
+        return _blocks(parse_tree(text).children, tight=False).strip("\n")
+    except (MarkdownTooDeepError, RecursionError):
+        return escape(normalize_newlines(text)).strip("\n")
 
 
 def escape(text: str) -> str:

@@ -54,6 +54,11 @@ class InFlightTurn(BaseModel):
     """Set once `task_created` showed the turn reached the platform."""
     reply: dict[str, Any] = Field(default_factory=dict)
     holder: str | None = None
+    attempts: int = 0
+    """Deliveries of this turn that failed with something other than a platform error."""
+    quarantined: bool = False
+    """Set after `max_delivery_attempts` such failures: kept for operators, never retried."""
+    last_error: str | None = None
     started_at: float = Field(default_factory=_now)
     heartbeat_at: float = Field(default_factory=_now)
 

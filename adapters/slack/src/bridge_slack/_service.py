@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from bridge.conversations import ConversationKey, Message
+from bridge.conversations import NOT_SHOWN_TEXT, ConversationKey, Message
 from bridge.errors import PlatformError, RunFailedError, UpstreamError
 from bridge.events import TaskFinished
 from bridge.models import Task
@@ -191,14 +191,24 @@ class SlackService:
                     await reply.on_event(event)
                     if isinstance(event, TaskFinished):
                         task = event.task
+                text = final_text(task or turn.task)
             except RunFailedError as exc:
-                await reply.finish(failure_text(reply.text, exc))
-                return
+                text = failure_text(reply.text, exc)
             except UpstreamError as exc:
                 logger.warning("turn of %s failed upstream: %s", key, exc)
-                await reply.finish(error_text(reply.text, exc))
-                return
-            await reply.finish(final_text(task or turn.task))
+                text = error_text(reply.text, exc)
+            except PlatformError:
+                raise
+            except Exception as exc:  # a rendering bug ends this turn only, never the process
+                await self.conversations.count_failure(turn.record, exc, stage="render")
+                text = NOT_SHOWN_TEXT
+            try:
+                await reply.finish(text)
+            except PlatformError:
+                raise
+            except Exception as exc:
+                await self.conversations.count_failure(turn.record, exc, stage="render")
+                await reply.finish(NOT_SHOWN_TEXT)
 
     async def deliver(
         self, record: InFlightTurn, task: Task | None, error: UpstreamError | None

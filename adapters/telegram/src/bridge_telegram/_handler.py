@@ -13,7 +13,7 @@ from typing import Literal
 import anyio
 from telegram import Update
 
-from bridge.conversations import ConversationKey, Message, Turn
+from bridge.conversations import NOT_SHOWN_TEXT, ConversationKey, Message, Turn
 from bridge.errors import PlatformError, RunFailedError, UpstreamError
 from bridge.events import (
     AnalysisRecorded,
@@ -214,6 +214,13 @@ class Handler:
         except UpstreamError as exc:
             view.status = None
             await view.finish(failure_text(exc))
+        except PlatformError:
+            raise
+        except Exception as exc:  # a rendering bug ends this turn only, never the process
+            await self.runtime.conversations.count_failure(turn.record, exc, stage="render")
+            view.status = None
+            view.text = ""
+            await view.finish(NOT_SHOWN_TEXT)
 
     async def _on_event(
         self, event: Event, view: AnswerView, inbound: Inbound, place: Place
