@@ -68,6 +68,11 @@ class UpstreamConfig(_Section):
     keepalive_expiry: float = Field(
         default=4.0, ge=0, description="close idle pooled connections sooner than servers do"
     )
+    new_thread_ids: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="choose new threads' ids so a failed invoke can be checked: auto learns "
+        "whether the platform keeps them, on trusts it, off lets the platform choose",
+    )
     embedded_state: str = Field(
         default=".bridge/emulator.json", description="where the embedded emulator keeps its threads"
     )

@@ -1,8 +1,9 @@
 """`AgentClient`: the only code that talks HTTP to the platform.
 
 Retries are limited to what cannot duplicate work: requests that never reached
-the server, explicit 429/503 refusals, and idempotent reads. An invoke whose
-stream has shown `task_created` is never sent again (see `_run.Run`).
+the server, explicit 429/503 refusals, idempotent reads, and invokes the platform
+shows did not start their turn. An invoke whose turn started is never sent again
+(see `_run.Run` and `_checks`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pydantic import SecretStr
 
 from bridge import errors
 from bridge._version import __version__
+from bridge.client._checks import CallerIds
 from bridge.client._run import Run
 from bridge.client._transport import error_for_response, map_transport_errors
 from bridge.client._wire import build_invoke_body, parse_task
@@ -58,6 +60,8 @@ class AgentClient:
         if api_key is not None:
             updates["api_key"] = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
         self.config = config.model_copy(update=updates)
+        #: Whether the platform keeps the ids chosen for new threads (learnt as it goes).
+        self.caller_ids = CallerIds(self.config.new_thread_ids)
         self._http = http_client or httpx.AsyncClient(
             base_url=self.config.base_url.rstrip("/"),
             headers=self._headers(),
@@ -232,13 +236,16 @@ class AgentClient:
     ) -> Run:
         """Start a streamed turn. Use as `async with client.stream(...) as run: async for e in run`.
 
-        `thread` continues an earlier task's conversation. The events end with
-        `TaskFinished`; a failed turn raises `RunFailedError`. A stream lost after
-        `task_created` is completed by polling, never by re-sending the invoke.
+        `thread` continues an earlier task's conversation; without it a new thread
+        starts, under an id the bridge chooses (see `upstream.new_thread_ids`). The
+        events end with `TaskFinished`; a failed turn raises `RunFailedError`. A stream
+        lost after `task_created` is completed by polling, never by re-sending the invoke;
+        one that failed before it is re-sent only once the platform shows that the turn
+        did not start.
         """
         body = build_invoke_body(
             text,
-            thread=thread,
+            thread=None,
             files=tuple(files),
             user=user,
             source=source,
@@ -252,20 +259,29 @@ class AgentClient:
             read=self.config.idle_timeout,
         )
 
-        def build() -> httpx.Request:
-            return self._http.build_request(
-                "POST",
-                f"/v1/agents/{agent_id}/invoke/stream",
-                params=params,
-                json=body,
-                headers={"accept": "text/event-stream"},
-                timeout=timeout,
-            )
+        async def open_response(task_id: str | None) -> httpx.Response:
+            sent = {**body, "id": task_id} if task_id else body
 
-        async def open_response() -> httpx.Response:
+            def build() -> httpx.Request:
+                return self._http.build_request(
+                    "POST",
+                    f"/v1/agents/{agent_id}/invoke/stream",
+                    params=params,
+                    json=sent,
+                    headers={"accept": "text/event-stream"},
+                    timeout=timeout,
+                )
+
             return await self._send(build, retry="refusals", stream=True)
 
-        return Run(self, open_response, thread=thread, stop_on_cancel=stop_on_cancel)
+        return Run(
+            self,
+            open_response,
+            text=text,
+            thread=thread,
+            caller_ids=self.caller_ids,
+            stop_on_cancel=stop_on_cancel,
+        )
 
     async def invoke(
         self,

@@ -2,7 +2,9 @@
 
 If the stream breaks, ends early or stays silent past the idle timeout after
 `task_created`, the run resumes by polling `GET /v1/tasks/{id}` until the task
-is terminal, announcing it with a `ResumedByPolling` event.
+is terminal, announcing it with a `ResumedByPolling` event. If the invoke fails
+before `task_created` in a way that leaves open whether the turn started, the
+platform is asked (see `_checks`): a started turn is followed, else it is re-sent.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import anyio
 import httpx
 
 from bridge import errors
+from bridge.client._checks import CallerIds, Checkpoint, find_turn, is_ambiguous, is_id_refusal
 from bridge.client._sse import aiter_sse
 from bridge.client._transport import map_transport_errors
 from bridge.client._wire import parse_event_data
@@ -41,6 +44,17 @@ logger = logging.getLogger(__name__)
 _LIFECYCLE = (TaskCreated, TaskUpdated, TaskFinished)
 _DRAIN_SECONDS = 0.5
 
+OpenResponse = Callable[[str | None], Awaitable[httpx.Response]]
+"""Sends the invoke with the given thread id in its body (none: the platform chooses)."""
+
+
+class _Ambiguous(Exception):  # an internal signal that never leaves `Run`
+    """The attempt failed before `task_created`, and the turn may have started anyway."""
+
+    def __init__(self, error: errors.UpstreamError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
 
 class Run:
     """An agent run being streamed. Use as `async with client.stream(...) as run:` and
@@ -53,13 +67,20 @@ class Run:
     def __init__(
         self,
         client: AgentClient,
-        open_response: Callable[[], Awaitable[httpx.Response]],
+        open_response: OpenResponse,
         *,
+        text: str,
         thread: str | None,
+        caller_ids: CallerIds,
         stop_on_cancel: bool,
     ) -> None:
         self._client = client
         self._open = open_response
+        self._text = text
+        self._thread = thread
+        self._caller_ids = caller_ids
+        self._checkpoint: Checkpoint | None = None
+        self._id_refused = False
         self._stop_on_cancel = stop_on_cancel
         self._response: httpx.Response | None = None
         self._events: AsyncIterator[Event] | None = None
@@ -143,7 +164,48 @@ class Run:
         return self.task
 
     async def _generate(self) -> AsyncIterator[Event]:
-        self._response = await self._open()
+        checkpoint = await Checkpoint.take(self._client, self._text, self._thread, self._caller_ids)
+        self._checkpoint = checkpoint
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                async for event in self._attempt(attempt > 1):
+                    yield event
+                return
+            except _Ambiguous as ambiguous:
+                error = ambiguous.error
+            await self._client._backoff(attempt, None, f"the turn may not have started: {error}")
+            task = await find_turn(self._client, checkpoint, self._caller_ids, error)
+            if task is not None:
+                async for event in self._follow(task, str(error)):
+                    yield event
+                return
+            if attempt >= self._client.config.max_attempts:
+                raise error
+            logger.info("task %s: the turn did not start; sending it again", checkpoint.task_id)
+
+    def _sent_id(self) -> str | None:
+        assert self._checkpoint is not None
+        return None if self._id_refused else self._checkpoint.task_id
+
+    async def _open_attempt(self, retrying: bool) -> httpx.Response:
+        checkpoint = self._checkpoint
+        assert checkpoint is not None
+        try:
+            return await self._open(self._sent_id())
+        except errors.UpstreamError as exc:
+            if is_ambiguous(exc, retrying=retrying):
+                raise _Ambiguous(exc) from exc
+            if not (checkpoint.is_new and self._sent_id() and is_id_refusal(exc)):
+                raise
+            # Perhaps the chosen id was refused: the platform chooses one instead.
+            self._id_refused = True
+            logger.info("new thread refused with a chosen id (%s); sending it without", exc)
+        return await self._open_attempt(retrying)
+
+    async def _attempt(self, retrying: bool) -> AsyncIterator[Event]:
+        self._response = await self._open_attempt(retrying)
         try:
             async for event in self._stream(self._response):
                 yield event
@@ -151,14 +213,23 @@ class Run:
                     return
             reason = "the stream ended before task_finished"
         except errors.StreamError as exc:
-            if self.task_id is None or not self._created:
-                raise
+            if not self._created:
+                raise _Ambiguous(exc) from exc
             reason = str(exc)
         finally:
             await self._close_response()
         if not self._created:
-            raise errors.StreamError("the stream ended before the task was created")
+            raise _Ambiguous(errors.StreamError("the stream ended before the task was created"))
         async for event in self._poll(reason):
+            yield event
+
+    async def _follow(self, task: Task, reason: str) -> AsyncIterator[Event]:
+        """Follow a turn the platform started although its invoke failed."""
+        logger.info("task %s: the turn started despite the failed invoke; following it", task.id)
+        self._created = True
+        self.task_id = task.id
+        yield TaskCreated(task_id=task.id, task=task)
+        async for event in self._poll(f"the invoke failed after the turn started ({reason})"):
             yield event
 
     async def _stream(self, response: httpx.Response) -> AsyncIterator[Event]:
@@ -186,10 +257,22 @@ class Run:
         if isinstance(event, TaskCreated) and not self._created:
             self._created = True
             self.task_id = task_id
+            self._observe_created(task_id)
         elif task_id != self.task_id:
             # A sub-agent's lifecycle must not end or redirect this run.
             return UnknownEvent(type=f"sub_{event.type}", raw=event.model_dump(mode="json"))
         return event
+
+    def _observe_created(self, task_id: str) -> None:
+        checkpoint = self._checkpoint
+        if checkpoint is None or not checkpoint.is_new:
+            return
+        if self._id_refused:
+            self._caller_ids.refused(f"the invoke that created {task_id} had none")
+        elif checkpoint.task_id is not None:
+            self._caller_ids.observe(checkpoint.task_id, task_id)
+            if task_id != checkpoint.task_id:
+                checkpoint.task_id = task_id
 
     def _finish(self, task: Task) -> None:
         if task.status != "completed":

@@ -1,0 +1,181 @@
+"""Telling, after an invoke failed without a clear answer, whether the platform started the turn.
+
+A new thread gets an id the bridge chooses, so `GET /v1/tasks/{id}` answers; a continued
+thread is checked against its history: the messages after the count taken before the
+invoke include this turn's text as a user message only if the turn was appended.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import anyio
+
+from bridge import errors
+from bridge.models import Task
+
+if TYPE_CHECKING:
+    from bridge.client._client import AgentClient
+
+__all__ = ["CallerIds", "Checkpoint", "find_turn", "is_ambiguous", "is_id_refusal"]
+
+logger = logging.getLogger("bridge.client")
+
+CallerIdMode = Literal["auto", "on", "off"]
+
+
+class CallerIds:
+    """Whether the platform keeps the ids the bridge chooses for new threads.
+
+    `on` trusts it from the start; `off` never sends one; `auto` sends one and trusts a
+    missing task to mean "not started" once the platform has kept a chosen id. A platform
+    seen ignoring or refusing a chosen id switches them off for the life of the client.
+    """
+
+    def __init__(self, mode: CallerIdMode) -> None:
+        self.mode = mode
+        self.kept: bool | None = {"auto": None, "on": True, "off": False}[mode]
+        self._decided: anyio.Event | None = None
+
+    @property
+    def is_enabled(self) -> bool:
+        return self.kept is not False
+
+    def choose(self) -> str | None:
+        """A fresh id for a new thread, or None when the platform is to choose it."""
+        return str(uuid.uuid4()) if self.is_enabled else None
+
+    def observe(self, chosen: str, created: str) -> None:
+        """A new thread was created: did the platform keep the id it was given?"""
+        if chosen == created:
+            if self.kept is None:
+                self._decide(True)
+        elif self.kept is not False:
+            logger.warning(
+                "the platform gave new thread %s the id %s instead of the one chosen; "
+                "new threads get platform ids from now on",
+                chosen,
+                created,
+            )
+            self._decide(False)
+
+    def refused(self, reason: str) -> None:
+        """The platform refused an invoke for its chosen id and took it without one."""
+        if self.kept is not False:
+            logger.warning("the platform refused a chosen thread id (%s); not sent again", reason)
+            self._decide(False)
+
+    def _decide(self, kept: bool) -> None:
+        self.kept = kept
+        if self._decided is not None:
+            self._decided.set()
+
+    async def trusted(self, wait: float) -> bool:
+        """Whether a missing task proves "not started"; while undecided, wait up to `wait`
+        seconds for another new thread to show that the platform keeps chosen ids."""
+        if self.kept is None:
+            if self._decided is None:
+                self._decided = anyio.Event()
+            with anyio.move_on_after(wait):
+                await self._decided.wait()
+        return self.kept is True
+
+
+@dataclass
+class Checkpoint:
+    """What identifies one turn upstream before its invoke is sent.
+
+    `task_id` is the chosen id of a new thread (None when the platform chooses it) or the
+    continued thread's id; `baseline` the number of messages that thread had before.
+    """
+
+    text: str
+    task_id: str | None
+    is_new: bool
+    baseline: int | None = None
+
+    @classmethod
+    async def take(
+        cls, client: AgentClient, text: str, thread: str | None, caller_ids: CallerIds
+    ) -> Checkpoint:
+        if thread is None:
+            return cls(text, caller_ids.choose(), is_new=True)
+        try:
+            baseline = len(await client.get_thread(thread))
+        except errors.NotFoundError:
+            baseline = 0
+        except errors.UpstreamError as exc:
+            # The turn still runs; only an ambiguous failure of it could not be checked.
+            logger.warning("thread %s: no message count before the turn: %s", thread, exc)
+            baseline = None
+        return cls(text, thread, is_new=False, baseline=baseline)
+
+
+def is_ambiguous(exc: errors.UpstreamError, *, retrying: bool) -> bool:
+    """Whether the platform may have started the turn although the invoke failed.
+
+    A request that never left (connect errors) or was refused outright (503, 429, 4xx)
+    started nothing. A 409 on a re-sent invoke is most likely the first attempt's turn."""
+    if isinstance(exc, errors.UpstreamConnectError):
+        return False
+    if isinstance(exc, errors.TransportError):
+        return True
+    if isinstance(exc, errors.ServerError):
+        return exc.status_code != 503
+    return retrying and isinstance(exc, errors.TurnConflictError)
+
+
+def is_id_refusal(exc: errors.UpstreamError) -> bool:
+    """Whether a refused new-thread invoke may have been refused for its chosen id."""
+    if isinstance(exc, errors.NotFoundError):
+        return True
+    if isinstance(exc, errors.ValidationError):
+        return any("id" in (problem.get("loc") or ()) for problem in exc.errors)
+    return False
+
+
+async def find_turn(
+    client: AgentClient, checkpoint: Checkpoint, caller_ids: CallerIds, error: errors.UpstreamError
+) -> Task | None:
+    """The task of the turn when the platform started it, None when it surely did not.
+
+    Raises:
+        UpstreamError: `error` itself, when the platform's answers cannot tell.
+    """
+    if checkpoint.task_id is None:
+        raise error
+    try:
+        task = await _task_or_none(client, checkpoint.task_id)
+        if checkpoint.is_new:
+            if task is not None:
+                return task
+            if not await caller_ids.trusted(client.config.idle_timeout):
+                raise error
+            # Asked again: the wait may have let a slow platform create it.
+            return await _task_or_none(client, checkpoint.task_id)
+        if task is None or checkpoint.baseline is None:
+            raise error
+        if not task.is_terminal:
+            return task  # turns of a thread run one at a time: the running one is this one
+        messages = await client.get_thread(checkpoint.task_id)
+    except errors.UpstreamError as exc:
+        if exc is error:
+            raise
+        logger.warning("task %s: could not check the failed invoke: %s", checkpoint.task_id, exc)
+        raise error from exc
+    wanted = checkpoint.text.strip()
+    appended = any(
+        message.role == "user" and str(message.content).strip() == wanted
+        for message in messages[checkpoint.baseline :]
+    )
+    return task if appended else None
+
+
+async def _task_or_none(client: AgentClient, task_id: str) -> Task | None:
+    try:
+        return await client.get_task(task_id)
+    except errors.NotFoundError:
+        return None
