@@ -52,7 +52,8 @@ async def test_first_turn_maps_the_key_and_the_next_continues_it(
     events, _ = await say(conversations, KEY, "two", echo)
     assert events[-1].task_id == ref.task_id
     assert len(await client.get_thread(ref.task_id)) == 4
-    assert [r.body.get("id") for r in emulator.invokes()] == [None, ref.task_id]
+    # The first turn goes under the id the client chose for the new thread.
+    assert [r.body.get("id") for r in emulator.invokes()] == [ref.task_id, ref.task_id]
 
 
 async def test_invokes_carry_the_adapter_source_and_the_user(
