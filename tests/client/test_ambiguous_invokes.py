@@ -222,3 +222,39 @@ async def test_off_never_sends_a_chosen_id(emulator: Emulator) -> None:
         await run_turn(client, "echo", "platform's choice")
     [invoke] = emulator.invokes(agent="echo")
     assert "id" not in invoke.json
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_a_plain_invoke_that_failed_after_the_turn_started_returns_that_turn(
+    emulator: Emulator, trusting: AgentClient, mode: str
+) -> None:
+    echo = (await trusting.find_agent("echo")).id
+    path = "/invoke/async" if mode == "async" else "/invoke"
+    emulator.inject(Fault("status", status=500, create=True, path=path))
+    with anyio.fail_after(10):
+        if mode == "sync":
+            task = await trusting.invoke(echo, "plain")
+        else:
+            task = await trusting.wait_task((await trusting.invoke_async(echo, "plain")).id)
+    assert task.status == "completed" and task.result == "plain"
+    assert len(emulator.invokes(agent="echo")) == 1
+    assert turns_with(emulator, "plain") == 1
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_a_plain_invoke_on_a_thread_that_started_nothing_is_sent_again(
+    emulator: Emulator, trusting: AgentClient, mode: str
+) -> None:
+    echo = (await trusting.find_agent("echo")).id
+    first = await trusting.invoke(echo, "same")
+    path = "/invoke/async" if mode == "async" else "/invoke"
+    emulator.inject(Fault("reset", path=path))
+    with anyio.fail_after(10):
+        if mode == "sync":
+            task = await trusting.invoke(echo, "same", thread=first.id)
+        else:
+            started = await trusting.invoke_async(echo, "same", thread=first.id)
+            task = await trusting.wait_task(started.id)
+    assert task.id == first.id and task.result == "same"
+    assert [turn.text for turn in emulator.task(first.id).turns] == ["same", "same"]
+    assert len(emulator.invokes(thread_id=first.id)) == 3

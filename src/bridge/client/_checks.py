@@ -20,7 +20,7 @@ from bridge.models import Task
 if TYPE_CHECKING:
     from bridge.client._client import AgentClient
 
-__all__ = ["CallerIds", "Checkpoint", "find_turn", "is_ambiguous", "is_id_refusal"]
+__all__ = ["Attempts", "CallerIds", "Checkpoint", "find_turn", "is_ambiguous", "is_id_refusal"]
 
 logger = logging.getLogger("bridge.client")
 
@@ -178,4 +178,70 @@ async def _task_or_none(client: AgentClient, task_id: str) -> Task | None:
     try:
         return await client.get_task(task_id)
     except errors.NotFoundError:
+        return None
+
+
+class Attempts:
+    """The attempts of one invoke: the id each one sends, and what a failure leads to."""
+
+    def __init__(self, client: AgentClient, checkpoint: Checkpoint, caller_ids: CallerIds) -> None:
+        self.client = client
+        self.checkpoint = checkpoint
+        self.caller_ids = caller_ids
+        self.count = 0
+        self.id_refused = False
+
+    @classmethod
+    async def start(
+        cls, client: AgentClient, text: str, thread: str | None, caller_ids: CallerIds
+    ) -> Attempts:
+        return cls(client, await Checkpoint.take(client, text, thread, caller_ids), caller_ids)
+
+    def next_id(self) -> str | None:
+        """Count one more attempt; the thread id its invoke sends (None: none)."""
+        self.count += 1
+        return None if self.id_refused else self.checkpoint.task_id
+
+    def is_ambiguous(self, exc: errors.UpstreamError) -> bool:
+        return is_ambiguous(exc, retrying=self.count > 1)
+
+    def drop_refused_id(self, exc: errors.UpstreamError) -> bool:
+        """Whether to send the invoke again without the chosen id it was refused for."""
+        checkpoint = self.checkpoint
+        if self.id_refused or not checkpoint.is_new or not checkpoint.task_id:
+            return False
+        if not is_id_refusal(exc):
+            return False
+        self.id_refused = True
+        self.count -= 1  # the platform refused the id, not the turn
+        logger.info("new thread refused with a chosen id (%s); sending it without", exc)
+        return True
+
+    def created(self, task_id: str) -> None:
+        """The platform announced the turn's task: learn whether it kept the chosen id."""
+        checkpoint = self.checkpoint
+        if not checkpoint.is_new:
+            return
+        if self.id_refused:
+            self.caller_ids.refused(f"the invoke that created {task_id} had none")
+        elif checkpoint.task_id is not None:
+            self.caller_ids.observe(checkpoint.task_id, task_id)
+        checkpoint.task_id = task_id
+
+    async def resolve(self, error: errors.UpstreamError) -> Task | None:
+        """After an ambiguous failure: the task of the turn that started anyway, or None
+        to send the invoke again.
+
+        Raises:
+            UpstreamError: `error`, when the platform cannot tell, or no attempt is left.
+        """
+        client = self.client
+        await client.backoff(self.count, None, f"the turn may not have started: {error}")
+        task = await find_turn(client, self.checkpoint, self.caller_ids, error)
+        if task is not None:
+            logger.info("task %s: the turn started despite the failed invoke", task.id)
+            return task
+        if self.count >= client.config.max_attempts:
+            raise error
+        logger.info("task %s: the turn did not start; sending it again", self.checkpoint.task_id)
         return None

@@ -20,7 +20,7 @@ from pydantic import SecretStr
 
 from bridge import errors
 from bridge._version import __version__
-from bridge.client._checks import CallerIds
+from bridge.client._checks import Attempts, CallerIds
 from bridge.client._run import Run
 from bridge.client._transport import error_for_response, map_transport_errors
 from bridge.client._wire import build_invoke_body, parse_task
@@ -117,12 +117,12 @@ class AgentClient:
             except errors.UpstreamConnectError:
                 if last:
                     raise
-                await self._backoff(attempt, None, "connect failed")
+                await self.backoff(attempt, None, "connect failed")
                 continue
             except errors.TransportError:
                 if last or retry != "idempotent":
                     raise
-                await self._backoff(attempt, None, "transport error")
+                await self.backoff(attempt, None, "transport error")
                 continue
             if response.status_code < 400:
                 return response
@@ -135,9 +135,11 @@ class AgentClient:
             )
             if last or not retryable:
                 raise error
-            await self._backoff(attempt, error.retry_after, f"HTTP {response.status_code}")
+            await self.backoff(attempt, error.retry_after, f"HTTP {response.status_code}")
 
-    async def _backoff(self, attempt: int, retry_after: float | None, why: str) -> None:
+    async def backoff(self, attempt: int, retry_after: float | None, why: str) -> None:
+        """Wait before retry `attempt`: `retry_after` when the platform said, else an
+        exponential delay with full jitter."""
         if retry_after is not None:
             delay = retry_after
         else:  # exponential backoff with "full jitter"
@@ -294,7 +296,8 @@ class AgentClient:
         source: str | None = None,
         options: InvokeOptions | None = None,
     ) -> Task:
-        """Run a turn synchronously and return the completed task.
+        """Run a turn synchronously and return the completed task. Like `stream`, an invoke
+        that failed before the turn was known to start is checked, then followed or re-sent.
 
         Raises:
             RunFailedError: the turn ended failed, error or stopped.
@@ -309,7 +312,9 @@ class AgentClient:
             options=options,
             read_timeout=self.config.poll_timeout,
         )
-        if task.is_terminal and task.status != "completed":
+        if not task.is_terminal:  # an invoke that failed after its turn started
+            task = await self.wait_task(task.id)
+        if task.status != "completed":
             raise errors.RunFailedError(task)
         return task
 
@@ -350,23 +355,38 @@ class AgentClient:
     ) -> Task:
         body = build_invoke_body(
             text,
-            thread=thread,
+            thread=None,
             files=tuple(files),
             user=user,
             source=source,
             options=options,
             events_streaming=False,
         )
-        return parse_task(
-            await self._json(
-                "POST",
-                path,
-                retry="refusals",
-                json=body,
-                params=self._version_params(options),
-                read_timeout=read_timeout,
-            )
-        )
+        attempts = await Attempts.start(self, text, thread, self.caller_ids)
+        while True:
+            task_id = attempts.next_id()
+            try:
+                task = parse_task(
+                    await self._json(
+                        "POST",
+                        path,
+                        retry="refusals",
+                        json={**body, "id": task_id} if task_id else body,
+                        params=self._version_params(options),
+                        read_timeout=read_timeout,
+                    )
+                )
+            except errors.UpstreamError as exc:
+                if attempts.drop_refused_id(exc):
+                    continue
+                if not attempts.is_ambiguous(exc):
+                    raise
+                found = await attempts.resolve(exc)
+                if found is None:
+                    continue
+                return found
+            attempts.created(task.id)
+            return task
 
     def _version_params(self, options: InvokeOptions | None) -> dict[str, Any]:
         version = (options.version if options else None) or self.config.version

@@ -19,7 +19,7 @@ import anyio
 import httpx
 
 from bridge import errors
-from bridge.client._checks import CallerIds, Checkpoint, find_turn, is_ambiguous, is_id_refusal
+from bridge.client._checks import Attempts, CallerIds
 from bridge.client._sse import aiter_sse
 from bridge.client._transport import map_transport_errors
 from bridge.client._wire import parse_event_data
@@ -79,8 +79,7 @@ class Run:
         self._text = text
         self._thread = thread
         self._caller_ids = caller_ids
-        self._checkpoint: Checkpoint | None = None
-        self._id_refused = False
+        self._attempts: Attempts | None = None
         self._stop_on_cancel = stop_on_cancel
         self._response: httpx.Response | None = None
         self._events: AsyncIterator[Event] | None = None
@@ -164,48 +163,34 @@ class Run:
         return self.task
 
     async def _generate(self) -> AsyncIterator[Event]:
-        checkpoint = await Checkpoint.take(self._client, self._text, self._thread, self._caller_ids)
-        self._checkpoint = checkpoint
-        attempt = 0
+        attempts = await Attempts.start(self._client, self._text, self._thread, self._caller_ids)
+        self._attempts = attempts
         while True:
-            attempt += 1
             try:
-                async for event in self._attempt(attempt > 1):
+                async for event in self._attempt():
                     yield event
                 return
             except _Ambiguous as ambiguous:
                 error = ambiguous.error
-            await self._client._backoff(attempt, None, f"the turn may not have started: {error}")
-            task = await find_turn(self._client, checkpoint, self._caller_ids, error)
+            task = await attempts.resolve(error)
             if task is not None:
                 async for event in self._follow(task, str(error)):
                     yield event
                 return
-            if attempt >= self._client.config.max_attempts:
-                raise error
-            logger.info("task %s: the turn did not start; sending it again", checkpoint.task_id)
 
-    def _sent_id(self) -> str | None:
-        assert self._checkpoint is not None
-        return None if self._id_refused else self._checkpoint.task_id
+    async def _open_attempt(self, attempts: Attempts) -> httpx.Response:
+        while True:
+            try:
+                return await self._open(attempts.next_id())
+            except errors.UpstreamError as exc:
+                if attempts.is_ambiguous(exc):
+                    raise _Ambiguous(exc) from exc
+                if not attempts.drop_refused_id(exc):
+                    raise
 
-    async def _open_attempt(self, retrying: bool) -> httpx.Response:
-        checkpoint = self._checkpoint
-        assert checkpoint is not None
-        try:
-            return await self._open(self._sent_id())
-        except errors.UpstreamError as exc:
-            if is_ambiguous(exc, retrying=retrying):
-                raise _Ambiguous(exc) from exc
-            if not (checkpoint.is_new and self._sent_id() and is_id_refusal(exc)):
-                raise
-            # Perhaps the chosen id was refused: the platform chooses one instead.
-            self._id_refused = True
-            logger.info("new thread refused with a chosen id (%s); sending it without", exc)
-        return await self._open_attempt(retrying)
-
-    async def _attempt(self, retrying: bool) -> AsyncIterator[Event]:
-        self._response = await self._open_attempt(retrying)
+    async def _attempt(self) -> AsyncIterator[Event]:
+        assert self._attempts is not None
+        self._response = await self._open_attempt(self._attempts)
         try:
             async for event in self._stream(self._response):
                 yield event
@@ -225,7 +210,6 @@ class Run:
 
     async def _follow(self, task: Task, reason: str) -> AsyncIterator[Event]:
         """Follow a turn the platform started although its invoke failed."""
-        logger.info("task %s: the turn started despite the failed invoke; following it", task.id)
         self._created = True
         self.task_id = task.id
         yield TaskCreated(task_id=task.id, task=task)
@@ -257,22 +241,12 @@ class Run:
         if isinstance(event, TaskCreated) and not self._created:
             self._created = True
             self.task_id = task_id
-            self._observe_created(task_id)
+            if self._attempts is not None:
+                self._attempts.created(task_id)
         elif task_id != self.task_id:
             # A sub-agent's lifecycle must not end or redirect this run.
             return UnknownEvent(type=f"sub_{event.type}", raw=event.model_dump(mode="json"))
         return event
-
-    def _observe_created(self, task_id: str) -> None:
-        checkpoint = self._checkpoint
-        if checkpoint is None or not checkpoint.is_new:
-            return
-        if self._id_refused:
-            self._caller_ids.refused(f"the invoke that created {task_id} had none")
-        elif checkpoint.task_id is not None:
-            self._caller_ids.observe(checkpoint.task_id, task_id)
-            if task_id != checkpoint.task_id:
-                checkpoint.task_id = task_id
 
     def _finish(self, task: Task) -> None:
         if task.status != "completed":
