@@ -331,3 +331,77 @@ async def test_text_streams_through_the_turn(
     )
     text = "".join(e.text for e in events if isinstance(e, TextDelta))
     assert turn.task is not None and text == turn.task.result
+
+
+def _orphan(turn_id: str, agent_id: str, text: str, **fields: Any) -> InFlightTurn:
+    return InFlightTurn(
+        turn_id=turn_id,
+        key=str(KEY),
+        adapter="slack",
+        agent_id=agent_id,
+        text=text,
+        source="slack",
+        holder="dead",
+        **fields,
+    )
+
+
+async def _recover_one(conversations: Conversations) -> list[str | None]:
+    results: list[str | None] = []
+
+    async def deliver(record: InFlightTurn, result: Task | None, error: Exception | None) -> None:
+        results.append(result.result if result else None)
+
+    with anyio.fail_after(10):
+        assert await conversations.recover("slack", deliver) == 1
+    return results
+
+
+async def test_recovery_follows_a_new_thread_that_started_before_task_created_was_recorded(
+    conversations: Conversations, client: AgentClient, store: SessionStore, emulator: Any
+) -> None:
+    echo = await agent(client, "echo")
+    # The replica recorded its checkpoint, sent the invoke, and died before task_created.
+    checkpoint = await client.checkpoint("sent before the crash")
+    async with client.stream(echo, "sent before the crash", checkpoint=checkpoint) as run:
+        await run.result()
+    await store.record_turn(
+        _orphan("t4", echo, "sent before the crash", new_thread_id=checkpoint.task_id)
+    )
+    assert await _recover_one(conversations) == ["sent before the crash"]
+    assert len(emulator.invokes()) == 1
+    ref = await conversations.thread_for(KEY)
+    assert ref is not None and ref.task_id == checkpoint.task_id
+
+
+async def test_recovery_sends_a_new_thread_that_never_started_under_its_recorded_id(
+    conversations: Conversations, client: AgentClient, store: SessionStore, emulator: Any
+) -> None:
+    echo = await agent(client, "echo")
+    await client.invoke(echo, "shows the platform keeps chosen ids")
+    checkpoint = await client.checkpoint("never sent")
+    await store.record_turn(_orphan("t5", echo, "never sent", new_thread_id=checkpoint.task_id))
+    assert await _recover_one(conversations) == ["never sent"]
+    assert emulator.invokes()[-1].body["id"] == checkpoint.task_id
+    assert len(emulator.task(str(checkpoint.task_id)).turns) == 1
+
+
+async def test_recovery_tells_an_appended_continued_turn_from_an_earlier_one_with_its_text(
+    conversations: Conversations, client: AgentClient, store: SessionStore, emulator: Any
+) -> None:
+    echo = await agent(client, "echo")
+    first = await client.invoke(echo, "same words")
+    appended = await client.checkpoint("same words", thread=first.id)
+    await client.invoke(echo, "same words", thread=first.id)
+    await store.record_turn(
+        _orphan("t6", echo, "same words", thread=first.id, thread_messages=appended.baseline)
+    )
+    assert await _recover_one(conversations) == ["same words"]
+    assert len(emulator.task(first.id).turns) == 2
+    # Not appended: the same text, but nothing after the recorded message count.
+    not_appended = await client.checkpoint("same words", thread=first.id)
+    await store.record_turn(
+        _orphan("t7", echo, "same words", thread=first.id, thread_messages=not_appended.baseline)
+    )
+    assert await _recover_one(conversations) == ["same words"]
+    assert len(emulator.task(first.id).turns) == 3

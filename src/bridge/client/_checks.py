@@ -86,7 +86,8 @@ class CallerIds:
 
 @dataclass
 class Checkpoint:
-    """What identifies one turn upstream before its invoke is sent.
+    """What identifies one turn upstream before its invoke is sent: record it first, and
+    after a crash `AgentClient.find_turn` tells whether the turn started.
 
     `task_id` is the chosen id of a new thread (None when the platform chooses it) or the
     continued thread's id; `baseline` the number of messages that thread had before.
@@ -138,13 +139,22 @@ def is_id_refusal(exc: errors.UpstreamError) -> bool:
 
 
 async def find_turn(
-    client: AgentClient, checkpoint: Checkpoint, caller_ids: CallerIds, error: errors.UpstreamError
+    client: AgentClient,
+    checkpoint: Checkpoint,
+    caller_ids: CallerIds,
+    error: errors.UpstreamError | None = None,
 ) -> Task | None:
     """The task of the turn when the platform started it, None when it surely did not.
 
     Raises:
-        UpstreamError: `error` itself, when the platform's answers cannot tell.
+        UpstreamError: `error` itself (or a `TurnUnknownError` without one), when the
+            platform's answers cannot tell.
     """
+    if error is None:
+        error = errors.TurnUnknownError(
+            f"could not tell whether the turn on {checkpoint.task_id or 'a new thread'} started",
+            task_id=checkpoint.task_id,
+        )
     if checkpoint.task_id is None:
         raise error
     try:
@@ -193,9 +203,16 @@ class Attempts:
 
     @classmethod
     async def start(
-        cls, client: AgentClient, text: str, thread: str | None, caller_ids: CallerIds
+        cls,
+        client: AgentClient,
+        text: str,
+        thread: str | None,
+        caller_ids: CallerIds,
+        checkpoint: Checkpoint | None = None,
     ) -> Attempts:
-        return cls(client, await Checkpoint.take(client, text, thread, caller_ids), caller_ids)
+        if checkpoint is None:
+            checkpoint = await Checkpoint.take(client, text, thread, caller_ids)
+        return cls(client, checkpoint, caller_ids)
 
     def next_id(self) -> str | None:
         """Count one more attempt; the thread id its invoke sends (None: none)."""

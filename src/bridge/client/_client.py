@@ -20,7 +20,7 @@ from pydantic import SecretStr
 
 from bridge import errors
 from bridge._version import __version__
-from bridge.client._checks import Attempts, CallerIds
+from bridge.client._checks import Attempts, CallerIds, Checkpoint, find_turn
 from bridge.client._run import Run
 from bridge.client._transport import error_for_response, map_transport_errors
 from bridge.client._wire import build_invoke_body, parse_task
@@ -235,6 +235,7 @@ class AgentClient:
         source: str | None = None,
         options: InvokeOptions | None = None,
         stop_on_cancel: bool = False,
+        checkpoint: Checkpoint | None = None,
     ) -> Run:
         """Start a streamed turn. Use as `async with client.stream(...) as run: async for e in run`.
 
@@ -243,7 +244,8 @@ class AgentClient:
         events end with `TaskFinished`; a failed turn raises `RunFailedError`. A stream
         lost after `task_created` is completed by polling, never by re-sending the invoke;
         one that failed before it is re-sent only once the platform shows that the turn
-        did not start.
+        did not start. Pass a `checkpoint` (from `checkpoint()`) recorded beforehand to
+        be able to tell after a crash whether the turn started (`find_turn`).
         """
         body = build_invoke_body(
             text,
@@ -283,7 +285,22 @@ class AgentClient:
             thread=thread,
             caller_ids=self.caller_ids,
             stop_on_cancel=stop_on_cancel,
+            checkpoint=checkpoint,
         )
+
+    async def checkpoint(self, text: str, *, thread: str | None = None) -> Checkpoint:
+        """What will identify a turn of `text` upstream (the id chosen for a new thread, or
+        the continued thread's message count), to record before the turn is sent."""
+        return await Checkpoint.take(self, text, thread, self.caller_ids)
+
+    async def find_turn(self, checkpoint: Checkpoint) -> Task | None:
+        """The task of the checkpoint's turn when the platform started it, None when the
+        platform shows it did not (sending it again then starts it once).
+
+        Raises:
+            TurnUnknownError: the platform's answers cannot tell.
+        """
+        return await find_turn(self, checkpoint, self.caller_ids)
 
     async def invoke(
         self,

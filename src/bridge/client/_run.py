@@ -19,7 +19,7 @@ import anyio
 import httpx
 
 from bridge import errors
-from bridge.client._checks import Attempts, CallerIds
+from bridge.client._checks import Attempts, CallerIds, Checkpoint
 from bridge.client._sse import aiter_sse
 from bridge.client._transport import map_transport_errors
 from bridge.client._wire import parse_event_data
@@ -73,7 +73,9 @@ class Run:
         thread: str | None,
         caller_ids: CallerIds,
         stop_on_cancel: bool,
+        checkpoint: Checkpoint | None = None,
     ) -> None:
+        self._checkpoint = checkpoint
         self._client = client
         self._open = open_response
         self._text = text
@@ -163,7 +165,9 @@ class Run:
         return self.task
 
     async def _generate(self) -> AsyncIterator[Event]:
-        attempts = await Attempts.start(self._client, self._text, self._thread, self._caller_ids)
+        attempts = await Attempts.start(
+            self._client, self._text, self._thread, self._caller_ids, self._checkpoint
+        )
         self._attempts = attempts
         while True:
             try:
