@@ -58,6 +58,9 @@ class UpstreamConfig(_Section):
     read_timeout: float = Field(default=60.0, gt=0, description="non-streaming requests")
     idle_timeout: float = Field(default=120.0, gt=0, description="stream silence before polling")
     max_event_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    max_response_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1024, description="largest accepted non-streamed body"
+    )
     max_attempts: int = Field(default=4, ge=1, description="tries for refused or unsent requests")
     backoff_initial: float = Field(default=0.5, ge=0)
     backoff_max: float = Field(default=30.0, ge=0)

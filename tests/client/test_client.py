@@ -321,3 +321,13 @@ async def test_stop_is_idempotent_on_a_finished_task(client: AgentClient) -> Non
     task = await client.invoke(await agent_id(client, "echo"), "done")
     stopped = await client.stop_task(task.id)
     assert stopped.status == "completed"
+
+
+async def test_a_response_over_max_response_bytes_is_refused_as_a_transport_error(
+    emulator: Any,
+) -> None:
+    config = fast_config(max_response_bytes=1024, max_attempts=1)
+    async with AgentClient(config, base_url=emulator.base_url, api_key="test-key") as c:
+        with pytest.raises(errors.TransportError):
+            await c.list_agents_page(per_page=50)
+        assert await c.health()  # small answers still go through

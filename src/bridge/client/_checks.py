@@ -110,7 +110,7 @@ class Checkpoint:
             baseline = 0
         except errors.UpstreamError as exc:
             # The turn still runs; only an ambiguous failure of it could not be checked.
-            logger.warning("thread %s: no message count before the turn: %s", thread, exc)
+            logger.warning("thread %s: no message count before the turn: %s", thread, str(exc))
             baseline = None
         return cls(text, thread, is_new=False, baseline=baseline)
 
@@ -174,8 +174,11 @@ async def find_turn(
     except errors.UpstreamError as exc:
         if exc is error:
             raise
-        logger.warning("task %s: could not check the failed invoke: %s", checkpoint.task_id, exc)
-        raise error from exc
+        # A string, not the exception: a kept log record must not keep its frames alive.
+        logger.warning(
+            "task %s: could not check the failed invoke: %s", checkpoint.task_id, str(exc)
+        )
+        raise error from None
     wanted = checkpoint.text.strip()
     appended = any(
         message.role == "user" and str(message.content).strip() == wanted
@@ -231,7 +234,7 @@ class Attempts:
             return False
         self.id_refused = True
         self.count -= 1  # the platform refused the id, not the turn
-        logger.info("new thread refused with a chosen id (%s); sending it without", exc)
+        logger.info("new thread refused with a chosen id (%s); sending it without", str(exc))
         return True
 
     def created(self, task_id: str) -> None:

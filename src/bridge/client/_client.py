@@ -22,7 +22,7 @@ from bridge import errors
 from bridge._version import __version__
 from bridge.client._checks import Attempts, CallerIds, Checkpoint, find_turn
 from bridge.client._run import Run
-from bridge.client._transport import error_for_response, map_transport_errors
+from bridge.client._transport import error_for_response, map_transport_errors, read_capped
 from bridge.client._wire import build_invoke_body, parse_task
 from bridge.config import UpstreamConfig
 from bridge.models import Agent, InvokeOptions, Page, Task, ThreadMessage, User
@@ -113,7 +113,9 @@ class AgentClient:
             last = attempt >= self.config.max_attempts
             try:
                 with map_transport_errors():
-                    response = await self._http.send(build(), stream=stream)
+                    response = await self._http.send(build(), stream=True)
+                    if not stream or response.status_code >= 400:
+                        response = await read_capped(response, self.config.max_response_bytes)
             except errors.UpstreamConnectError:
                 if last:
                     raise
@@ -126,9 +128,6 @@ class AgentClient:
                 continue
             if response.status_code < 400:
                 return response
-            with map_transport_errors():
-                await response.aread()
-            await response.aclose()
             error = error_for_response(response)
             retryable = response.status_code in _REFUSALS or (
                 retry == "idempotent" and response.status_code >= 500
