@@ -13,6 +13,7 @@ from pydantic import SecretStr
 from bridge import errors
 from bridge.client import AgentClient
 from bridge.conversations import ConversationKey, Conversations, Message
+from bridge.emulator import Fault
 from bridge.events import Event, TaskCreated, TaskFinished, TextDelta
 from bridge.handles import HandleSealer
 from bridge.models import Task, User
@@ -405,3 +406,26 @@ async def test_recovery_tells_an_appended_continued_turn_from_an_earlier_one_wit
     )
     assert await _recover_one(conversations) == ["same words"]
     assert len(emulator.task(first.id).turns) == 3
+
+
+async def test_recovery_that_cannot_tell_whether_a_turn_started_delivers_an_error_and_sends_nothing(
+    conversations: Conversations, client: AgentClient, store: SessionStore, emulator: Any
+) -> None:
+    echo = await agent(client, "echo")
+    await client.invoke(echo, "shows the platform keeps chosen ids")
+    checkpoint = await client.checkpoint("unknowable")
+    await store.record_turn(_orphan("t8", echo, "unknowable", new_thread_id=checkpoint.task_id))
+    emulator.inject(Fault("status", status=500, path="/v1/tasks/", times=100))
+    failures: list[Exception | None] = []
+
+    async def deliver(record: InFlightTurn, result: Task | None, error: Exception | None) -> None:
+        failures.append(error)
+
+    with anyio.fail_after(10):
+        assert await conversations.recover("slack", deliver) == 1
+    [failure] = failures
+    assert isinstance(failure, errors.TurnUnknownError)
+    assert failure.task_id == checkpoint.task_id
+    assert [r.json["input"]["text"] for r in emulator.invokes()] == [
+        "shows the platform keeps chosen ids"
+    ]
