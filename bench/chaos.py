@@ -1,6 +1,7 @@
 """Chaos bench: the reliability scenarios of `tests/chaos` at full size, side by side.
 
-R1  upstream cuts, stalls, garbage, 429/503/500 on N Telegram turns (--turns, default 1,000)
+R1  upstream cuts, stalls, garbage, 429/503/500/502, resets (before and after the turn was
+    created) on N Telegram turns (--turns, default 1,000)
 R2  Telegram 429/5xx and Slack 429, ok:false ratelimited and 5xx on the answer path
 R3  Slack retries x3 and Telegram webhook replays across two replicas on one Redis store
 R4  `bridge serve` killed with SIGKILL mid-turn and restarted (--kills, default 100);
