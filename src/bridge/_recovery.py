@@ -1,7 +1,6 @@
 """Recovery of turns whose replica died: finish them upstream and deliver them exactly once.
 
-Part of the conversations service (`Conversations` inherits it); split out to keep the
-turn machinery and the crash path readable on their own.
+Part of the conversations service (`Conversations` inherits it), kept apart for readability.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ import anyio
 import anyio.abc
 
 from bridge import errors
-from bridge.client import AgentClient
+from bridge.client import AgentClient, Checkpoint
 from bridge.config import ConversationsConfig
 from bridge.metrics import Metrics
 from bridge.models import Task, User
@@ -47,8 +46,9 @@ class RecoveryMixin:
     async def recover(self, adapter: str, deliver: Deliver) -> int:
         """Finish every recorded turn of `adapter` whose holder died; returns how many.
 
-        For each: wait until the task is terminal upstream (re-running a turn that
-        never reached the platform), hand the result to `deliver`, then mark it
+        For each: wait until the task is terminal upstream (a turn recorded with a
+        checkpoint is first checked with the platform; one that never reached it is
+        run again), hand the result to `deliver`, then mark it
         delivered atomically and drop the record. `deliver` must be idempotent:
         it may run again if this process dies between delivering and marking. A
         `PlatformError` from `deliver` leaves the record for the next pass; any
@@ -115,8 +115,9 @@ class RecoveryMixin:
         task: Task | None = None
         failure: errors.UpstreamError | None = None
         try:
-            if record.task_id:
-                task = await self.client.wait_task(record.task_id)
+            started = await self._started_task(record)
+            if started is not None:
+                task = await self.client.wait_task(started)
             else:
                 user = User.model_validate(record.user) if record.user else None
                 async with self.client.stream(
@@ -125,8 +126,10 @@ class RecoveryMixin:
                     thread=record.thread,
                     user=user,
                     source=record.source,
+                    checkpoint=_checkpoint(record),
                 ) as run:
                     task = await run.result()
+            if record.thread is None and not record.task_id:
                 await self.store.put_thread(
                     record.key, ThreadRef(task_id=task.id, agent_id=record.agent_id)
                 )
@@ -141,6 +144,20 @@ class RecoveryMixin:
         await self.store.drop_turn(record.turn_id)
         if not claimed:
             logger.info("turn %s had already been delivered", record.turn_id)
+
+    async def _started_task(self, record: InFlightTurn) -> str | None:
+        """The task id of the recorded turn if it reached the platform, else None.
+
+        Raises:
+            TurnUnknownError: the platform could not say.
+        """
+        if record.task_id:
+            return record.task_id
+        checkpoint = _checkpoint(record)
+        if checkpoint is None:
+            return None  # recorded without a checkpoint: sent again, as it always was
+        found = await self.client.find_turn(checkpoint)
+        return None if found is None else found.id
 
     async def run_recovery(
         self,
@@ -165,3 +182,14 @@ class RecoveryMixin:
                     exc_info=logger.isEnabledFor(logging.DEBUG),
                 )
             await anyio.sleep(self.config.recovery_interval)
+
+
+def _checkpoint(record: InFlightTurn) -> Checkpoint | None:
+    """The checkpoint recorded with a turn, if it has one that can be checked."""
+    if record.thread is None:
+        if record.new_thread_id is None:
+            return None
+        return Checkpoint(record.text, record.new_thread_id, is_new=True)
+    if record.thread_messages is None:
+        return None
+    return Checkpoint(record.text, record.thread, is_new=False, baseline=record.thread_messages)

@@ -58,6 +58,9 @@ class UpstreamConfig(_Section):
     read_timeout: float = Field(default=60.0, gt=0, description="non-streaming requests")
     idle_timeout: float = Field(default=120.0, gt=0, description="stream silence before polling")
     max_event_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    max_response_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1024, description="largest accepted non-streamed body"
+    )
     max_attempts: int = Field(default=4, ge=1, description="tries for refused or unsent requests")
     backoff_initial: float = Field(default=0.5, ge=0)
     backoff_max: float = Field(default=30.0, ge=0)
@@ -67,6 +70,11 @@ class UpstreamConfig(_Section):
     max_connections: int = Field(default=100, ge=1)
     keepalive_expiry: float = Field(
         default=4.0, ge=0, description="close idle pooled connections sooner than servers do"
+    )
+    new_thread_ids: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="choose new threads' ids so a failed invoke can be checked: auto learns "
+        "whether the platform keeps them, on trusts it, off lets the platform choose",
     )
     embedded_state: str = Field(
         default=".bridge/emulator.json", description="where the embedded emulator keeps its threads"

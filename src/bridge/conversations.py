@@ -392,6 +392,15 @@ class Conversations(RecoveryMixin):
 
     @asynccontextmanager
     async def _open_run(self, turn: Turn, message: Message) -> AsyncIterator[Run]:
+        # Recorded before the invoke: after a crash, recovery can ask the platform whether
+        # this turn started instead of guessing.
+        checkpoint = await self.client.checkpoint(turn.record.text, thread=turn.thread)
+        turn.record = turn.record.model_copy(
+            update={
+                "new_thread_id": checkpoint.task_id if checkpoint.is_new else None,
+                "thread_messages": checkpoint.baseline,
+            }
+        )
         await self.store.record_turn(turn.record)
         async with self.client.stream(
             turn.record.agent_id,
@@ -402,6 +411,7 @@ class Conversations(RecoveryMixin):
             source=turn.record.source,
             options=message.options,
             stop_on_cancel=False,
+            checkpoint=checkpoint,
         ) as run:
             yield run
 

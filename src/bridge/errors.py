@@ -16,7 +16,8 @@
     │   │   ├── ValidationError         422 (.errors: the `detail[]` list)
     │   │   ├── RateLimitError          429 (.retry_after)
     │   │   └── ServerError             5xx (.retry_after for 503)
-    │   └── RunFailedError          a run ended failed/error/stopped (.task, .task_id, .status)
+    │   ├── RunFailedError          a run ended failed/error/stopped (.task, .task_id, .status)
+    │   └── TurnUnknownError        the platform could not say whether a turn started (.task_id)
     ├── ConversationError           the conversations layer refused a turn
     │   ├── HandleError             a conversation handle was forged, expired or malformed
     │   ├── OwnershipError          a thread was continued from a key that does not own it
@@ -57,6 +58,7 @@ __all__ = [
     "TransportError",
     "TurnBusyError",
     "TurnConflictError",
+    "TurnUnknownError",
     "UpstreamConnectError",
     "UpstreamError",
     "UpstreamStatusError",
@@ -170,6 +172,14 @@ class RunFailedError(UpstreamError):
         self.task = task
         self.task_id = task.id
         self.status = task.status
+
+
+class TurnUnknownError(UpstreamError):
+    """Whether a turn started upstream could not be told (the check itself failed)."""
+
+    def __init__(self, message: str, *, task_id: str | None = None) -> None:
+        super().__init__(message)
+        self.task_id = task_id
 
 
 class ConversationError(BridgeError):

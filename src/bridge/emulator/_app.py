@@ -18,7 +18,7 @@ from starlette.types import ASGIApp
 from bridge.emulator._agents import AgentSpec
 from bridge.emulator._control import control_routes
 from bridge.emulator._emulator import Emulator, TaskStateError
-from bridge.emulator._middleware import FAULT_SCOPE_KEY, EmulatorMiddleware
+from bridge.emulator._middleware import CREATED_SCOPE_KEY, FAULT_SCOPE_KEY, EmulatorMiddleware
 from bridge.emulator._schemas import (
     InvalidRequest,
     ListQuery,
@@ -116,9 +116,14 @@ class _Api:
                 ]
             )
         body = parse_body(await request.body())
+        if body.id and self.emu.caller_ids == "refuse" and body.id not in self.emu.tasks:
+            raise HTTPException(404, "Task not found")
         base_url = str(request.base_url).rstrip("/")
         record = self.emu.start_turn(spec, body, version=version, base_url=base_url)
         turn = record.latest
+        created = request.scope.get(CREATED_SCOPE_KEY)
+        if created is not None:
+            created.set()
         if mode == "stream":
             return EventStreamResponse(self.emu, turn, request.scope.get(FAULT_SCOPE_KEY))
         if mode == "async":

@@ -52,6 +52,10 @@ class InFlightTurn(BaseModel):
     """The thread (task id) this turn continues, if any."""
     task_id: str | None = None
     """Set once `task_created` showed the turn reached the platform."""
+    new_thread_id: str | None = None
+    """The id chosen for the new thread this turn starts, recorded before it is sent."""
+    thread_messages: int | None = None
+    """How many messages `thread` had before this turn was sent."""
     reply: dict[str, Any] = Field(default_factory=dict)
     holder: str | None = None
     attempts: int = 0

@@ -26,6 +26,9 @@ class SlackConfig(AdapterConfig):
     follow_threads: bool = True
     dm_conversation: Literal["thread", "dm"] = "thread"
     streaming: bool = True
+    stream_cooldown: float = Field(
+        default=300.0, ge=0, description="seconds streams stay off after chat.startStream failed"
+    )
     allowed_channels: list[str] = Field(default_factory=list)
     allowed_users: list[str] = Field(default_factory=list)
     user_rate_limit: int = Field(default=20, ge=1)

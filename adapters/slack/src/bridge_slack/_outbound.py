@@ -1,8 +1,8 @@
 """Turn events → Slack calls for one answer, through the output scheduler.
 
 `Reply` streams natively (`chat.startStream` / `appendStream` / `stopStream`, tool
-calls as `task_update` chunks) or, when streaming is unavailable, keeps one message
-up to date with `chat.update`. The final message is always the canonical answer.
+calls as `task_update` chunks) or, when streaming is unavailable or fails, keeps one
+message up to date with `chat.update`. The final message is always the canonical answer.
 """
 
 from __future__ import annotations
@@ -213,7 +213,9 @@ class Reply:
                     )
                 else:
                     logger.info(
-                        "no native streaming in %s (%s): falling back", self.dest, exc.error
+                        "no native stream in %s (%s): this answer is updated instead",
+                        self.dest,
+                        exc.error,
                     )
                     if self.on_unsupported is not None:
                         self.on_unsupported()

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from bridge.conversations import NOT_SHOWN_TEXT, ConversationKey, Message
+from bridge.cooldown import Cooldown
 from bridge.errors import PlatformError, RunFailedError, UpstreamError
 from bridge.events import TaskFinished
 from bridge.models import Task
@@ -36,7 +37,8 @@ class SlackService:
         self.users = UserDirectory(api)
         self.agents = AgentNames(runtime.client)
         self.gate = RateGate(config.user_rate_limit, config.user_rate_window)
-        self.no_streaming: set[str] = set()
+        #: Workspaces whose streams failed to start are set aside, then tried again.
+        self.no_streaming = Cooldown(config.stream_cooldown)
 
     def key(self, inbound: Inbound) -> ConversationKey:
         return key_for(
@@ -178,11 +180,11 @@ class SlackService:
                 self.runtime.scheduler,
                 self.where(inbound),
                 turn_id=turn.record.turn_id,
-                streaming=self.config.streaming and inbound.team not in self.no_streaming,
+                streaming=self.config.streaming and not self.no_streaming.is_paused(inbound.team),
                 stop_value=str(key),
                 max_parts=self.config.max_message_parts,
                 record=turn.set_reply,
-                on_unsupported=lambda: self.no_streaming.add(inbound.team),
+                on_unsupported=lambda: self.no_streaming.pause(inbound.team),
             )
             await reply.start()
             task: Task | None = None

@@ -38,6 +38,9 @@ class TelegramConfig(AdapterConfig):
     email_template: str = "{user_id}@telegram.invalid"
     policy: Literal["queue", "coalesce", "interrupt"] | None = None
     use_drafts: bool = True
+    draft_cooldown: float = Field(
+        default=300.0, ge=0, description="seconds drafts stay off after sendMessageDraft failed"
+    )
     typing_interval: float = Field(default=4.5, gt=0)
     poll_timeout: float = Field(default=30.0, ge=0)
     poller_lease: float = Field(default=30.0, gt=0)

@@ -90,7 +90,9 @@ class TelegramAdapter:
             await app.initialize()
         try:
             async with anyio.create_task_group() as group:
-                sender = Sender(app.bot, runtime.scheduler)
+                sender = Sender(
+                    app.bot, runtime.scheduler, draft_cooldown=self.config.draft_cooldown
+                )
                 handler = self.handler = Handler(
                     self.config, runtime, sender, bot_id=app.bot.id, username=app.bot.username
                 )
