@@ -8,7 +8,9 @@ adapter in one task group until cancelled.
 
 from __future__ import annotations
 
+import hmac
 import logging
+import secrets
 import signal
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -22,12 +24,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from bridge import errors
-from bridge.adapters import Adapter, enabled_adapters
+from bridge.adapters import Adapter, enabled_adapters, preflight
 from bridge.client import AgentClient
 from bridge.config import Settings
 from bridge.conversations import Conversations
 from bridge.files import FileHost
-from bridge.http import HttpApp
+from bridge.http import Endpoint, HttpApp
 from bridge.metrics import Metrics
 from bridge.scheduler import OutputScheduler
 from bridge.stores import SessionStore, open_store
@@ -94,15 +96,18 @@ class Runtime:
 
 @asynccontextmanager
 async def open_client(settings: Settings) -> AsyncIterator[tuple[AgentClient, bool]]:
-    """The upstream client; with no API key anywhere, against an in-process emulator."""
+    """The upstream client; with no API key and no `base_url` of one's own, against an
+    in-process emulator (its platform API only, on loopback, with a random key)."""
     async with AsyncExitStack() as stack:
         upstream = settings.upstream
-        emulated = not settings.has_api_key
+        emulated = settings.uses_embedded_emulator
         if emulated:
             from bridge.emulator import load_state, save_state
             from bridge.testing import open_emulator
 
-            emulator = await stack.enter_async_context(open_emulator(api_key="embedded"))
+            emulator = await stack.enter_async_context(
+                open_emulator(api_key=secrets.token_urlsafe(24), control=False)
+            )
             state = Path(settings.upstream.embedded_state)
             load_state(emulator, state)
             stack.callback(save_state, emulator, state)
@@ -114,6 +119,21 @@ async def open_client(settings: Settings) -> AsyncIterator[tuple[AgentClient, bo
             )
         client = await stack.enter_async_context(AgentClient(upstream))
         yield client, emulated
+
+
+def _bearer_only(endpoint: Endpoint, token: SecretStr | None) -> Endpoint:
+    """`endpoint` behind `Authorization: Bearer <http.ops_token>` when one is configured."""
+    if token is None or not token.get_secret_value():
+        return endpoint
+    expected = f"Bearer {token.get_secret_value()}".encode()
+
+    async def guarded(request: Request) -> Response:
+        given = request.headers.get("authorization", "").encode()
+        if not hmac.compare_digest(given, expected):
+            return Response("unauthorized", status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        return await endpoint(request)
+
+    return guarded
 
 
 @asynccontextmanager
@@ -130,7 +150,8 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         metrics = Metrics()
         metrics.watch_scheduler(scheduler)
         http.add_route("/files/{file_id}", files.endpoint)
-        http.add_route("/metrics", metrics.endpoint)
+        ops_token = settings.http.ops_token
+        http.add_route("/metrics", _bearer_only(metrics.endpoint, ops_token))
         conversations = Conversations(client, store, settings.conversations, metrics=metrics)
         runtime = Runtime(
             settings=settings,
@@ -143,7 +164,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             metrics=metrics,
             emulated=emulated,
         )
-        http.add_route("/readyz", runtime.readyz)
+        http.add_route("/readyz", _bearer_only(runtime.readyz, ops_token))
         yield runtime
 
 
@@ -163,9 +184,10 @@ async def serve(
     """Run the HTTP server and every enabled adapter until cancelled or signalled.
 
     Raises:
-        ConfigError: an adapter's table is invalid.
+        ConfigError: an adapter's table is invalid, or anything `preflight` refuses.
     """
     chosen = adapters if adapters is not None else enabled_adapters(settings)
+    preflight(settings, chosen)
     async with open_runtime(settings) as runtime, anyio.create_task_group() as group:
         runtime.shutdown_scope = group.cancel_scope
         group.start_soon(_watch_signals, runtime)

@@ -65,7 +65,10 @@ class Emulator:
         login_timeout: float = 5.0,
         step_delay: float = 0.0,
         seed: int | str | None = None,
+        control: bool = True,
     ) -> None:
+        #: Whether `/_emulator/...` (faults, clock, agents; unauthenticated) is served.
+        self.control = control
         self.api_key = api_key if api_key is not None else "emulator-key"
         self.accepts_any_key = api_key is None
         self.organization_id = organization_id or default_organization_id()

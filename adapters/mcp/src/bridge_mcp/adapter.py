@@ -12,10 +12,9 @@ from mcp.server.stdio import stdio_server
 
 from bridge.adapters import AdapterConfig, CommandContext
 from bridge.config import validate_adapter_config
-from bridge.errors import ConfigError
 from bridge.runtime import Runtime, serve
 from bridge_mcp._config import MCPConfig
-from bridge_mcp._server import http_app, is_loopback, open_bridge_server
+from bridge_mcp._server import http_app, open_bridge_server
 
 __all__ = ["MCPAdapter"]
 
@@ -43,12 +42,7 @@ class MCPAdapter:
             ConfigError: bound beyond loopback without bearer tokens.
         """
         host = runtime.settings.http.host
-        if not is_loopback(host) and not self.config.tokens:
-            raise ConfigError(
-                f"the MCP endpoint would be reachable on {host} without authentication; "
-                "configure bearer tokens or bind to 127.0.0.1",
-                key="adapters.mcp.tokens",
-            )
+        self.config.check_settings(runtime.settings)
         async with open_bridge_server(runtime.conversations, self.config, stdio=False) as bridge:
             app, manager = http_app(bridge, self.config, host)
             runtime.http.add_route(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 from bridge.adapters import AdapterConfig
 
@@ -13,6 +13,8 @@ __all__ = ["SlackConfig"]
 
 class SlackConfig(AdapterConfig):
     """Every key of `[adapters.slack]`; see `config.example.toml` in this package's folder."""
+
+    public: ClassVar[bool] = True
 
     bot_token: SecretStr | None = None
     signing_secret: SecretStr | None = None
@@ -34,7 +36,26 @@ class SlackConfig(AdapterConfig):
     max_message_parts: int = Field(default=4, ge=1, description="more parts go into a file")
     stop_words: list[str] = Field(default_factory=lambda: ["stop", "cancel"])
 
+    @model_validator(mode="after")
+    def _tokens_for_the_mode(self) -> SlackConfig:
+        if not self.enabled:
+            return self
+        if not _given(self.bot_token):
+            raise ValueError("the Slack adapter needs bot_token (SLACK_BOT_TOKEN)")
+        if self.mode == "http" and not _given(self.signing_secret):
+            raise ValueError(
+                "mode = 'http' needs signing_secret (SLACK_SIGNING_SECRET); "
+                "or mode = 'socket' with app_token"
+            )
+        if self.mode == "socket" and not _given(self.app_token):
+            raise ValueError("mode = 'socket' needs app_token (SLACK_APP_TOKEN, 'xapp-…')")
+        return self
+
     @property
     def api_base(self) -> str:
         """`api_url` with the trailing slash slack_sdk needs."""
         return self.api_url if self.api_url.endswith("/") else self.api_url + "/"
+
+
+def _given(secret: SecretStr | None) -> bool:
+    return secret is not None and bool(secret.get_secret_value())

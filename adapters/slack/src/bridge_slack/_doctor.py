@@ -13,8 +13,7 @@ __all__ = ["slack_checks"]
 
 
 async def slack_checks(config: SlackConfig, settings: Settings) -> list[Check]:
-    if config.bot_token is None:
-        return [Check("slack", False, "adapters.slack.bot_token is not set")]
+    assert config.bot_token is not None  # the model requires it
     api = SlackApi(config.bot_token.get_secret_value(), config.api_base)
     try:
         response = await api.web.api_call("auth.test")
@@ -34,10 +33,4 @@ async def slack_checks(config: SlackConfig, settings: Settings) -> list[Check]:
         missing = sorted(set(BOT_SCOPES) - granted)
         detail = "all needed scopes granted" if not missing else "missing: " + ", ".join(missing)
         checks.append(Check("slack scopes", not missing, detail))
-    if config.mode == "http" and config.signing_secret is None:
-        checks.append(
-            Check("slack signing secret", False, "HTTP mode needs adapters.slack.signing_secret")
-        )
-    if config.mode == "socket" and config.app_token is None:
-        checks.append(Check("slack app token", False, "Socket Mode needs adapters.slack.app_token"))
     return checks

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
@@ -24,6 +24,8 @@ class ChatRoute(BaseModel):
 
 class TelegramConfig(AdapterConfig):
     """Every key of `[adapters.telegram]`; `config.example.toml` documents each one."""
+
+    public: ClassVar[bool] = True
 
     bot_token: SecretStr
     mode: Literal["polling", "webhook"] = "polling"
