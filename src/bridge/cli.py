@@ -117,7 +117,7 @@ _FLAGS: dict[tuple[str, ...], str] = {
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
-    given = {
+    given: dict[tuple[str, ...], str] = {
         path: value
         for path, value in (
             (("upstream", "base_url"), args.base_url),
@@ -128,7 +128,8 @@ def _settings(args: argparse.Namespace) -> Settings:
     }
     for (section, key), value in given.items():
         overrides.setdefault(section, {})[key] = value
-    return load_settings(args.config, overrides=overrides, flags=_FLAGS)
+    flags = {path: _FLAGS[path] for path in given}
+    return load_settings(args.config, overrides=overrides, flags=flags)
 
 
 def _setup_logging(settings: Settings, *, quiet: bool) -> None:

@@ -24,7 +24,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from bridge._env import field_names_at, read_environment
+from bridge._env import CONVENTIONAL, field_names_at, read_environment
 from bridge.errors import ConfigError
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "HttpConfig",
     "LogConfig",
     "Origins",
+    "Required",
     "Settings",
     "StoreConfig",
     "UpstreamConfig",
@@ -46,6 +47,14 @@ __all__ = [
 DEFAULT_BASE_URL = "https://api.xpander.ai"
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class Required(ValueError):
+    """Raised by a model validator: `key` (relative to the model) must be set or changed."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 class _Section(BaseModel):
@@ -112,6 +121,10 @@ class ConversationsConfig(_Section):
     recovery_interval: float = Field(default=30.0, gt=0)
     drain_timeout: float = Field(
         default=30.0, ge=0, description="seconds running turns get on SIGTERM"
+    )
+    replica_file: str = Field(
+        default=".bridge/replica-id",
+        description="this process's identity across restarts (persistent stores); '' = none",
     )
 
 
@@ -293,10 +306,16 @@ def _config_error(
     first = exc.errors()[0]
     loc = prefix + tuple(str(part) for part in first["loc"])
     message = first["msg"]
+    cause = (first.get("ctx") or {}).get("error")
+    if isinstance(cause, Required):
+        loc += tuple(cause.key.split("."))
     if first["type"] == "extra_forbidden":
         valid = field_names_at(model, loc[len(prefix) : -1], _adapter_model)
         close = difflib.get_close_matches(loc[-1].lower(), valid, n=1, cutoff=0.6)
         message = "unknown key" + (f"; did you mean {close[0]!r}?" if close else "")
+    elif first["type"] == "missing":
+        conventional = [name for name, path in CONVENTIONAL.items() if path == loc]
+        message = "required, not set" + (f" (or set {conventional[0]})" if conventional else "")
     elif first["type"] == "value_error":
         message = message.removeprefix("Value error, ")
     return ConfigError(message, key=".".join(loc), path=origins.of(loc))

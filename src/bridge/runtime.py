@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from bridge import errors
+from bridge._private import replica_identity
 from bridge.adapters import Adapter, enabled_adapters, preflight
 from bridge.client import AgentClient
 from bridge.config import Settings
@@ -52,6 +53,9 @@ class Runtime:
     files: FileHost
     metrics: Metrics
     emulated: bool = False
+    #: This process's identity, the same after a restart (kept in the state directory):
+    #: leases it held (the Telegram poller's) are its own again at once.
+    replica_identity: str = ""
     started: dict[str, bool] = field(default_factory=dict)
     shutdown_scope: anyio.CancelScope | None = None
 
@@ -141,6 +145,10 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     """Build the runtime; everything is closed on exit."""
     async with AsyncExitStack() as stack:
         client, emulated = await stack.enter_async_context(open_client(settings))
+        persistent = not settings.store.url.startswith("memory:")
+        identity = stack.enter_context(
+            replica_identity(settings.conversations.replica_file if persistent else None)
+        )
         store = open_store(settings.store.url)
         await store.open()
         stack.push_async_callback(_close_store, store)
@@ -163,6 +171,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             files=files,
             metrics=metrics,
             emulated=emulated,
+            replica_identity=identity,
         )
         http.add_route("/readyz", _bearer_only(runtime.readyz, ops_token))
         yield runtime

@@ -52,6 +52,11 @@ class MCPAdapter:
                 task_status.started()
                 await anyio.sleep_forever()
 
+    def describe(self, base_url: str) -> str:
+        """One line of `bridge serve`'s start-up summary."""
+        auth = "bearer tokens" if self.config.tokens else "no tokens: loopback only"
+        return f"MCP at {base_url}{self.config.path} ({auth})"
+
     @staticmethod
     async def command(ctx: CommandContext, argv: list[str]) -> int:
         """`bridge mcp [--transport stdio|http] [--host H] [--port P] [--stateless]`."""

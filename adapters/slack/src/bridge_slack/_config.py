@@ -7,6 +7,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, SecretStr, model_validator
 
 from bridge.adapters import AdapterConfig
+from bridge.config import Required
 
 __all__ = ["SlackConfig"]
 
@@ -41,14 +42,17 @@ class SlackConfig(AdapterConfig):
         if not self.enabled:
             return self
         if not _given(self.bot_token):
-            raise ValueError("the Slack adapter needs bot_token (SLACK_BOT_TOKEN)")
+            raise Required("bot_token", "the Slack adapter needs a bot token (SLACK_BOT_TOKEN)")
         if self.mode == "http" and not _given(self.signing_secret):
-            raise ValueError(
-                "mode = 'http' needs signing_secret (SLACK_SIGNING_SECRET); "
-                "or mode = 'socket' with app_token"
+            raise Required(
+                "signing_secret",
+                "mode = 'http' needs the signing secret (SLACK_SIGNING_SECRET); "
+                "or mode = 'socket' with app_token",
             )
         if self.mode == "socket" and not _given(self.app_token):
-            raise ValueError("mode = 'socket' needs app_token (SLACK_APP_TOKEN, 'xapp-…')")
+            raise Required(
+                "app_token", "mode = 'socket' needs an app-level token (SLACK_APP_TOKEN, xapp-…)"
+            )
         return self
 
     @property

@@ -220,6 +220,12 @@ class SlackAdapter:
         if root is not None:
             await service.handle(from_command(body, root))
 
+    def describe(self, base_url: str) -> str:
+        """One line of `bridge serve`'s start-up summary."""
+        if self.config.mode == "socket":
+            return "Socket Mode (no public URL needed)"
+        return f"events at {base_url}{EVENTS_PATH} (HTTP mode)"
+
     # -- CLI ---------------------------------------------------------------------------
 
     @staticmethod

@@ -7,6 +7,7 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from bridge.adapters import AdapterConfig
+from bridge.config import Required
 
 __all__ = ["ChatRoute", "TelegramConfig"]
 
@@ -50,9 +51,9 @@ class TelegramConfig(AdapterConfig):
     def _webhook_needs_a_secret(self) -> TelegramConfig:
         secret = self.secret_token.get_secret_value() if self.secret_token else ""
         if self.mode == "webhook" and not secret:
-            raise ValueError("mode = 'webhook' needs secret_token")
+            raise Required("secret_token", "mode = 'webhook' needs a secret_token")
         if "{user_id}" not in self.email_template:
-            raise ValueError("email_template must contain {user_id}")
+            raise Required("email_template", "email_template must contain {user_id}")
         return self
 
     @property
