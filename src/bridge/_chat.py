@@ -9,11 +9,15 @@ from __future__ import annotations
 import difflib
 import signal
 import sys
+import threading
 from dataclasses import dataclass
 from typing import TextIO
 
 import anyio
 import anyio.abc
+import anyio.from_thread
+import anyio.lowlevel
+from anyio.streams.memory import MemoryObjectReceiveStream
 
 from bridge import errors
 from bridge.client import AgentClient
@@ -129,13 +133,34 @@ async def _interactive(
     interrupts: _Interrupts,
 ) -> int:
     code = EXIT_OK
+    lines = _stdin_lines()
     while True:
         note("you> ")
-        line = await anyio.to_thread.run_sync(sys.stdin.readline, abandon_on_cancel=True)
+        line = await lines.receive()
         if not line:
             return code
         if line.strip():
             code, thread = await _one_turn(client, agent_id, line.strip(), thread, user, interrupts)
+
+
+def _stdin_lines() -> MemoryObjectReceiveStream[str]:
+    """Lines of stdin, read by a daemon thread (a worker thread blocked in `readline` would
+    keep the process from exiting after Ctrl-C); "" at the end of input."""
+    send, receive = anyio.create_memory_object_stream[str](1)
+    token = anyio.lowlevel.current_token()
+
+    def read() -> None:
+        while True:
+            line = sys.stdin.readline()
+            try:
+                anyio.from_thread.run(send.send, line, token=token)
+            except RuntimeError:  # the event loop is gone: the chat has ended
+                return
+            if not line:
+                return
+
+    threading.Thread(target=read, name="bridge-chat-stdin", daemon=True).start()
+    return receive
 
 
 async def _one_turn(
