@@ -14,6 +14,7 @@ from bridge.adapters import AdapterConfig, CommandContext
 from bridge.config import validate_adapter_config
 from bridge.runtime import Runtime, serve
 from bridge_mcp._config import MCPConfig
+from bridge_mcp._install import install_command
 from bridge_mcp._server import http_app, open_bridge_server
 
 __all__ = ["MCPAdapter"]
@@ -59,7 +60,10 @@ class MCPAdapter:
 
     @staticmethod
     async def command(ctx: CommandContext, argv: list[str]) -> int:
-        """`bridge mcp [--transport stdio|http] [--host H] [--port P] [--stateless]`."""
+        """`bridge mcp [--transport stdio|http] [--host H] [--port P] [--stateless]`, and
+        `bridge mcp install CLIENT [--print]`."""
+        if argv[:1] == ["install"]:
+            return install_command(ctx, argv[1:])
         parser = argparse.ArgumentParser(
             prog="bridge mcp", description="Serve the agents as MCP tools."
         )
