@@ -321,15 +321,18 @@ def _config_error(
     return ConfigError(message, key=".".join(loc), path=origins.of(loc))
 
 
-def validate_adapter_config(settings: Settings, name: str, model: type[M]) -> M:
-    """Validate the `[adapters.NAME]` table against the adapter's model.
+def validate_adapter_config(
+    settings: Settings, name: str, model: type[M], *, requirements: bool = True
+) -> M:
+    """Validate the `[adapters.NAME]` table against the adapter's model. `requirements=False`
+    skips what only running needs (tokens), for commands that come before them (a manifest).
 
     Raises:
         ConfigError: naming `adapters.NAME.<key>` and the file or variable.
     """
     raw = settings.adapters.get(name, {})
     try:
-        return model.model_validate(raw)
+        return model.model_validate(raw, context={"requirements": requirements})
     except pydantic.ValidationError as exc:
         raise _config_error(exc, settings.origins, model, ("adapters", name)) from None
 

@@ -169,3 +169,14 @@ async def test_the_emulator_help_states_its_key_rule() -> None:
     result = await bridge("emulator", "--help")
     text = " ".join(result.stdout.decode().split())
     assert "the x-api-key the emulator requires; any other key gets 401 (default: dev-key)" in text
+
+
+async def test_the_slack_manifest_comes_before_the_tokens(tmp_path: Path) -> None:
+    config = tmp_path / "bridge.toml"
+    config.write_text('[http]\npublic_url = "https://bridge.example.com"\n[adapters.slack]\n')
+    manifest = await bridge("slack", "manifest", "--config", str(config))
+    assert manifest.returncode == 0, manifest.stderr
+    assert b"https://bridge.example.com/slack/events" in manifest.stdout
+    refused = await bridge("check-config", "--config", str(config))
+    assert refused.returncode == 2
+    assert "'adapters.slack.bot_token'" in one_line_error(refused)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, model_validator
 
 from bridge.adapters import AdapterConfig
 from bridge.config import Required
@@ -38,8 +38,8 @@ class SlackConfig(AdapterConfig):
     stop_words: list[str] = Field(default_factory=lambda: ["stop", "cancel"])
 
     @model_validator(mode="after")
-    def _tokens_for_the_mode(self) -> SlackConfig:
-        if not self.enabled:
+    def _tokens_for_the_mode(self, info: ValidationInfo) -> SlackConfig:
+        if not self.enabled or not (info.context or {}).get("requirements", True):
             return self
         if not _given(self.bot_token):
             raise Required("bot_token", "the Slack adapter needs a bot token (SLACK_BOT_TOKEN)")

@@ -239,6 +239,7 @@ class SlackAdapter:
         if argv[:1] != ["manifest"]:
             ctx.err.write("usage: bridge slack manifest\n")
             return 2
-        config = validate_adapter_config(ctx.settings, "slack", SlackConfig)
+        # The manifest comes before the tokens: they are not required here.
+        config = validate_adapter_config(ctx.settings, "slack", SlackConfig, requirements=False)
         ctx.out.write(json.dumps(manifest(config, ctx.settings.http.public_url), indent=2) + "\n")
         return 0
