@@ -77,12 +77,6 @@ async def test_interactive_ctrl_c_stops_the_answer_and_a_second_one_exits(
 
 
 async def test_serve_prints_a_start_up_summary(tmp_path: Path) -> None:
-    config = tmp_path / "bridge.toml"
-    config.write_text(
-        '[http]\nport = 0\nops_token = "ops-4d2a"\n'
-        '[store]\nurl = "redis://:store-pass-91@127.0.0.1:1/0"\n'
-        "[adapters.mcp]\n"
-    )
     memory = tmp_path / "memory.toml"
     memory.write_text('[http]\nport = 0\n[store]\nurl = "memory://"\n[adapters.mcp]\n')
     process = await anyio.open_process(
