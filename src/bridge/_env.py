@@ -153,4 +153,6 @@ def field_names_at(
 ) -> list[str]:
     """The valid keys of the table at `loc` (for "did you mean")."""
     _, annotation = _resolve(root, list(loc), adapter_model)
-    return list(annotation.model_fields) if _is_model(annotation) else []
+    if not _is_model(annotation):
+        return []
+    return [name for name, info in annotation.model_fields.items() if not info.exclude]
