@@ -75,3 +75,23 @@ async def test_doctor_runs_every_check_when_one_fails(emulator: Any, tmp_path: P
     assert "FAIL  store" in out and "FAIL  adapters.slack" in out
     assert "failed" in out.splitlines()[-1]
     assert b"store-pass-55" not in result.stdout + result.stderr
+
+
+async def test_doctor_reports_an_unreachable_slack_api_as_a_fail_line(
+    emulator: Any, tmp_path: Path
+) -> None:
+    with telegram_api("unreachable", "") as closed:
+        config = tmp_path / "bridge.toml"
+        config.write_text(
+            f'[store]\nurl = "sqlite:///{tmp_path}/s.db"\n'
+            f'[adapters.slack]\nmode = "socket"\napi_url = "{closed}/api/"\n'
+        )
+        env = upstream_env(
+            emulator, SLACK_BOT_TOKEN="xoxb-doctor-9", SLACK_APP_TOKEN="xapp-doctor-9"
+        )
+        result = await bridge("doctor", "--config", str(config), env=env)
+    out = result.stdout.decode()
+    assert result.returncode == 1
+    assert "ok    store" in out and "FAIL  slack auth.test" in out
+    assert b"xoxb-doctor-9" not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr.decode()

@@ -3,6 +3,9 @@ the configured triggers need."""
 
 from __future__ import annotations
 
+import aiohttp
+from slack_sdk.errors import SlackClientError
+
 from bridge.adapters import Check
 from bridge.config import Settings
 from bridge_slack._api import SlackApi
@@ -17,7 +20,8 @@ async def slack_checks(config: SlackConfig, settings: Settings) -> list[Check]:
     api = SlackApi(config.bot_token.get_secret_value(), config.api_base)
     try:
         response = await api.web.api_call("auth.test")
-    except Exception as exc:
+    except (SlackClientError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+        # Unreachable, timed out, or refused: a FAIL line, and the other checks still run.
         return [Check("slack auth.test", False, f"{config.api_base}: {type(exc).__name__}: {exc}")]
     data = response.data if isinstance(response.data, dict) else {}
     if not data.get("ok"):
