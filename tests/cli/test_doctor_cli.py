@@ -21,7 +21,7 @@ TOKEN = "987654:Doctor-Secret-Token_x"
 
 
 @contextmanager
-def telegram_api(kind: str, fake_url: str) -> Iterator[str]:
+def platform_api(kind: str, fake_url: str) -> Iterator[str]:
     """An api_url that is unreachable, accepts but never answers, or refuses the token."""
     if kind == "refused":
         yield fake_url
@@ -42,7 +42,7 @@ async def test_doctor_reports_telegram_failures_as_fail_lines(
     kind: str, level: str, emulator: Any, tmp_path: Path
 ) -> None:
     async with open_fake_bot_api() as fake:
-        with telegram_api(kind, fake.api_url) as api_url:
+        with platform_api(kind, fake.api_url) as api_url:
             config = tmp_path / "bridge.toml"
             config.write_text(
                 f'[store]\nurl = "sqlite:///{tmp_path}/s.db"\n'
@@ -80,7 +80,7 @@ async def test_doctor_runs_every_check_when_one_fails(emulator: Any, tmp_path: P
 async def test_doctor_reports_an_unreachable_slack_api_as_a_fail_line(
     emulator: Any, tmp_path: Path
 ) -> None:
-    with telegram_api("unreachable", "") as closed:
+    with platform_api("unreachable", "") as closed:
         config = tmp_path / "bridge.toml"
         config.write_text(
             f'[store]\nurl = "sqlite:///{tmp_path}/s.db"\n'
