@@ -30,6 +30,7 @@ __all__ = [
     "available_adapters",
     "enabled_adapters",
     "load_adapter_class",
+    "preflight",
 ]
 
 logger = logging.getLogger(__name__)
@@ -39,11 +40,25 @@ DEFAULT_ADAPTER = "mcp"
 
 
 class AdapterConfig(BaseModel):
-    """Base of every adapter's config model: unknown keys are errors."""
+    """Base of every adapter's config model: unknown keys are errors. What an adapter needs
+    of its own table is checked by the model's validators; what it needs of the rest of the
+    configuration by `check_settings`. `bridge check-config`, `doctor` and `serve` all run
+    both (`preflight`)."""
 
     model_config = ConfigDict(extra="forbid")
 
+    #: Reachable by anyone on the platform (a chat bot): never run on the embedded emulator
+    #: unless `upstream.allow_emulator` says so.
+    public: ClassVar[bool] = False
+
     enabled: bool = True
+
+    def check_settings(self, settings: Settings) -> None:
+        """Requirements on the rest of the configuration.
+
+        Raises:
+            ConfigError: naming the key to set.
+        """
 
 
 @dataclass(frozen=True)
@@ -135,3 +150,32 @@ def enabled_adapters(settings: Settings, only: list[str] | None = None) -> list[
             continue
         adapters.append(adapter)
     return adapters
+
+
+def preflight(settings: Settings, adapters: list[Adapter]) -> None:
+    """Everything `bridge serve` would refuse, checked before anything starts (and by
+    `bridge check-config` and `bridge doctor`).
+
+    Raises:
+        ConfigError: the first problem, naming the key and where it came from.
+    """
+    from bridge.stores import open_store
+
+    open_store(settings.store.url)  # the scheme and path, without connecting
+    for adapter in adapters:
+        config = getattr(adapter, "config", None)
+        if not isinstance(config, AdapterConfig):
+            continue
+        config.check_settings(settings)
+        if (
+            config.public
+            and settings.uses_embedded_emulator
+            and not settings.upstream.allow_emulator
+        ):
+            raise ConfigError(
+                f"the {adapter.name} adapter would answer everyone from the embedded emulator: "
+                "set the platform's API key (XPANDER_API_KEY), or upstream.allow_emulator = true "
+                "for development",
+                key="upstream.api_key",
+                path=settings.origins.of(("upstream", "api_key")),
+            )

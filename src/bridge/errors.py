@@ -2,6 +2,7 @@
 
     BridgeError
     ├── ConfigError                 bad configuration (.key, .path)
+    ├── StartupError                a listener could not start (port in use, ...) (.key)
     ├── UpstreamError               anything that went wrong talking to the platform
     │   ├── TransportError          the request did not complete at the HTTP level
     │   │   ├── UpstreamConnectError    never reached the server (safe to retry)
@@ -53,6 +54,7 @@ __all__ = [
     "RateLimitError",
     "RunFailedError",
     "ServerError",
+    "StartupError",
     "StoreError",
     "StreamError",
     "TransportError",
@@ -79,6 +81,14 @@ class ConfigError(BridgeError):
         super().__init__(f"{message} ({where})" if where else message)
         self.key = key
         self.path = path
+
+
+class StartupError(BridgeError):
+    """Something the configuration names could not be started (a port already in use)."""
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(f"{message} (key {key!r})" if key else message)
+        self.key = key
 
 
 class UpstreamError(BridgeError):

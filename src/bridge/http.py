@@ -20,6 +20,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
+from bridge.errors import StartupError
+
 __all__ = ["HttpApp"]
 
 logger = logging.getLogger(__name__)
@@ -72,7 +74,13 @@ class HttpApp:
         # and without it keep-alive responses can stall ~40 ms (Nagle + delayed ACK).
         sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            sock.close()
+            raise StartupError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}", key="http.port"
+            ) from None
         sock.set_inheritable(True)
         self.host, self.port = host, sock.getsockname()[1]
         config = uvicorn.Config(

@@ -12,11 +12,12 @@ import contextvars
 import json
 import logging
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import quote
 
-__all__ = ["configure_logging", "log_context", "update_log_context"]
+__all__ = ["configure_logging", "log_context", "redactor", "update_log_context"]
 
 _CONTEXT: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
     "bridge_log_context", default=None
@@ -52,14 +53,32 @@ class _ContextFilter(logging.Filter):
 
 
 class _Redactor:
+    """Masks every secret as written and in each escaping a log line may carry it in:
+    JSON strings (quotes, backslashes, control characters, non-ASCII), Python reprs and
+    percent-encoding in URLs."""
+
     def __init__(self, secrets: Iterable[str]) -> None:
-        self.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+        forms = {form for s in secrets if len(s) >= 4 for form in _escapings(s)}
+        self.secrets = sorted(forms, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
         for secret in self.secrets:
             if secret in text:
                 text = text.replace(secret, _MASK)
         return text
+
+
+def _escapings(secret: str) -> set[str]:
+    forms = {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
+    forms.add(repr(secret)[1:-1])
+    forms.add(quote(secret, safe=""))
+    forms |= {json.dumps(form)[1:-1] for form in list(forms)}  # a JSON log of a JSON text
+    return {form for form in forms if len(form) >= 4}
+
+
+def redactor(secrets: Iterable[str]) -> Callable[[str], str]:
+    """A function masking every given secret (and its escaped forms) in a text."""
+    return _Redactor(secrets)
 
 
 class _PlainFormatter(logging.Formatter):

@@ -149,7 +149,8 @@ async def test_2026_clients_call_agents_with_progress(bridge: Any) -> None:
 
 
 async def test_bearer_tokens_are_required_and_name_the_user(emulator: Emulator) -> None:
-    async with serving(emulator, tokens={"s3cret-token": "alice@example.com"}) as served:
+    tokens = [{"principal": "alice@example.com", "token": "s3cret-token"}]
+    async with serving(emulator, tokens=tokens) as served:
         async with httpx.AsyncClient() as http:
             refused = await http.post(
                 served.url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"}

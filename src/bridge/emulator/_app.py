@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
 from bridge.emulator._agents import AgentSpec
@@ -163,11 +163,12 @@ async def _conflict(request: Request, exc: Exception) -> Response:
 
 
 def create_app(emulator: Emulator) -> ASGIApp:
-    """The emulator's ASGI app: `/health`, `/v1/...`, and `/_emulator/...` control routes."""
+    """The emulator's ASGI app: `/health`, `/v1/...`, and (unless `control=False`) the
+    `/_emulator/...` control routes."""
     api = _Api(emulator)
     agent = "/v1/agents/{agent_id}"
     task = "/v1/tasks/{task_id}"
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/health", api.health, methods=["GET"]),
         Route("/v1/agents", api.list_agents, methods=["GET"]),
         Route("/v1/agents/full", api.list_agents_full, methods=["GET"]),
@@ -182,8 +183,9 @@ def create_app(emulator: Emulator) -> ASGIApp:
         Route(f"{task}/stop", api.stop_task, methods=["POST"]),
         Route(f"{task}/thread", api.thread, methods=["GET"]),
         Route(f"{task}/thread/full", api.thread_full, methods=["GET"]),
-        Mount("/_emulator", routes=control_routes(emulator)),
     ]
+    if emulator.control:
+        routes.append(Mount("/_emulator", routes=control_routes(emulator)))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -68,8 +68,11 @@ class Emulator:
         step_delay: float = 0.0,
         seed: int | str | None = None,
         caller_ids: Literal["keep", "ignore", "refuse"] = "keep",
+        control: bool = True,
     ) -> None:
         self.caller_ids = caller_ids
+        #: Whether `/_emulator/...` (faults, clock, agents; unauthenticated) is served.
+        self.control = control
         self.api_key = api_key if api_key is not None else "emulator-key"
         self.accepts_any_key = api_key is None
         self.organization_id = organization_id or default_organization_id()

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
+from bridge._private import private_file
 from bridge.errors import StoreError
 from bridge.stores._base import InFlightTurn, OpensAsContext, ThreadRef
 from bridge.stores.memory import DEFAULT_CLAIM_TTL
@@ -115,7 +116,7 @@ class SQLiteStore(OpensAsContext):
 
     def _connect(self) -> sqlite3.Connection:
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            private_file(self.path)  # 0600; SQLite gives its -wal and -shm files the same mode
         # isolation_level=None: we issue BEGIN IMMEDIATE ourselves.
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:

@@ -2,11 +2,37 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from bridge.adapters import AdapterConfig
+from bridge.config import Settings
+from bridge.errors import ConfigError
 
-__all__ = ["MCPConfig"]
+__all__ = ["BearerToken", "MCPConfig"]
+
+_MIGRATE = (
+    "tokens are a list of tables now, the token a value: for each old line "
+    '"TOKEN" = "PRINCIPAL" write [[adapters.mcp.tokens]] with principal = "PRINCIPAL" and '
+    'token = "TOKEN" (environment: a JSON list of {"principal": …, "token": …})'
+)
+
+
+class BearerToken(BaseModel):
+    """`[[adapters.mcp.tokens]]`: one HTTP bearer token and the user its calls run as."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    principal: str = Field(min_length=1, description="the user sent upstream (e.g. an email)")
+    token: SecretStr = Field(description="the bearer token; prefer the environment")
+
+    @field_validator("token")
+    @classmethod
+    def _not_empty(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value():
+            raise ValueError("a bearer token must not be empty")
+        return value
 
 
 class MCPConfig(AdapterConfig):
@@ -27,8 +53,8 @@ class MCPConfig(AdapterConfig):
         default=None, description="end user sent upstream (stdio, no token)"
     )
     user_id: str | None = None
-    tokens: dict[SecretStr, str] = Field(
-        default_factory=dict, description="HTTP bearer token -> principal (e.g. the user's email)"
+    tokens: list[BearerToken] = Field(
+        default_factory=list, description="HTTP bearer tokens, each with its principal"
     )
     stateless: bool = Field(
         default=False, description="HTTP without sessions: only handles continue"
@@ -47,3 +73,27 @@ class MCPConfig(AdapterConfig):
         default=3600.0, gt=0, description="seconds a finished run stays readable"
     )
     max_runs: int = Field(default=1000, ge=1, description="runs kept in memory at most")
+
+    @field_validator("tokens", mode="before")
+    @classmethod
+    def _tokens_are_values(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            raise ValueError(_MIGRATE)
+        return value
+
+    def check_settings(self, settings: Settings) -> None:
+        """HTTP bound beyond loopback needs bearer tokens.
+
+        Raises:
+            ConfigError: naming `adapters.mcp.tokens`.
+        """
+        from bridge_mcp._server import is_loopback
+
+        host = settings.http.host
+        if not is_loopback(host) and not self.tokens:
+            raise ConfigError(
+                f"the MCP endpoint would be reachable on {host} without authentication; "
+                "configure bearer tokens or bind to 127.0.0.1",
+                key="adapters.mcp.tokens",
+                path=settings.origins.of(("http", "host")),
+            )

@@ -10,11 +10,11 @@ import pydantic
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 from mcp.server.context import ServerRequestContext
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field
 
 from bridge.conversations import ConversationKey
 from bridge.models import User
-from bridge_mcp._config import MCPConfig
+from bridge_mcp._config import BearerToken, MCPConfig
 
 __all__ = [
     "AgentArguments",
@@ -82,8 +82,8 @@ class Caller:
 class TokenTable:
     """Bearer tokens configured in `[adapters.mcp] tokens`, as an SDK `TokenVerifier`."""
 
-    def __init__(self, tokens: dict[SecretStr, str]) -> None:
-        self._tokens = {token.get_secret_value(): principal for token, principal in tokens.items()}
+    def __init__(self, tokens: list[BearerToken]) -> None:
+        self._tokens = {entry.token.get_secret_value(): entry.principal for entry in tokens}
 
     async def verify_token(self, token: str) -> AccessToken | None:
         principal = self._tokens.get(token)

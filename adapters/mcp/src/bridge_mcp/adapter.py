@@ -12,10 +12,10 @@ from mcp.server.stdio import stdio_server
 
 from bridge.adapters import AdapterConfig, CommandContext
 from bridge.config import validate_adapter_config
-from bridge.errors import ConfigError
 from bridge.runtime import Runtime, serve
 from bridge_mcp._config import MCPConfig
-from bridge_mcp._server import http_app, is_loopback, open_bridge_server
+from bridge_mcp._install import install_command
+from bridge_mcp._server import http_app, open_bridge_server
 
 __all__ = ["MCPAdapter"]
 
@@ -43,12 +43,7 @@ class MCPAdapter:
             ConfigError: bound beyond loopback without bearer tokens.
         """
         host = runtime.settings.http.host
-        if not is_loopback(host) and not self.config.tokens:
-            raise ConfigError(
-                f"the MCP endpoint would be reachable on {host} without authentication; "
-                "configure bearer tokens or bind to 127.0.0.1",
-                key="adapters.mcp.tokens",
-            )
+        self.config.check_settings(runtime.settings)
         async with open_bridge_server(runtime.conversations, self.config, stdio=False) as bridge:
             app, manager = http_app(bridge, self.config, host)
             runtime.http.add_route(
@@ -58,9 +53,17 @@ class MCPAdapter:
                 task_status.started()
                 await anyio.sleep_forever()
 
+    def describe(self, base_url: str) -> str:
+        """One line of `bridge serve`'s start-up summary."""
+        auth = "bearer tokens" if self.config.tokens else "no tokens: loopback only"
+        return f"MCP at {base_url}{self.config.path} ({auth})"
+
     @staticmethod
     async def command(ctx: CommandContext, argv: list[str]) -> int:
-        """`bridge mcp [--transport stdio|http] [--host H] [--port P] [--stateless]`."""
+        """`bridge mcp [--transport stdio|http] [--host H] [--port P] [--stateless]`, and
+        `bridge mcp install CLIENT [--print]`."""
+        if argv[:1] == ["install"]:
+            return install_command(ctx, argv[1:])
         parser = argparse.ArgumentParser(
             prog="bridge mcp", description="Serve the agents as MCP tools."
         )

@@ -22,7 +22,7 @@ from starlette.responses import Response
 from bridge.adapters import Check, CommandContext
 from bridge.config import Settings, validate_adapter_config
 from bridge.conversations import ConversationKey
-from bridge.errors import ConfigError, PlatformError
+from bridge.errors import PlatformError
 from bridge.runtime import Runtime
 from bridge.scheduler import Rate
 from bridge_slack._api import SlackApi
@@ -80,17 +80,9 @@ class SlackAdapter:
         self._group: anyio.abc.TaskGroup | None = None
 
     def _check(self) -> tuple[str, str]:
+        # The model's validator requires the tokens the mode needs (`SlackConfig`).
         config = self.config
-        if config.bot_token is None:
-            raise ConfigError("a bot token is required", key="adapters.slack.bot_token")
-        if config.mode == "http" and config.signing_secret is None:
-            raise ConfigError(
-                "HTTP mode needs the signing secret", key="adapters.slack.signing_secret"
-            )
-        if config.mode == "socket" and config.app_token is None:
-            raise ConfigError(
-                "Socket Mode needs an app-level token", key="adapters.slack.app_token"
-            )
+        assert config.bot_token is not None
         secret = config.signing_secret.get_secret_value() if config.signing_secret else ""
         return config.bot_token.get_secret_value(), secret
 
@@ -100,11 +92,7 @@ class SlackAdapter:
         *,
         task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Accept Slack events until cancelled.
-
-        Raises:
-            ConfigError: a token or secret the chosen mode needs is missing.
-        """
+        """Accept Slack events until cancelled."""
         token, secret = self._check()
         runtime.scheduler.set_rates(SLACK_RATES)
         api = SlackApi(token, self.config.api_base)
@@ -232,6 +220,12 @@ class SlackAdapter:
         if root is not None:
             await service.handle(from_command(body, root))
 
+    def describe(self, base_url: str) -> str:
+        """One line of `bridge serve`'s start-up summary."""
+        if self.config.mode == "socket":
+            return "Socket Mode (no public URL needed)"
+        return f"events at {base_url}{EVENTS_PATH} (HTTP mode)"
+
     # -- CLI ---------------------------------------------------------------------------
 
     @staticmethod
@@ -245,6 +239,7 @@ class SlackAdapter:
         if argv[:1] != ["manifest"]:
             ctx.err.write("usage: bridge slack manifest\n")
             return 2
-        config = validate_adapter_config(ctx.settings, "slack", SlackConfig)
+        # The manifest comes before the tokens: they are not required here.
+        config = validate_adapter_config(ctx.settings, "slack", SlackConfig, requirements=False)
         ctx.out.write(json.dumps(manifest(config, ctx.settings.http.public_url), indent=2) + "\n")
         return 0

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from bridge.adapters import AdapterConfig
+from bridge.config import Required
 
 __all__ = ["ChatRoute", "TelegramConfig"]
 
@@ -24,6 +25,8 @@ class ChatRoute(BaseModel):
 
 class TelegramConfig(AdapterConfig):
     """Every key of `[adapters.telegram]`; `config.example.toml` documents each one."""
+
+    public: ClassVar[bool] = True
 
     bot_token: SecretStr
     mode: Literal["polling", "webhook"] = "polling"
@@ -51,9 +54,9 @@ class TelegramConfig(AdapterConfig):
     def _webhook_needs_a_secret(self) -> TelegramConfig:
         secret = self.secret_token.get_secret_value() if self.secret_token else ""
         if self.mode == "webhook" and not secret:
-            raise ValueError("mode = 'webhook' needs secret_token")
+            raise Required("secret_token", "mode = 'webhook' needs a secret_token")
         if "{user_id}" not in self.email_template:
-            raise ValueError("email_template must contain {user_id}")
+            raise Required("email_template", "email_template must contain {user_id}")
         return self
 
     @property

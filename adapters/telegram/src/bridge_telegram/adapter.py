@@ -74,6 +74,12 @@ class TelegramAdapter:
         """`bridge doctor`: getMe and the webhook state against the configured mode."""
         return await telegram_checks(config, settings, build_application(config))
 
+    def describe(self, base_url: str) -> str:
+        """One line of `bridge serve`'s start-up summary."""
+        if self.config.mode == "polling":
+            return "long polling (one poller per bot)"
+        return f"webhook at {self.config.webhook_url or base_url + WEBHOOK_PATH}"
+
     async def serve(
         self,
         runtime: Runtime,
@@ -135,7 +141,8 @@ class TelegramAdapter:
         """Poll only while holding `telegram-poller:<bot id>`: one `getUpdates` consumer per bot."""
         assert app.updater is not None
         lock = f"telegram-poller:{app.bot.id}"
-        owner = runtime.conversations.replica_id
+        # Stable across restarts: a restarted process takes its own lease back at once.
+        owner = runtime.replica_identity or runtime.conversations.replica_id
         lease = self.config.poller_lease
         store = runtime.store
         while True:
