@@ -200,6 +200,7 @@ class SlackService:
                 streaming=self.config.streaming and inbound.team not in self.no_streaming,
                 stop_value=str(key),
                 max_parts=self.config.max_message_parts,
+                mentions=self.config.allow_mentions,
                 record=turn.set_reply,
                 on_unsupported=lambda: self.no_streaming.add(inbound.team),
             )
@@ -240,6 +241,7 @@ class SlackService:
             turn_id=record.turn_id,
             streaming=False,
             max_parts=self.config.max_message_parts,
+            mentions=self.config.allow_mentions,
         )
         reply.ts = where.get("ts")
         if where.get("mode") == "stream":
