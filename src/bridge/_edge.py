@@ -80,12 +80,27 @@ class BodyLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
+                    if message.get("more_body", False):
+                        await _drain(receive, budget=limit, deadline=deadline)
                     raise _Refused(413, f"body larger than {limit} bytes")
                 if not message.get("more_body", False):
                     deadline = float("inf")  # read: later receives wait for the disconnect
             return message
 
         return limited
+
+
+async def _drain(receive: Receive, *, budget: int, deadline: float) -> None:
+    """Read and drop up to `budget` more bytes of a refused body, so that a client which
+    stops soon after the cap reads the 413 (closing with unread data would reset the
+    connection and lose it); a flood past the budget gets its connection closed."""
+    dropped = 0
+    with anyio.move_on_after(max(deadline - time.monotonic(), 0)):
+        while dropped <= budget:
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                return
+            dropped += len(message.get("body", b""))
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -102,9 +117,9 @@ def guarded_protocol(
     *, header_timeout: float, max_connections: int, on_refused: Callable[[], None]
 ) -> type[H11Protocol]:
     """uvicorn's h11 protocol with what it lacks: a header-read timeout (a connection that
-    has not sent a whole request head `header_timeout` seconds after connecting, or after
-    its previous response, is closed) and a cap on open connections (one over the cap is
-    closed at once, freeing its descriptor)."""
+    has not sent a whole request head `header_timeout` seconds after connecting or after
+    its previous response is closed; so is one answered before its body was read), and a
+    cap on open connections (one over the cap is closed at once, freeing its descriptor)."""
 
     class GuardedH11Protocol(H11Protocol):
         _header_timer: asyncio.TimerHandle | None = None
@@ -124,13 +139,25 @@ def guarded_protocol(
 
         def data_received(self, data: bytes) -> None:
             super().data_received(data)
-            if self.conn.their_state is not h11.IDLE:
+            if not self._waiting():
                 self._disarm()
+            elif self._header_timer is None:
+                self._arm()
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
-            if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
+            if self.transport.is_closing():
+                return
+            if self.conn.their_state is h11.SEND_BODY:
+                # Answered without reading the whole body: h11 would read and drop the
+                # rest, however long it is. Close instead.
+                self.transport.close()
+            elif self._waiting():
                 self._arm()
+
+        def _waiting(self) -> bool:
+            """Waiting for a request head: nothing for the app to do yet."""
+            return self.conn.their_state is h11.IDLE
 
         def _arm(self) -> None:
             self._disarm()
@@ -143,7 +170,7 @@ def guarded_protocol(
 
         def _headers_too_slow(self) -> None:
             self._header_timer = None
-            if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
+            if not self.transport.is_closing() and self._waiting():
                 self.transport.close()
 
     return GuardedH11Protocol

@@ -113,6 +113,7 @@ class HttpApp:
             self.asgi(),
             http=protocol,
             log_level="warning",
+            log_config=None,  # uvicorn's records go through the bridge's handler (redaction)
             lifespan="off",
             access_log=False,
             timeout_graceful_shutdown=5,
