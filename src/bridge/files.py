@@ -41,6 +41,7 @@ __all__ = ["FileBody", "FileFetcher", "FileHost", "fetch_url"]
 logger = logging.getLogger(__name__)
 
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{24,8192}")
+_MEDIA_TYPE = re.compile(r"[A-Za-z0-9][\w.+-]{0,63}/[A-Za-z0-9][\w.+-]{0,127}", re.ASCII)
 _MAX_REDIRECTS = 3
 _CHUNK = 64 * 1024
 #: `/files/` answers are downloads, never pages: no script, no sniffing, no framing.
@@ -196,11 +197,20 @@ class _Stream(Response):
     the whole file."""
 
     def __init__(self, ref: _Ref, body: FileBody, stack: AsyncExitStack) -> None:
+        # Not Response.__init__: it would declare `content-length: 0` for the missing body.
         self.ref, self.file, self.stack = ref, body, stack
-        headers = {**_SAFE_HEADERS, "content-disposition": _disposition(ref.filename)}
+        self.status_code = 200
+        self.background = None
+        headers = {
+            **_SAFE_HEADERS,
+            "content-disposition": _disposition(ref.filename),
+            "content-type": ref.content_type
+            if _MEDIA_TYPE.fullmatch(ref.content_type)
+            else "application/octet-stream",
+        }
         if body.size is not None:
             headers["content-length"] = str(body.size)
-        super().__init__(None, 200, headers, ref.content_type or "application/octet-stream")
+        self.raw_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async with self.stack:
