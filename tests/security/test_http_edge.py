@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import sys
+from pathlib import Path
 
 import anyio
 import httpx
 import pytest
+from anyio.streams.buffered import BufferedByteReceiveStream
 from bridge_slack.testing import FakeSlack, sign
 from bridge_telegram import WEBHOOK_PATH
 from bridge_telegram.testing import FakeBotAPI
@@ -255,3 +259,26 @@ async def test_a_flood_of_half_sent_requests_is_reaped_and_logged_once(
     invalid = [r for r in caplog.records if "Invalid HTTP request" in r.getMessage()]
     assert len(refusals) == 1
     assert len(invalid) == 1
+
+
+async def test_accept_failures_when_descriptors_run_out_are_logged_once_per_interval() -> None:
+    script = Path(__file__).with_name("_listener.py")
+    root = Path(__file__).parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    async with await anyio.open_process([sys.executable, str(script)], cwd=root, env=env) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        out = BufferedByteReceiveStream(proc.stdout)
+        with anyio.fail_after(30):
+            port = int((await out.receive_until(b"\n", 100)).split()[1])
+            held = [await anyio.connect_tcp("127.0.0.1", port) for _ in range(60)]
+            assert await out.receive_until(b"\n", 100) == b"GOAL"
+        for stream in held:
+            await stream.aclose()
+        proc.terminate()
+        with anyio.fail_after(10):
+            await proc.wait()
+        stderr = b""
+        async for chunk in proc.stderr:
+            stderr += chunk
+    lines = stderr.decode().splitlines()
+    assert len([line for line in lines if "out of system resource" in line]) == 1
