@@ -131,17 +131,30 @@ async def test_an_unsigned_slack_body_is_refused_before_bolt_parses_or_logs_it(
     assert not [r for r in caplog.records if marker in r.getMessage()]
 
 
-@pytest.mark.parametrize("stamp", ["abc", "١٧٠٠٠٠٠٠٠٠", "", "1e9", "-5", "9" * 400])
-async def test_a_malformed_slack_timestamp_is_a_401_not_a_500(
-    emulator: Emulator, slack: FakeSlack, telegram: FakeBotAPI, stamp: str
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [
+        ("X-Slack-Request-Timestamp", "abc"),
+        ("X-Slack-Request-Timestamp", "١٧٠٠٠٠٠٠٠٠"),
+        ("X-Slack-Request-Timestamp", ""),
+        ("X-Slack-Request-Timestamp", "1e9"),
+        ("X-Slack-Request-Timestamp", "-5"),
+        ("X-Slack-Request-Timestamp", "9" * 400),
+        ("X-Slack-Signature", "v0=\xff\xfe"),
+        ("X-Slack-Signature", "v0=é"),
+        ("X-Slack-Signature", ""),
+    ],
+)
+async def test_a_malformed_slack_signature_header_is_a_401_not_a_500(
+    emulator: Emulator, slack: FakeSlack, telegram: FakeBotAPI, header: str, value: str
 ) -> None:
     body = json.dumps({"type": "url_verification", "challenge": "c"})
-    headers = sign(slack.signing_secret, body) | {"X-Slack-Request-Timestamp": stamp}
+    headers = sign(slack.signing_secret, body) | {header: value}
     async with serving(emulator, slack, telegram) as edge, httpx.AsyncClient() as http:
         response = await http.post(
             f"{edge.url}/slack/events",
             content=body.encode(),
-            headers={k: v.encode() for k, v in headers.items()},
+            headers={k: v.encode("utf-8") for k, v in headers.items()},
         )
     assert response.status_code == 401
 
@@ -282,3 +295,16 @@ async def test_accept_failures_when_descriptors_run_out_are_logged_once_per_inte
             stderr += chunk
     lines = stderr.decode().splitlines()
     assert len([line for line in lines if "out of system resource" in line]) == 1
+
+
+@pytest.mark.parametrize("secret", ["\xff\xfe", "é" + WEBHOOK_SECRET, WEBHOOK_SECRET[:-1], " "])
+async def test_a_malformed_telegram_secret_header_is_a_403_not_a_500(
+    emulator: Emulator, slack: FakeSlack, telegram: FakeBotAPI, secret: str
+) -> None:
+    async with serving(emulator, slack, telegram) as edge, httpx.AsyncClient() as http:
+        response = await http.post(
+            f"{edge.url}{WEBHOOK_PATH}",
+            content=b'{"update_id": 1}',
+            headers={"X-Telegram-Bot-Api-Secret-Token": secret.encode("utf-8")},
+        )
+    assert response.status_code == 403

@@ -65,6 +65,7 @@ def _events_endpoint(handler: AsyncSlackRequestHandler, secret: str) -> Any:
             timestamp.isascii()
             and timestamp.isdigit()
             and len(timestamp) <= 12  # seconds; a longer one overflows the SDK's float
+            and signature.isascii()  # hmac.compare_digest refuses other str
             and verifier.is_valid(body, timestamp, signature)
         ):
             return Response("invalid signature", status_code=401)
