@@ -86,6 +86,7 @@ async def serving(
     http: dict[str, Any] | None = None,
     files: dict[str, Any] | None = None,
     slack_options: dict[str, Any] | None = None,
+    telegram_options: dict[str, Any] | None = None,
     conversations: dict[str, Any] | None = None,
 ) -> AsyncIterator[Edge]:
     """`bridge serve` with the Slack, Telegram (webhook) and MCP adapters."""
@@ -95,6 +96,7 @@ async def serving(
         "default_agent": "echo",
         "mode": "webhook",
         "secret_token": WEBHOOK_SECRET,
+        **(telegram_options or {}),
     }
     settings = load_settings(
         overrides={

@@ -91,22 +91,23 @@ async def test_each_adapter_body_cap_is_configurable(
     emulator: Emulator, slack: FakeSlack, telegram: FakeBotAPI
 ) -> None:
     body = json.dumps({"type": "url_verification", "challenge": "x" * 5000})
+    small = json.dumps({"type": "url_verification", "challenge": "c"})
+    secret = {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}
+    caps = {"max_body_bytes": 4096}
     async with (
-        serving(emulator, slack, telegram, slack_options={"max_body_bytes": 4096}) as edge,
+        serving(emulator, slack, telegram, slack_options=caps, telegram_options=caps) as edge,
         httpx.AsyncClient() as http,
     ):
-        refused = await edge.events.post(body, "application/json")
-        small = await edge.events.post(
-            json.dumps({"type": "url_verification", "challenge": "c"}), "application/json"
-        )
-        telegram_big = await http.post(
-            f"{edge.url}{WEBHOOK_PATH}",
-            content=body,
-            headers={"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET},
-        )
-    assert refused.status_code == 413  # a valid signature does not lift the cap
-    assert small.status_code == 200
-    assert telegram_big.status_code == 400  # under Telegram's own 1 MiB cap: read, not an update
+        slack_big = await edge.events.post(body, "application/json")
+        slack_small = await edge.events.post(small, "application/json")
+        telegram_big = await http.post(f"{edge.url}{WEBHOOK_PATH}", content=body, headers=secret)
+        telegram_small = await http.post(f"{edge.url}{WEBHOOK_PATH}", content=small, headers=secret)
+        mcp_big = await http.post(f"{edge.url}/mcp", content=body)  # [http] default: 1 MiB
+    assert slack_big.status_code == 413  # a valid signature does not lift the cap
+    assert slack_small.status_code == 200
+    assert telegram_big.status_code == 413
+    assert telegram_small.status_code == 400  # read: not an update
+    assert mcp_big.status_code != 413
 
 
 async def test_an_unsigned_slack_body_is_refused_before_bolt_parses_or_logs_it(
