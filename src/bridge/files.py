@@ -167,12 +167,14 @@ class FileHost:
         platform fails; else the file, streamed."""
         ref = self._sealer.open(request.path_params.get("token", ""))
         if ref is None:
-            return PlainTextResponse("link invalid or expired", 403)
+            return PlainTextResponse("link invalid or expired", 403, _SAFE_HEADERS)
         fetcher = self._sources.get(ref.source)
         if fetcher is None:
-            return PlainTextResponse("files of this source are not served here", 404)
+            return PlainTextResponse("not served by this replica", 404, _SAFE_HEADERS)
         if not self._streams.take(ref.owner):
-            return PlainTextResponse("too many downloads; retry", 503, {"retry-after": "5"})
+            return PlainTextResponse(
+                "too many downloads; retry", 503, {**_SAFE_HEADERS, "retry-after": "5"}
+            )
         stack = AsyncExitStack()
         stack.callback(self._streams.give, ref.owner)
         async with stack:
@@ -181,14 +183,16 @@ class FileHost:
             except FileRefusedError as exc:
                 logger.warning("file %s of %s not served: %s", ref.filename, ref.source, exc)
                 status = 413 if exc.reason == "too_large" else 502
-                return PlainTextResponse(f"file not available ({exc.reason})", status)
+                return PlainTextResponse(
+                    f"file not available ({exc.reason})", status, _SAFE_HEADERS
+                )
             return _Stream(ref, body, stack.pop_all())
 
 
 def _disposition(filename: str) -> str:
     """RFC 6266: an ASCII fallback name plus `filename*` in UTF-8 for every other name."""
     fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename)
-    return f"attachment; filename=\"{fallback or 'file'}\"; filename*=UTF-8''{quote(filename)}"
+    return f"attachment; filename=\"{fallback or 'file'}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 class _Stream(Response):
@@ -246,13 +250,16 @@ def _is_public(address: str) -> bool:
 async def _pinned(url: str, hosts: Collection[str], allow_private: bool) -> tuple[str, str]:
     """`url` checked (scheme, allowed host) and pinned to an address that was checked too,
     so a second DNS answer cannot point the request elsewhere. Returns (url, host)."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
+    try:
+        parts = urlsplit(url)
+        host, port = (parts.hostname or "").lower(), parts.port
+    except ValueError:  # a bad port or bracketed address
+        raise FileRefusedError("host", "not a valid URL") from None
     if parts.scheme != "https" and not (allow_private and parts.scheme == "http"):
         raise FileRefusedError("host", f"not an https URL: {parts.scheme or '?'}://")
     if host not in {h.lower() for h in hosts}:
         raise FileRefusedError("host", f"{host or '?'} is not an allowed file host")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    port = port or (443 if parts.scheme == "https" else 80)
     try:
         found = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as exc:

@@ -22,7 +22,7 @@ from tests.security.conftest import Edge, serving
 _ts = itertools.count(1)
 
 
-def _file(url: str, name: str = "report.txt", size: int = 10, **extra: Any) -> dict[str, Any]:
+def _file(url: str, name: str = "report.txt", size: int = 10) -> dict[str, Any]:
     return {"id": "F1", "name": name, "mimetype": "text/plain", "size": size, "url_private": url}
 
 
@@ -71,14 +71,16 @@ async def test_the_bot_token_never_goes_to_a_host_off_the_file_host_list(
             emulator,
             _file(thief.url("/steal")),
             _file(f"http://127.0.0.1@127.0.0.2:{thief.port}/steal"),
-            _file(
-                f"http://127.0.0.2:{thief.port}/steal".replace("127.0.0.2", "[::ffff:127.0.0.2]")
-            ),
+            _file(f"http://[::ffff:127.0.0.2]:{thief.port}/steal"),
+            _file("http://[::1/steal"),
+            _file("http://127.0.0.1:99999/steal"),  # an allowed host, a port that cannot be
         )
         with anyio.fail_after(10):
-            await slack.wait_for(lambda: len(slack.ephemerals) == 3)
-    assert urls == []
+            await slack.wait_for(lambda: len(slack.ephemerals) >= 4)
+        refused = await _get(urls[0])
+    assert len(urls) == 1 and refused.status_code == 502
     assert thief.connections == 0
+    assert len(slack.ephemerals) == 4
     assert all("could not be read" in e["text"] for e in slack.ephemerals)
 
 
@@ -170,7 +172,7 @@ async def test_file_responses_are_downloads_with_rfc_6266_names_and_no_sniffing(
     assert answer.status_code == 200 and answer.content == svg
     disposition = answer.headers["content-disposition"]
     assert disposition.startswith("attachment; ")
-    assert f"filename*=UTF-8''{quote(name)}" in disposition
+    assert f"filename*=UTF-8''{quote(name, safe='')}" in disposition
     assert disposition.isascii()
     assert answer.headers["x-content-type-options"] == "nosniff"
     assert answer.headers["content-security-policy"] == "default-src 'none'; sandbox"

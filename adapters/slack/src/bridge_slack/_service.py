@@ -28,6 +28,13 @@ logger = logging.getLogger(__name__)
 SOURCE = "slack"
 
 
+def _host(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:  # a malformed bracketed address
+        return ""
+
+
 class SlackService:
     """Answers Slack messages with agents; shared by the HTTP and Socket Mode front ends."""
 
@@ -152,8 +159,7 @@ class SlackService:
                     inbound, f"`{name}` is too large or not readable; it was not passed on."
                 )
                 continue
-            host = (urlsplit(url).hostname or "").lower()
-            if host not in {h.lower() for h in self.config.file_hosts}:
+            if _host(url) not in {h.lower() for h in self.config.file_hosts}:
                 logger.warning("file %s of %s is not on a Slack file host", name, inbound.ts)
                 await self.tell(inbound, f"`{name}` could not be read; it was not passed on.")
                 continue
