@@ -74,8 +74,8 @@ def _events_endpoint(handler: AsyncSlackRequestHandler, secret: str) -> Any:
             payload = parse_body(body.decode(), content_type)
         except (ValueError, RecursionError):  # undecodable, broken or absurdly nested JSON
             payload = None
-        if not isinstance(payload, dict):
-            return Response("bad request", status_code=400)
+        if not isinstance(payload, dict) or not isinstance(payload.get("event", {}), dict):
+            return Response("bad request", status_code=400)  # Bolt fails on `event: null`
         return await handler.handle(request)
 
     return endpoint
