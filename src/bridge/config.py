@@ -98,6 +98,9 @@ class FilesConfig(_Section):
     ttl: float = Field(default=900.0, gt=0, description="seconds a re-hosted file URL works")
     max_streams: int = Field(default=32, ge=1, description="files streamed at once, in total")
     max_streams_per_user: int = Field(default=4, ge=1, description="per user who shared them")
+    stream_timeout: float = Field(
+        default=600.0, gt=0, description="seconds one file may take to stream (else cut off)"
+    )
 
 
 class StoreConfig(_Section):

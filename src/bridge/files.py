@@ -186,7 +186,7 @@ class FileHost:
                 return PlainTextResponse(
                     f"file not available ({exc.reason})", status, _SAFE_HEADERS
                 )
-            return _Stream(ref, body, stack.pop_all())
+            return _Stream(ref, body, stack.pop_all(), self.config.stream_timeout)
 
 
 def _disposition(filename: str) -> str:
@@ -200,9 +200,9 @@ class _Stream(Response):
     response is left incomplete (the connection closes), so no client takes a part for
     the whole file."""
 
-    def __init__(self, ref: _Ref, body: FileBody, stack: AsyncExitStack) -> None:
+    def __init__(self, ref: _Ref, body: FileBody, stack: AsyncExitStack, timeout: float) -> None:
         # Not Response.__init__: it would declare `content-length: 0` for the missing body.
-        self.ref, self.file, self.stack = ref, body, stack
+        self.ref, self.file, self.stack, self.timeout = ref, body, stack, timeout
         self.status_code = 200
         self.background = None
         headers = {
@@ -221,13 +221,14 @@ class _Stream(Response):
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             sent = 0
             try:
-                async for chunk in self.file.chunks:
-                    sent += len(chunk)
-                    if sent > self.ref.limit:
-                        raise FileRefusedError("too_large", f"over {self.ref.limit} bytes")
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            except FileRefusedError as exc:
-                logger.warning("file %s cut off: %s", self.ref.filename, exc)
+                with anyio.fail_after(self.timeout):
+                    async for chunk in self.file.chunks:
+                        sent += len(chunk)
+                        if sent > self.ref.limit:
+                            raise FileRefusedError("too_large", f"over {self.ref.limit} bytes")
+                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            except (FileRefusedError, TimeoutError) as exc:
+                logger.warning("file %s cut off: %r", self.ref.filename, exc)
                 return
             if self.file.size is not None and sent != self.file.size:
                 logger.warning(

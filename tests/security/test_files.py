@@ -251,3 +251,22 @@ async def test_a_file_shared_on_one_replica_is_served_by_another(
     assert on_two.status_code == 200 and on_two.content == b"quarterly numbers"
     assert on_stranger.status_code == 403
     assert json.dumps([r.json for r in emulator.requests]).count(slack.bot_token) == 0
+
+
+async def test_a_file_host_that_stalls_is_cut_off_and_frees_its_slot(
+    emulator: Emulator, slack: FakeSlack, telegram: FakeBotAPI
+) -> None:
+    files = {"stream_timeout": 0.5, "max_streams_per_user": 1}
+    async with (
+        hostile_host("127.0.0.1") as host,
+        serving(emulator, slack, telegram, files=files) as edge,
+    ):
+        publish = edge.runtime.files.publish
+        stalled = publish("slack", host.url("/slow"), filename="s", limit=10**6, owner="eve")
+        with pytest.raises(httpx.RemoteProtocolError):
+            await _get(stalled)  # headers, one chunk, then nothing: cut off, never "complete"
+        host.release.set()
+        later = await _get(
+            publish("slack", host.url("/chunked?size=5"), filename="t", limit=9, owner="eve")
+        )
+    assert later.status_code == 200 and later.content == b"zzzzz"
