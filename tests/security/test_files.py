@@ -13,11 +13,12 @@ import anyio
 import httpx
 import pytest
 from bridge_slack.testing import FakeSlack, event_callback
-from bridge_telegram.testing import FakeBotAPI
+from bridge_telegram.testing import FakeBotAPI, FakeUser, open_fake_bot_api
 
 from bridge.emulator import Emulator
 from tests.security._hosts import hostile_host
 from tests.security.conftest import Edge, serving
+from tests.telegram.conftest import running_bridge
 
 _ts = itertools.count(1)
 
@@ -270,3 +271,22 @@ async def test_a_file_host_that_stalls_is_cut_off_and_frees_its_slot(
             publish("slack", host.url("/chunked?size=5"), filename="t", limit=9, owner="eve")
         )
     assert later.status_code == 200 and later.content == b"zzzzz"
+
+
+async def test_telegram_files_arrive_whole_and_over_the_cap_are_refused(
+    emulator: Emulator,
+) -> None:
+    user = FakeUser(5151, "Fay")
+    big = bytes(range(256)) * 4000  # 1,024,000 bytes
+    async with open_fake_bot_api() as fake, running_bridge(emulator, fake) as (runtime, _):
+        fake.queue(user.says(fake, user.id, "read this", document=("big.bin", big)))
+        with anyio.fail_after(15):
+            await fake.wait_for(lambda: any(m.text == "read this" for m in fake.sent(user.id)))
+        [url] = emulator.invokes()[-1].json["input"]["files"]
+        whole = await _get(url)
+        [file_id] = [key for key, (_, data) in fake.files.items() if data == big]
+        capped = runtime.files.publish("telegram", file_id, filename="b", limit=1000)
+        refused = await _get(capped)
+    assert whole.status_code == 200 and whole.content == big
+    assert refused.status_code == 413
+    assert fake.token not in url
