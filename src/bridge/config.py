@@ -30,6 +30,7 @@ from bridge.errors import ConfigError
 __all__ = [
     "DEFAULT_BASE_URL",
     "ConversationsConfig",
+    "FilesConfig",
     "HttpConfig",
     "LogConfig",
     "Origins",
@@ -110,6 +111,27 @@ class HttpConfig(_Section):
     ops_token: SecretStr | None = Field(
         default=None, description="bearer token /metrics and /readyz then require"
     )
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="request body cap of routes without their own"
+    )
+    body_timeout: float = Field(default=30.0, gt=0, description="seconds to receive a body")
+    header_timeout: float = Field(default=10.0, gt=0, description="seconds to send a request head")
+    keep_alive_timeout: float = Field(default=5.0, gt=0, description="idle keep-alive seconds")
+    max_connections: int = Field(default=1000, ge=1, description="open connections at most")
+    log_interval: float = Field(
+        default=60.0, gt=0, description="one listener error line per kind per interval"
+    )
+
+
+class FilesConfig(_Section):
+    """`[files]`: files re-hosted at `/files/…` (sealed references, streamed on request)."""
+
+    ttl: float = Field(default=900.0, gt=0, description="seconds a re-hosted file URL works")
+    max_streams: int = Field(default=32, ge=1, description="files streamed at once, in total")
+    max_streams_per_user: int = Field(default=4, ge=1, description="per user who shared them")
+    stream_timeout: float = Field(
+        default=600.0, gt=0, description="seconds one file may take to stream (else cut off)"
+    )
 
 
 class StoreConfig(_Section):
@@ -172,6 +194,7 @@ class Settings(BaseSettings):
     store: StoreConfig = Field(default_factory=StoreConfig)
     conversations: ConversationsConfig = Field(default_factory=ConversationsConfig)
     log: LogConfig = Field(default_factory=LogConfig)
+    files: FilesConfig = Field(default_factory=FilesConfig)
     adapters: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     config_path: Path | None = Field(default=None, exclude=True)

@@ -25,7 +25,9 @@
     │   └── TurnBusyError           the key is busy and its policy refuses to wait
     ├── StoreError                  the session store failed (.url)
     └── PlatformError               a chat platform API call failed (.platform, .method)
-        └── PlatformRateLimitError  the platform said slow down (.retry_after seconds)
+        ├── PlatformRateLimitError  the platform said slow down (.retry_after seconds)
+        └── FileRefusedError        a platform file was not fetched (.reason: host, address,
+                                    redirect, too_large, unavailable)
 
 Callers catch `UpstreamError` for "the platform did not give us an answer" and
 `RunFailedError` for "the agent ran and failed". Transport-level exceptions
@@ -45,6 +47,7 @@ __all__ = [
     "ConfigError",
     "ConversationError",
     "EventTooLargeError",
+    "FileRefusedError",
     "HandleError",
     "NotFoundError",
     "OwnershipError",
@@ -241,3 +244,13 @@ class PlatformRateLimitError(PlatformError):
             method=method,
         )
         self.retry_after = retry_after
+
+
+class FileRefusedError(PlatformError):
+    """A chat platform's file was not fetched: `.reason` is `host` (not an allowed file
+    host), `address` (a private, loopback or link-local address), `redirect` (off the
+    allowed hosts), `too_large` (over the size cap) or `unavailable` (the platform failed)."""
+
+    def __init__(self, reason: str, message: str, *, platform: str = "") -> None:
+        super().__init__(message, platform=platform, method="file")
+        self.reason = reason

@@ -24,6 +24,23 @@ _CONTEXT: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar
 )
 _FIELDS = ("key", "agent", "source", "task_id", "turn")
 _MASK = "********"
+#: Libraries that log request bodies, URLs with tokens or one line per request at INFO.
+_THIRD_PARTY = (
+    "slack_bolt",
+    "slack_sdk",
+    "bridge_slack.bolt",
+    "telegram",
+    "httpx",
+    "httpcore",
+    "aiohttp",
+    "uvicorn",
+    "uvicorn.access",
+    "uvicorn.error",
+    "mcp",
+    "sse_starlette",
+    "redis",
+    "asyncio",
+)
 
 
 @contextmanager
@@ -81,15 +98,28 @@ def redactor(secrets: Iterable[str]) -> Callable[[str], str]:
     return _Redactor(secrets)
 
 
+def _one_line(text: str) -> str:
+    """CR and LF escaped: text from outside (a form field, a file name) cannot start a line."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 class _PlainFormatter(logging.Formatter):
     def __init__(self, redact: _Redactor) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
         self._redact = redact
 
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
+        record.message = record.getMessage()
+        record.asctime = self.formatTime(record, self.datefmt)
+        line = self.formatMessage(record)
         context = " ".join(f"{f}={getattr(record, f)}" for f in _FIELDS if getattr(record, f, ""))
-        return self._redact(f"{line} [{context}]" if context else line)
+        line = _one_line(f"{line} [{context}]" if context else line)
+        extra = self.formatException(record.exc_info) if record.exc_info else ""
+        if record.stack_info:
+            extra += "\n" + self.formatStack(record.stack_info)
+        if extra:  # traceback lines are indented, so none can pass for a log line
+            line += "".join(f"\n    | {each}" for each in extra.strip("\n").splitlines())
+        return self._redact(line)
 
 
 class _JsonFormatter(logging.Formatter):
@@ -128,6 +158,6 @@ def configure_logging(
     handler._bridge = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level.upper())
-    for noisy in ("httpx", "httpcore", "uvicorn.access"):
+    for noisy in _THIRD_PARTY:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return handler

@@ -153,11 +153,12 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         await store.open()
         stack.push_async_callback(_close_store, store)
         scheduler = await stack.enter_async_context(OutputScheduler.open())
-        files = FileHost()
-        http = HttpApp()
+        # The handle secret is the one every replica shares: any replica opens any file URL.
+        files = FileHost(settings.files, secret=settings.conversations.handle_secret)
+        http = HttpApp(settings.http)
         metrics = Metrics()
         metrics.watch_scheduler(scheduler)
-        http.add_route("/files/{file_id}", files.endpoint)
+        http.add_route("/files/{token}", files.endpoint)
         ops_token = settings.http.ops_token
         http.add_route("/metrics", _bearer_only(metrics.endpoint, ops_token))
         conversations = Conversations(client, store, settings.conversations, metrics=metrics)

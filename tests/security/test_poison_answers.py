@@ -23,8 +23,9 @@ FAST_RECOVERY = {"lock_lease": 1.0, "recovery_interval": 0.1}
 
 
 async def test_a_poison_answer_is_shown_as_plain_text_and_the_next_message_is_answered(
-    emulator: Emulator, fake: FakeBotAPI
+    emulator: Emulator, telegram: FakeBotAPI
 ) -> None:
+    fake = telegram
     async with running_bridge(emulator, fake):
         fake.queue(BOB.says(fake, BOB.id, POISON))
         with anyio.fail_after(15):
@@ -38,8 +39,9 @@ async def test_a_poison_answer_is_shown_as_plain_text_and_the_next_message_is_an
 
 
 async def test_a_restart_with_a_poison_record_in_the_ledger_delivers_it_and_keeps_serving(
-    emulator: Emulator, fake: FakeBotAPI, tmp_path: Path
+    emulator: Emulator, telegram: FakeBotAPI, tmp_path: Path
 ) -> None:
+    fake = telegram
     store_url = f"sqlite:///{tmp_path / 'state.db'}"
     async with (
         AgentClient(UpstreamConfig(base_url=emulator.base_url, api_key=emulator.api_key)) as client,

@@ -30,7 +30,8 @@ __all__ = ["TELEGRAM_TEXT_LIMIT", "TelegramEntity", "TelegramMessage", "to_teleg
 TELEGRAM_TEXT_LIMIT = 4096
 """Characters (UTF-16 code units) in one text message, after entity parsing."""
 
-_LINKABLE = frozenset({"http", "https", "tg"})
+#: Only web and mail links: `tg://user?id=…` would mention someone, `tg://join` joins a chat.
+_LINKABLE = frozenset({"http", "https", "mailto"})
 _CODE = frozenset({"code", "pre"})
 _SIMPLE = {"strong": "bold", "em": "italic", "s": "strikethrough"}
 _RANK = {"blockquote": 0, "bold": 1, "italic": 1, "strikethrough": 1, "code": 3, "pre": 3}

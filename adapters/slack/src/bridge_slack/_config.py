@@ -39,6 +39,17 @@ class SlackConfig(AdapterConfig):
     max_file_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
     max_message_parts: int = Field(default=4, ge=1, description="more parts go into a file")
     stop_words: list[str] = Field(default_factory=lambda: ["stop", "cancel"])
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="/slack/events bodies")
+    file_hosts: list[str] = Field(
+        default_factory=lambda: ["files.slack.com"],
+        description="the only hosts the bot token is sent to for shared files",
+    )
+    allow_private_file_hosts: bool = Field(
+        default=False, description="allow http and private/loopback addresses (local fakes only)"
+    )
+    allow_mentions: list[Literal["users", "user_groups", "here", "channel", "everyone"]] = Field(
+        default_factory=list, description="mentions agent output may make; none by default"
+    )
 
     @model_validator(mode="after")
     def _tokens_for_the_mode(self, info: ValidationInfo) -> SlackConfig:

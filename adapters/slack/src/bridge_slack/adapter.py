@@ -16,6 +16,7 @@ from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_bolt.request.internals import parse_body
+from slack_sdk.signature import SignatureVerifier
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -50,19 +51,31 @@ logger = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 
 
-def _events_endpoint(handler: AsyncSlackRequestHandler) -> Any:
-    """Bolt's handler, behind a 400 for bodies it cannot read: Bolt parses the body before
-    it checks the signature, and a body that is no JSON object or form (`[]`, `null`,
-    broken JSON) made it fail with a 500, whoever sent it."""
+def _events_endpoint(handler: AsyncSlackRequestHandler, secret: str) -> Any:
+    """Bolt's handler, behind two checks of its own: the signature over the raw bytes first
+    (Bolt parses, and logs, a body before it checks it), then a 400 for signed bodies that
+    are no JSON object or form (Bolt answers those with a 500)."""
+    verifier = SignatureVerifier(secret)
 
     async def endpoint(request: Request) -> Response:
+        body = await request.body()  # bounded by the route's max_body
+        timestamp = request.headers.get("x-slack-request-timestamp", "")
+        signature = request.headers.get("x-slack-signature", "")
+        if not (
+            timestamp.isascii()
+            and timestamp.isdigit()
+            and len(timestamp) <= 12  # seconds; a longer one overflows the SDK's float
+            and signature.isascii()  # hmac.compare_digest refuses other str
+            and verifier.is_valid(body, timestamp, signature)
+        ):
+            return Response("invalid signature", status_code=401)
         content_type = (request.headers.get("content-type") or "").split(";")[0] or None
         try:
-            payload = parse_body((await request.body()).decode(), content_type)
-        except ValueError:  # undecodable bytes or broken JSON
+            payload = parse_body(body.decode(), content_type)
+        except (ValueError, RecursionError):  # undecodable, broken or absurdly nested JSON
             payload = None
-        if not isinstance(payload, dict):
-            return Response("bad request", status_code=400)
+        if not isinstance(payload, dict) or not isinstance(payload.get("event", {}), dict):
+            return Response("bad request", status_code=400)  # Bolt fails on `event: null`
         return await handler.handle(request)
 
     return endpoint
@@ -97,13 +110,17 @@ class SlackAdapter:
         runtime.scheduler.set_rates(SLACK_RATES)
         api = SlackApi(token, self.config.api_base)
         self.service = SlackService(self.config, runtime, api)
+        runtime.files.add_source("slack", self.service.fetch_file)
         app = self._bolt_app(api, secret)
         async with anyio.create_task_group() as group:
             self._group = group
             await group.start(runtime.conversations.run_recovery, "slack", self.service.deliver)
             if self.config.mode == "http":
                 runtime.http.add_route(
-                    EVENTS_PATH, _events_endpoint(AsyncSlackRequestHandler(app)), methods=["POST"]
+                    EVENTS_PATH,
+                    _events_endpoint(AsyncSlackRequestHandler(app), secret),
+                    methods=["POST"],
+                    max_body=self.config.max_body_bytes,
                 )
                 task_status.started()
                 await anyio.sleep_forever()
@@ -120,12 +137,14 @@ class SlackAdapter:
                     await socket.close_async()  # type: ignore[no-untyped-call]
 
     def _bolt_app(self, api: SlackApi, secret: str) -> AsyncApp:
+        bolt_logger = logging.getLogger("bridge_slack.bolt")
+        bolt_logger.setLevel(logging.WARNING)  # at INFO and below, Bolt logs request bodies
         app = AsyncApp(
             client=api.web,
             signing_secret=secret,
             process_before_response=True,
             request_verification_enabled=self.config.mode == "http",
-            logger=logging.getLogger("bridge_slack.bolt"),
+            logger=bolt_logger,
         )
         app.event("message")(self._on_message)
         app.event("app_mention")(self._on_message)

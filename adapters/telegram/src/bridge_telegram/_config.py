@@ -49,6 +49,7 @@ class TelegramConfig(AdapterConfig):
     poller_lease: float = Field(default=30.0, gt=0)
     max_file_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     request_timeout: float = Field(default=30.0, gt=0)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="webhook bodies")
 
     @model_validator(mode="after")
     def _webhook_needs_a_secret(self) -> TelegramConfig:

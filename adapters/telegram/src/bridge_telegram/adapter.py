@@ -108,10 +108,14 @@ class TelegramAdapter:
                         handler.handle, update, name=f"telegram update {update.update_id}"
                     )
 
+                runtime.files.add_source("telegram", handler.fetch_file)
                 app.add_handler(TypeHandler(Update, dispatch))
                 if self.config.mode == "webhook":
                     runtime.http.add_route(
-                        WEBHOOK_PATH, self._webhook_endpoint(app), methods=["POST"]
+                        WEBHOOK_PATH,
+                        self._webhook_endpoint(app),
+                        methods=["POST"],
+                        max_body=self.config.max_body_bytes,
                     )
                 await self._set_commands(app)
                 await app.start()
@@ -206,8 +210,8 @@ class TelegramAdapter:
                 # python-telegram-bot reads a malformed update with TypeError, KeyError or
                 # AttributeError as well as ValueError: each is a bad request, not a 500.
                 update = Update.de_json(data, app.bot) if isinstance(data, dict) else None
-            except (ValueError, TypeError, KeyError, AttributeError):
-                update = None
+            except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+                update = None  # RecursionError: JSON nested past the parser's depth
             if update is None:
                 return Response("bad update", status_code=400)
             await app.update_queue.put(update)
