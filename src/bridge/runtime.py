@@ -132,6 +132,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         http.add_route("/files/{file_id}", files.endpoint)
         http.add_route("/metrics", metrics.endpoint)
         conversations = Conversations(client, store, settings.conversations, metrics=metrics)
+        await conversations.load_handle_secret()
         runtime = Runtime(
             settings=settings,
             client=client,
