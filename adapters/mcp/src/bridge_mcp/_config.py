@@ -47,3 +47,22 @@ class MCPConfig(AdapterConfig):
         default=3600.0, gt=0, description="seconds a finished run stays readable"
     )
     max_runs: int = Field(default=1000, ge=1, description="runs kept in memory at most")
+    call_budget: float = Field(
+        default=50.0,
+        ge=0,
+        description="seconds a tool call follows its agent before returning a 'running' result "
+        "with the run id (0: follow to the end, for clients that reset their timeout on progress)",
+    )
+    max_sessions: int = Field(default=1000, ge=1, description="open HTTP sessions at most")
+    max_sessions_per_principal: int = Field(
+        default=20, ge=1, description="open HTTP sessions per token holder at most"
+    )
+    session_idle_timeout: float = Field(
+        default=600.0, gt=0, description="seconds an idle HTTP session lives"
+    )
+    cancel_poll_interval: float = Field(
+        default=1.0,
+        gt=0,
+        description="seconds between checks of the store for cancels sent to another replica "
+        "(stateless HTTP)",
+    )

@@ -15,7 +15,8 @@ from bridge.config import validate_adapter_config
 from bridge.errors import ConfigError
 from bridge.runtime import Runtime, serve
 from bridge_mcp._config import MCPConfig
-from bridge_mcp._server import http_app, is_loopback, open_bridge_server
+from bridge_mcp._http import http_app, why_tokens_are_needed
+from bridge_mcp._server import open_bridge_server
 
 __all__ = ["MCPAdapter"]
 
@@ -40,17 +41,19 @@ class MCPAdapter:
         """Mount the streamable HTTP endpoint and serve until cancelled.
 
         Raises:
-            ConfigError: bound beyond loopback without bearer tokens.
+            ConfigError: reachable beyond loopback (bound elsewhere, a public name in
+                `allowed_hosts` or `[http] public_url`) without bearer tokens.
         """
         host = runtime.settings.http.host
-        if not is_loopback(host) and not self.config.tokens:
+        reason = why_tokens_are_needed(host, self.config, runtime.settings.http.public_url)
+        if reason is not None and not self.config.tokens:
             raise ConfigError(
-                f"the MCP endpoint would be reachable on {host} without authentication; "
-                "configure bearer tokens or bind to 127.0.0.1",
+                f"the MCP endpoint would be reachable beyond this machine ({reason}) without "
+                "authentication; configure bearer tokens or keep it on 127.0.0.1",
                 key="adapters.mcp.tokens",
             )
         async with open_bridge_server(runtime.conversations, self.config, stdio=False) as bridge:
-            app, manager = http_app(bridge, self.config, host)
+            app, manager = http_app(bridge.server, self.config, host, bridge.calls)
             runtime.http.add_route(
                 self.config.path, cast(Any, app), methods=["GET", "POST", "DELETE"]
             )
