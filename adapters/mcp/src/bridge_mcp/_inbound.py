@@ -23,6 +23,7 @@ __all__ = [
     "AgentArguments",
     "ArgumentsError",
     "Caller",
+    "CancelRunArguments",
     "RunArguments",
     "StartRunArguments",
     "TokenTable",
@@ -49,8 +50,11 @@ class StartRunArguments(AgentArguments):
     agent: str = Field(min_length=1)
 
 
-class RunArguments(_Arguments):
+class CancelRunArguments(_Arguments):
     run: str = Field(min_length=1)
+
+
+class RunArguments(CancelRunArguments):
     wait: float = Field(default=0.0, ge=0, le=50)
 
 

@@ -34,6 +34,7 @@ from bridge_mcp._inbound import (
     AgentArguments,
     ArgumentsError,
     Caller,
+    CancelRunArguments,
     RunArguments,
     StartRunArguments,
     caller_for,
@@ -180,10 +181,13 @@ class BridgeServer:
                 return await self._start_run(
                     parse_arguments(StartRunArguments, params.arguments), caller
                 )
-            if name in ("get_run", "cancel_run"):
+            if name == "get_run":
                 return await self._run_tool(
                     name, parse_arguments(RunArguments, params.arguments), caller
                 )
+            if name == "cancel_run":
+                cancel = parse_arguments(CancelRunArguments, params.arguments)
+                return await self._run_tool(name, RunArguments(run=cancel.run), caller)
             arguments = parse_arguments(AgentArguments, params.arguments)
         except ArgumentsError as exc:
             return error_result(str(exc))
