@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 import anyio
+import anyio.abc
 
 from bridge import errors
 from bridge.client import AgentClient
@@ -27,6 +28,10 @@ _FINAL = {"completed": "completed", "failed": "failed", "error": "error", "stopp
 _POLL = 1.0
 
 
+def _snapshot(run: AgentRun) -> tuple[Any, ...]:
+    return (run.status, run.task_id, run.conversation, run.attention, run.done.is_set())
+
+
 class RunRecords:
     """`mcp-run:<id>` records: a run's `get_run` state plus a digest of its principal."""
 
@@ -35,12 +40,17 @@ class RunRecords:
         self._client = client
         self._ttl = ttl
 
-    async def publish(self, run: AgentRun, tool: str) -> None:
-        """Write the run's state at each change of status, task or attention, until it ends."""
-        written: tuple[Any, ...] | None = None
+    async def share(self, run: AgentRun, tool: str, group: anyio.abc.TaskGroup) -> None:
+        """Write the run's state now, then (in `group`) at each change until it ends.
+
+        Only runs that outlive their call are shared: nobody can ask for the others."""
+        await self._save(run, tool)
+        group.start_soon(self._publish, run, tool, _snapshot(run))
+
+    async def _publish(self, run: AgentRun, tool: str, written: tuple[Any, ...]) -> None:
         while True:
             changed = run.changed()
-            now = (run.status, run.task_id, run.conversation, run.attention, run.done.is_set())
+            now = _snapshot(run)
             if now != written:
                 written = now
                 await self._save(run, tool)

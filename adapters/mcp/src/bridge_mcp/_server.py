@@ -231,13 +231,16 @@ class BridgeServer:
             files=tuple(arguments.files),
         )
         run = await self._runs.start(agent, message, key, caller.principal, ephemeral=ephemeral)
-        self._group.start_soon(self._records.publish, run, tool)
         if ctx is None:
+            await self._records.share(run, tool, self._group)
             return run_result(run, tool)
         with self.calls.following(caller.principal, ctx.request_id, run):
-            return await follow(
+            result = await follow(
                 ctx, run, heartbeat=self._config.heartbeat_interval, budget=self._config.call_budget
             )
+        if not run.done.is_set():  # the call ends and the run goes on: get_run may follow it
+            await self._records.share(run, tool, self._group)
+        return result
 
     async def _run_tool(
         self, name: str, arguments: RunArguments, caller: Caller
