@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
@@ -21,7 +22,7 @@ from mcp.server.lowlevel.server import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
 from mcp.server.session import ServerSession
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
-from mcp.shared.exceptions import MCPError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from bridge import errors
@@ -123,8 +124,13 @@ class BridgeServer:
 
     async def _tell_problem(self, ctx: ServerRequestContext[Any, Any]) -> None:
         problem = self.catalog.problem
-        if problem is not None:
-            await ctx.session.send_log_message("error", problem, "agent-bridge", ctx.request_id)
+        if problem is None or ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            return
+        # Deprecated for 2026-07-28 only; the clients this goes to speak an earlier revision.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            sending = ctx.session.send_log_message("error", problem, "agent-bridge", ctx.request_id)
+        await sending
 
     # -- tools/list and list changes ---------------------------------------------
 
