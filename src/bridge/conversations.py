@@ -18,7 +18,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 from pydantic import SecretStr
@@ -30,10 +30,12 @@ from bridge.config import ConversationsConfig
 from bridge.events import Event, TaskCreated, TaskFinished, TextDelta
 from bridge.handles import HandleSealer
 from bridge.logs import log_context, update_log_context
-from bridge.metrics import Metrics
 from bridge.models import InvokeOptions, Task, User
 from bridge.stores import InFlightTurn, SessionStore, ThreadRef
 from bridge.tracing import set_turn_attribute, turn_span
+
+if TYPE_CHECKING:
+    from bridge.metrics import Metrics
 
 __all__ = ["ConversationKey", "Conversations", "Deliver", "Message", "Policy", "Turn"]
 

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
@@ -28,9 +29,11 @@ from bridge.config import Settings
 from bridge.conversations import Conversations
 from bridge.files import FileHost
 from bridge.http import HttpApp
-from bridge.metrics import Metrics
 from bridge.scheduler import OutputScheduler
 from bridge.stores import SessionStore, open_store
+
+if TYPE_CHECKING:
+    from bridge.metrics import Metrics
 
 __all__ = ["Runtime", "open_runtime", "serve"]
 
@@ -48,7 +51,7 @@ class Runtime:
     scheduler: OutputScheduler
     http: HttpApp
     files: FileHost
-    metrics: Metrics
+    metrics: Metrics | None
     emulated: bool = False
     started: dict[str, bool] = field(default_factory=dict)
     shutdown_scope: anyio.CancelScope | None = None
@@ -117,8 +120,9 @@ async def open_client(settings: Settings) -> AsyncIterator[tuple[AgentClient, bo
 
 
 @asynccontextmanager
-async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    """Build the runtime; everything is closed on exit."""
+async def open_runtime(settings: Settings, *, metrics: bool = True) -> AsyncIterator[Runtime]:
+    """Build the runtime; everything is closed on exit. `metrics=False` (a one-client
+    process such as `bridge mcp` over stdio) leaves out /metrics and its collectors."""
     async with AsyncExitStack() as stack:
         client, emulated = await stack.enter_async_context(open_client(settings))
         store = open_store(settings.store.url)
@@ -127,11 +131,9 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         scheduler = await stack.enter_async_context(OutputScheduler.open())
         files = FileHost()
         http = HttpApp()
-        metrics = Metrics()
-        metrics.watch_scheduler(scheduler)
         http.add_route("/files/{file_id}", files.endpoint)
-        http.add_route("/metrics", metrics.endpoint)
-        conversations = Conversations(client, store, settings.conversations, metrics=metrics)
+        collectors = _metrics(http, scheduler) if metrics else None
+        conversations = Conversations(client, store, settings.conversations, metrics=collectors)
         await conversations.load_handle_secret()
         runtime = Runtime(
             settings=settings,
@@ -141,11 +143,20 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             scheduler=scheduler,
             http=http,
             files=files,
-            metrics=metrics,
+            metrics=collectors,
             emulated=emulated,
         )
         http.add_route("/readyz", runtime.readyz)
         yield runtime
+
+
+def _metrics(http: HttpApp, scheduler: OutputScheduler) -> Metrics:
+    from bridge.metrics import Metrics  # Prometheus is loaded only where metrics are served
+
+    metrics = Metrics()
+    metrics.watch_scheduler(scheduler)
+    http.add_route("/metrics", metrics.endpoint)
+    return metrics
 
 
 async def _close_store(store: SessionStore) -> None:

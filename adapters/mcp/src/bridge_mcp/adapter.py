@@ -13,7 +13,7 @@ from mcp.server.stdio import stdio_server
 from bridge.adapters import AdapterConfig, CommandContext
 from bridge.config import validate_adapter_config
 from bridge.errors import ConfigError
-from bridge.runtime import Runtime, serve
+from bridge.runtime import Runtime, open_runtime, serve
 from bridge_mcp._config import MCPConfig
 from bridge_mcp._http import http_app, why_tokens_are_needed
 from bridge_mcp._server import open_bridge_server
@@ -103,7 +103,10 @@ async def _serve_http(
 
 async def _serve_stdio(ctx: CommandContext, config: MCPConfig) -> int:
     """Serve one client over stdin/stdout until it closes stdin. Nothing else goes to stdout."""
-    async with ctx.open_runtime() as runtime, anyio.create_task_group() as group:
+    async with (
+        open_runtime(ctx.settings, metrics=False) as runtime,
+        anyio.create_task_group() as group,
+    ):
         await group.start(runtime.conversations.heartbeat)
         async with (
             open_bridge_server(runtime.conversations, config, stdio=True) as bridge,
