@@ -178,6 +178,7 @@ class RunRegistry:
         self._ttl = ttl
         self._max_runs = max_runs
         self._runs: dict[str, AgentRun] = {}
+        self._pruned_at = 0.0
 
     @classmethod
     @asynccontextmanager
@@ -187,6 +188,11 @@ class RunRegistry:
         async with anyio.create_task_group() as group:
             yield cls(conversations, group, ttl=ttl, max_runs=max_runs)
             group.cancel_scope.cancel()
+
+    def forget(self, run: AgentRun) -> None:
+        """Drop a finished run nobody can ask for (its call showed the whole result)."""
+        if run.done.is_set():
+            self._runs.pop(run.id, None)
 
     def get(self, run_id: str, principal: str) -> AgentRun | None:
         """The run, if it exists and belongs to `principal`."""
@@ -210,6 +216,9 @@ class RunRegistry:
 
     def _prune(self) -> None:
         now = time.monotonic()
+        if len(self._runs) < self._max_runs and now - self._pruned_at < min(self._ttl, 10.0):
+            return
+        self._pruned_at = now
         for run_id, run in list(self._runs.items()):
             if run.finished_at is not None and now - run.finished_at > self._ttl:
                 del self._runs[run_id]

@@ -244,7 +244,9 @@ class BridgeServer:
             result = await follow(
                 ctx, run, heartbeat=self._config.heartbeat_interval, budget=self._config.call_budget
             )
-        if not run.done.is_set():  # the call ends and the run goes on: get_run may follow it
+        if run.done.is_set():
+            self._runs.forget(run)
+        else:  # the call ends and the run goes on: get_run may follow it
             await self._records.share(run, tool, self._group)
         return result
 
