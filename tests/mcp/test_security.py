@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from bridge_mcp import MCPAdapter, MCPConfig
@@ -186,3 +187,26 @@ async def test_behind_a_proxy_requests_need_a_token_and_near_misses_are_refused(
         )
     assert statuses == [401, 401, 401, 401]
     assert good.status_code == 200
+
+
+async def test_idle_sessions_expire_after_the_configured_time(emulator: Emulator) -> None:
+    ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
+    async with (
+        serving(emulator, tokens=TOKENS, session_idle_timeout=0.2) as served,
+        _auth("alice-s3cret-token") as alice,
+    ):
+        opened = await alice.post(served.url, json=INITIALIZE, headers=ACCEPT)
+        headers = {
+            **ACCEPT,
+            "mcp-session-id": opened.headers["mcp-session-id"],
+            "mcp-protocol-version": "2025-06-18",
+        }
+        alive = await alice.post(served.url, json=ping, headers=headers)
+        status = alive.status_code
+        with anyio.fail_after(10):
+            while status != 404:
+                # Expiry is measured from the last request: each probe waits it out first.
+                await anyio.sleep(0.5)
+                status = (await alice.post(served.url, json=ping, headers=headers)).status_code
+    assert opened.status_code == 200
+    assert alive.status_code == 200
