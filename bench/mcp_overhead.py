@@ -122,19 +122,48 @@ async def http_server(
     return line.split("MCP endpoint: ", 1)[1].strip(), process
 
 
+def _children() -> dict[str, int]:
+    """This process's children by command line (the stdio servers the SDK client spawned)."""
+    found: dict[str, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == os.getpid():
+                found[(stat.parent / "cmdline").read_bytes().decode()] = int(stat.parent.name)
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measure_cpu(call: Call, concurrency: int, pid: int) -> tuple[list[float], float]:
+    """`measure`, plus the server process's CPU milliseconds per call (immune to load)."""
+    before = cpu_seconds(pid)
+    times = await measure(call, concurrency)
+    return times, (cpu_seconds(pid) - before) * 1000 / len(times)
+
+
 def quantiles(times: list[float]) -> tuple[float, float]:
     ordered = sorted(times)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     return statistics.median(ordered) * 1000, p99 * 1000
 
 
-def report(label: str, times: list[float], base: list[float], floor: list[float]) -> None:
+def report(
+    label: str, times: list[float], base: list[float], floor: list[float], cpu: str = ""
+) -> None:
     p50, p99 = quantiles(times)
     b50, b99 = quantiles(base)
     f50, _ = quantiles(floor)
     print(
         f"  {label:<22} p50 {p50:7.2f} ms  p99 {p99:7.2f} ms   "
         f"vs direct p50 {p50 / b50:5.2f}x  p99 {p99 / b99:5.2f}x   vs proxy p50 {p50 / f50:5.2f}x"
+        f"{cpu}"
     )
 
 
@@ -162,19 +191,47 @@ async def round_trips(emulator: Emulator) -> None:
             Client(proxy, mode="legacy") as proxy_stdio,
             Client(proxy_url, mode="legacy") as proxy_http,
         ):
+            children = _children()
+            pids = {
+                "bridge stdio": next(
+                    p for c, p in children.items() if "mcp" in c and "http" not in c
+                ),
+                "proxy stdio": next(p for c, p in children.items() if "stdio" in c),
+                "bridge HTTP": process.pid,
+                "proxy HTTP": proxy_process.pid,
+            }
             for concurrency in (1, 50):
                 await measure(direct_call, concurrency)  # warm-up, discarded
                 base = await measure(direct_call, concurrency)
-                floor_stdio = await measure(via(proxy_stdio), concurrency)
-                stdio_times = await measure(via(stdio_client), concurrency)
-                floor_http = await measure(via(proxy_http), concurrency)
-                http_times = await measure(via(http_client), concurrency)
+                runs = {
+                    "proxy stdio": via(proxy_stdio),
+                    "bridge stdio": via(stdio_client),
+                    "proxy HTTP": via(proxy_http),
+                    "bridge HTTP": via(http_client),
+                }
+                timed = {
+                    name: await measure_cpu(call, concurrency, pids[name])
+                    for name, call in runs.items()
+                }
                 print(f" concurrency {concurrency}, {CALLS[concurrency]} calls each")
                 report("direct AgentClient", base, base, base)
-                report("minimal proxy stdio", floor_stdio, base, floor_stdio)
-                report("bridge stdio", stdio_times, base, floor_stdio)
-                report("minimal proxy HTTP", floor_http, base, floor_http)
-                report("bridge HTTP", http_times, base, floor_http)
+                for transport in ("stdio", "HTTP"):
+                    floor, floor_cpu = timed[f"proxy {transport}"]
+                    ours, ours_cpu = timed[f"bridge {transport}"]
+                    report(
+                        f"minimal proxy {transport}",
+                        floor,
+                        base,
+                        floor,
+                        f"   server CPU {floor_cpu:5.2f} ms/call",
+                    )
+                    report(
+                        f"bridge {transport}",
+                        ours,
+                        base,
+                        floor,
+                        f"   server CPU {ours_cpu:5.2f} ms/call ({ours_cpu / floor_cpu:4.2f}x)",
+                    )
         for running in (process, proxy_process):
             running.terminate()
             await running.wait()
