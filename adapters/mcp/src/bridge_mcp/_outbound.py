@@ -15,6 +15,7 @@ import anyio
 import mcp_types as types
 from mcp.server.context import ServerRequestContext
 from mcp.shared.exceptions import MCPError, NoBackChannelError
+from mcp.shared.jsonrpc_dispatcher import progress_token_from_params
 
 from bridge_mcp._runs import AgentRun, Attention
 
@@ -158,19 +159,24 @@ async def follow(
     """
     progress = _Progress(ctx)
     elicit = _supports_url_elicitation(ctx)
+    # Without a progress token there is nothing to report: wake only at milestones.
+    quiet = progress_token_from_params(ctx.params) is None
+    if quiet:
+        heartbeat = math.inf
     deadline = anyio.current_time() + budget if budget else math.inf
     seen, written = 0, 0
     handled: Attention | None = None
     try:
         async with anyio.create_task_group() as group:
             while True:
-                changed = run.changed()
-                for step in run.steps[seen:]:
-                    await progress.send(step)
-                seen = len(run.steps)
-                if len(run.text) != written:
-                    written = len(run.text)
-                    await progress.send(f"writing… {written} characters")
+                changed = run.milestone() if quiet else run.changed()
+                if not quiet:
+                    for step in run.steps[seen:]:
+                        await progress.send(step)
+                    seen = len(run.steps)
+                    if len(run.text) != written:
+                        written = len(run.text)
+                        await progress.send(f"writing… {written} characters")
                 if run.done.is_set():
                     break
                 attention = run.attention
