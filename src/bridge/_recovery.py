@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
@@ -15,9 +15,11 @@ import anyio.abc
 from bridge import errors
 from bridge.client import AgentClient, Checkpoint
 from bridge.config import ConversationsConfig
-from bridge.metrics import Metrics
 from bridge.models import Task, User
 from bridge.stores import InFlightTurn, SessionStore, ThreadRef
+
+if TYPE_CHECKING:
+    from bridge.metrics import Metrics
 
 __all__ = ["Deliver", "RecoveryMixin"]
 

@@ -146,7 +146,18 @@ class ConversationsConfig(_Section):
     policy: Literal["queue", "coalesce", "interrupt"] = "queue"
     lock_lease: float = Field(default=30.0, gt=0)
     dedupe_ttl: float = Field(default=86400.0, gt=0)
-    handle_secret: SecretStr | None = None
+    handle_secret: SecretStr | None = Field(
+        default=None, description="seals conversation handles; default: created once in the store"
+    )
+    previous_handle_secrets: list[SecretStr] = Field(
+        default_factory=list,
+        description="secrets handles were sealed with before a rotation, still accepted for a while",
+    )
+    handle_rotation_grace: float = Field(
+        default=7 * 86400.0,
+        gt=0,
+        description="seconds previous handle secrets stay accepted after a new one is first used",
+    )
     handle_ttl: float = Field(default=30 * 86400.0, gt=0)
     recovery_interval: float = Field(default=30.0, gt=0)
     max_delivery_attempts: int = Field(

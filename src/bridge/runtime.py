@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
@@ -31,9 +32,11 @@ from bridge.config import Settings
 from bridge.conversations import Conversations
 from bridge.files import FileHost
 from bridge.http import Endpoint, HttpApp
-from bridge.metrics import Metrics
 from bridge.scheduler import OutputScheduler
 from bridge.stores import SessionStore, open_store
+
+if TYPE_CHECKING:
+    from bridge.metrics import Metrics
 
 __all__ = ["Runtime", "open_runtime", "serve"]
 
@@ -51,7 +54,7 @@ class Runtime:
     scheduler: OutputScheduler
     http: HttpApp
     files: FileHost
-    metrics: Metrics
+    metrics: Metrics | None
     emulated: bool = False
     #: This process's identity, the same after a restart (kept in the state directory):
     #: leases it held (the Telegram poller's) are its own again at once.
@@ -141,8 +144,9 @@ def _bearer_only(endpoint: Endpoint, token: SecretStr | None) -> Endpoint:
 
 
 @asynccontextmanager
-async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    """Build the runtime; everything is closed on exit."""
+async def open_runtime(settings: Settings, *, metrics: bool = True) -> AsyncIterator[Runtime]:
+    """Build the runtime; everything is closed on exit. `metrics=False` (a one-client
+    process such as `bridge mcp` over stdio) leaves out /metrics and its collectors."""
     async with AsyncExitStack() as stack:
         client, emulated = await stack.enter_async_context(open_client(settings))
         persistent = not settings.store.url.startswith("memory:")
@@ -153,15 +157,17 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         await store.open()
         stack.push_async_callback(_close_store, store)
         scheduler = await stack.enter_async_context(OutputScheduler.open())
-        # The handle secret is the one every replica shares: any replica opens any file URL.
-        files = FileHost(settings.files, secret=settings.conversations.handle_secret)
         http = HttpApp(settings.http)
-        metrics = Metrics()
-        metrics.watch_scheduler(scheduler)
-        http.add_route("/files/{token}", files.endpoint)
         ops_token = settings.http.ops_token
-        http.add_route("/metrics", _bearer_only(metrics.endpoint, ops_token))
-        conversations = Conversations(client, store, settings.conversations, metrics=metrics)
+        collectors = _metrics(http, scheduler, ops_token) if metrics else None
+        conversations = Conversations(client, store, settings.conversations, metrics=collectors)
+        await conversations.load_handle_secret()
+        # A secret every replica on the store shares: any replica opens any file URL.
+        file_secret = settings.conversations.handle_secret or SecretStr(
+            await store.ensure_secret("file-links", secrets.token_urlsafe(32))
+        )
+        files = FileHost(settings.files, secret=file_secret)
+        http.add_route("/files/{token}", files.endpoint)
         runtime = Runtime(
             settings=settings,
             client=client,
@@ -170,12 +176,21 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             scheduler=scheduler,
             http=http,
             files=files,
-            metrics=metrics,
+            metrics=collectors,
             emulated=emulated,
             replica_identity=identity,
         )
         http.add_route("/readyz", _bearer_only(runtime.readyz, ops_token))
         yield runtime
+
+
+def _metrics(http: HttpApp, scheduler: OutputScheduler, token: SecretStr | None) -> Metrics:
+    from bridge.metrics import Metrics  # Prometheus is loaded only where metrics are served
+
+    metrics = Metrics()
+    metrics.watch_scheduler(scheduler)
+    http.add_route("/metrics", _bearer_only(metrics.endpoint, token))
+    return metrics
 
 
 async def _close_store(store: SessionStore) -> None:

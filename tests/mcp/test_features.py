@@ -85,7 +85,7 @@ async def test_sign_in_is_shown_in_the_result_when_the_client_cannot_elicit(
         state = await client.call_tool("get_run", {"run": run, "wait": 10})
     assert result.is_error is False
     assert result.structured_content["status"] == "login_required"
-    assert f"/_emulator/login/{task_id}" in result.content[0].text
+    assert f"/_emulator/login/{task_id}" in result.structured_content["note"]
     assert state.structured_content["answer"].endswith("Done: read my calendar")
 
 
@@ -105,7 +105,7 @@ async def test_sign_in_uses_url_elicitation_when_the_client_supports_it(
     async with Client(bridge.url, mode="legacy", elicitation_callback=elicit) as client:
         result = await client.call_tool("signin", {"message": "read my mail"})
     assert result.is_error is False
-    assert result.content[0].text.endswith("Done: read my mail")
+    assert result.structured_content["answer"].endswith("Done: read my mail")
     assert len(asked) == 1
     assert isinstance(asked[0], types.ElicitRequestURLParams)
     assert "/_emulator/login/" in asked[0].url
@@ -119,7 +119,7 @@ async def test_a_paused_task_shows_its_approval_request(bridge: Any, emulator: E
         run = result.structured_content["run"]
         state = await client.call_tool("get_run", {"run": run, "wait": 10})
     assert result.structured_content["status"] == "paused"
-    assert "Approval required" in result.content[0].text
+    assert "Approval required" in result.structured_content["note"]
     assert state.structured_content["answer"] == "Approved. Done: deploy"
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from bridge.errors import ConfigError
 from bridge.stores._base import InFlightTurn, SessionStore, ThreadRef
 from bridge.stores.memory import MemoryStore
-from bridge.stores.redis import RedisStore
 from bridge.stores.sqlite import SQLiteStore
+
+if TYPE_CHECKING:
+    from bridge.stores.redis import RedisStore
 
 __all__ = [
     "InFlightTurn",
@@ -19,6 +22,16 @@ __all__ = [
     "ThreadRef",
     "open_store",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The Redis client (and the telemetry it loads) is imported only when a store needs it.
+    if name == "RedisStore":
+        from bridge.stores.redis import RedisStore
+
+        return RedisStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _REDIS_SCHEMES = frozenset({"redis", "rediss", "unix", "redis+unix"})
 
@@ -47,6 +60,8 @@ def open_store(url: str) -> SessionStore:
             raise ConfigError(f"sqlite store url {url!r} names no file", key="store.url")
         return SQLiteStore(path, url=url)
     if scheme in _REDIS_SCHEMES:
+        from bridge.stores.redis import RedisStore
+
         return RedisStore(url)
     raise ConfigError(
         f"unknown store scheme {scheme!r} in {url!r}; expected memory://, sqlite:///…, "

@@ -1,5 +1,6 @@
 """The `SessionStore` protocol: durable state shared by every replica of the bridge.
 
+
 Implementations: `memory://` (tests), `sqlite:///path` (embedded default),
 `redis://…` (scale-out). One conformance suite
 runs against all of them: `bridge.testing._stores.STORE_CHECKS`.
@@ -126,6 +127,18 @@ class SessionStore(Protocol):
 
     async def lock_owner(self, name: str) -> str | None:
         """The current unexpired holder, or None."""
+
+    # -- shared secrets ----------------------------------------------------
+    async def ensure_secret(self, name: str, candidate: str) -> str:
+        """Store `candidate` under `name` unless a value is there already; return the stored value.
+        Atomic: concurrent callers on every replica get the same value."""
+
+    # -- short-lived records -----------------------------------------------
+    async def put_record(self, name: str, value: str, ttl: float) -> None:
+        """Insert or replace a small value under `name` that expires after `ttl` seconds."""
+
+    async def get_record(self, name: str) -> str | None:
+        """The unexpired value under `name`, or None."""
 
 
 class OpensAsContext:

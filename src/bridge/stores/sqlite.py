@@ -25,7 +25,7 @@ __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Stored in `PRAGMA user_version`; bump it with a migration step in `_migrate`."""
 
 _SCHEMA_V1 = """
@@ -36,6 +36,10 @@ CREATE TABLE turns (turn_id TEXT PRIMARY KEY, started_at REAL NOT NULL, data TEX
 CREATE TABLE claims (turn_id TEXT PRIMARY KEY, expires_at REAL NOT NULL);
 CREATE INDEX claims_expiry ON claims (expires_at);
 CREATE TABLE locks (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL);
+"""
+_SCHEMA_V2 = """
+CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS records (name TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL NOT NULL);
 """
 
 # Insert, or take over a row whose expiry has passed; rowcount says which happened.
@@ -140,13 +144,16 @@ class SQLiteStore(OpensAsContext):
                     f"supports ({SCHEMA_VERSION})",
                     url=self.url,
                 )
-            if version < 1:
-                for statement in filter(str.strip, _SCHEMA_V1.split(";")):
-                    conn.execute(statement)
+            steps = [(1, _SCHEMA_V1), (2, _SCHEMA_V2)]
+            for step, schema in steps:
+                if version < step:
+                    for statement in filter(str.strip, schema.split(";")):
+                        conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             now = time.time()
             conn.execute("DELETE FROM seen WHERE expires_at <= ?", (now,))
             conn.execute("DELETE FROM claims WHERE expires_at <= ?", (now,))
+            conn.execute("DELETE FROM records WHERE expires_at <= ?", (now,))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -280,5 +287,39 @@ class SQLiteStore(OpensAsContext):
     async def lock_owner(self, name: str) -> str | None:
         row = await self._fetchone(
             "SELECT owner FROM locks WHERE name = ? AND expires_at > ?", (name, time.time())
+        )
+        return None if row is None else str(row[0])
+
+    # -- shared secrets ----------------------------------------------------
+    async def ensure_secret(self, name: str, candidate: str) -> str:
+        def work(conn: sqlite3.Connection) -> str:
+            conn.execute(
+                "INSERT OR IGNORE INTO secrets (name, value) VALUES (?, ?)", (name, candidate)
+            )
+            (value,) = conn.execute("SELECT value FROM secrets WHERE name = ?", (name,)).fetchone()
+            return str(value)
+
+        return await self._run(work, write=True)
+
+    # -- short-lived records -----------------------------------------------
+    async def put_record(self, name: str, value: str, ttl: float) -> None:
+        _require_positive("ttl", ttl)
+        self._writes += 1
+        purge = self._writes % _PURGE_EVERY == 0
+
+        def work(conn: sqlite3.Connection) -> None:
+            now = time.time()
+            if purge:
+                conn.execute("DELETE FROM records WHERE expires_at <= ?", (now,))
+            conn.execute(
+                "INSERT OR REPLACE INTO records (name, value, expires_at) VALUES (?, ?, ?)",
+                (name, value, now + ttl),
+            )
+
+        await self._run(work, write=True)
+
+    async def get_record(self, name: str) -> str | None:
+        row = await self._fetchone(
+            "SELECT value FROM records WHERE name = ? AND expires_at > ?", (name, time.time())
         )
         return None if row is None else str(row[0])

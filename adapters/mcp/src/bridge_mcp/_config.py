@@ -73,6 +73,25 @@ class MCPConfig(AdapterConfig):
         default=3600.0, gt=0, description="seconds a finished run stays readable"
     )
     max_runs: int = Field(default=1000, ge=1, description="runs kept in memory at most")
+    call_budget: float = Field(
+        default=50.0,
+        ge=0,
+        description="seconds a tool call follows its agent before returning a 'running' result "
+        "with the run id (0: follow to the end, for clients that reset their timeout on progress)",
+    )
+    max_sessions: int = Field(default=1000, ge=1, description="open HTTP sessions at most")
+    max_sessions_per_principal: int = Field(
+        default=20, ge=1, description="open HTTP sessions per token holder at most"
+    )
+    session_idle_timeout: float = Field(
+        default=600.0, gt=0, description="seconds an idle HTTP session lives"
+    )
+    cancel_poll_interval: float = Field(
+        default=1.0,
+        gt=0,
+        description="seconds between checks of the store for cancels sent to another replica "
+        "(stateless HTTP)",
+    )
 
     @field_validator("tokens", mode="before")
     @classmethod
@@ -82,18 +101,20 @@ class MCPConfig(AdapterConfig):
         return value
 
     def check_settings(self, settings: Settings) -> None:
-        """HTTP bound beyond loopback needs bearer tokens.
+        """HTTP reachable beyond loopback (bound elsewhere, a public name in `allowed_hosts`
+        or `[http] public_url`) needs bearer tokens.
 
         Raises:
             ConfigError: naming `adapters.mcp.tokens`.
         """
-        from bridge_mcp._server import is_loopback
+        from bridge_mcp._http import why_tokens_are_needed
 
         host = settings.http.host
-        if not is_loopback(host) and not self.tokens:
+        reason = why_tokens_are_needed(host, self, settings.http.public_url)
+        if reason is not None and not self.tokens:
             raise ConfigError(
-                f"the MCP endpoint would be reachable on {host} without authentication; "
-                "configure bearer tokens or bind to 127.0.0.1",
+                f"the MCP endpoint would be reachable beyond this machine ({reason}) without "
+                "authentication; configure bearer tokens or keep it on 127.0.0.1",
                 key="adapters.mcp.tokens",
                 path=settings.origins.of(("http", "host")),
             )
