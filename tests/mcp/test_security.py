@@ -81,7 +81,9 @@ async def test_another_user_with_a_stolen_session_id_cannot_continue_the_thread(
         async with _auth("alice-s3cret-token", **{"mcp-session-id": session}) as again:
             alice_modern = await _call(served.url, again, "2026-07-28", "no session on 2026")
     assert modern["task_id"] != alice["task_id"]
-    assert emulator.invokes(thread_id=alice["task_id"]) == []  # nobody continued her thread
+    # Only her own first turn (which chose the thread id) ever named her thread.
+    [own] = emulator.invokes(thread_id=alice["task_id"])
+    assert own.body["input"]["text"] == "alice's private plan"
     assert legacy.status_code == 404
     # Without a session the transport validated, only a handle continues a thread.
     assert alice_modern["task_id"] != alice["task_id"]
