@@ -84,6 +84,8 @@ class Runtime:
             checks["store"] = f"failed: {exc}"
         for name, started in self.started.items():
             checks[f"adapter:{name}"] = "ok" if started else "not started"
+        for name, check in self.http.checks.items():
+            checks[name] = "ok" if await check() else "failed"
         return checks
 
     async def readyz(self, request: Request) -> Response:
