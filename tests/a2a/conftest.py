@@ -12,7 +12,7 @@ import anyio.abc
 import httpx
 import pytest
 from a2a.client import Client, ClientConfig, ClientFactory
-from a2a.types.a2a_pb2 import Message, Part, Role, SendMessageRequest, Task
+from a2a.types.a2a_pb2 import GetTaskRequest, Message, Part, Role, SendMessageRequest, Task
 from bridge_a2a import A2AAdapter
 from bridge_a2a._config import A2AConfig
 
@@ -130,10 +130,10 @@ def answer_of(task: Task) -> str:
 
 
 async def final_task(client: Client, request: SendMessageRequest) -> Task:
-    """Send and keep the last task the client saw."""
-    last: Task | None = None
-    async for response in client.send_message(request):
-        if response.HasField("task"):
-            last = response.task
-    assert last is not None, "no task in the response"
-    return last
+    """Send; the task as the response left it (a stream's end is read back with GetTask)."""
+    responses = [response async for response in client.send_message(request)]
+    assert responses, "no response"
+    if responses[-1].HasField("task"):
+        return responses[-1].task
+    task_id = next(r.task.id for r in responses if r.HasField("task"))
+    return await client.get_task(GetTaskRequest(id=task_id))
