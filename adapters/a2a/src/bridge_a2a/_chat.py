@@ -139,16 +139,22 @@ class A2AAnswerView:
     """An answer as one A2A task: status updates for steps and interruptions, the answer as
     one artifact appended chunk by chunk and replaced by the final answer."""
 
-    def __init__(self, updater: TaskUpdater) -> None:
-        self._updater = updater
+    def __init__(self, updater: TaskUpdater | None) -> None:
+        self.updater = updater
         self.artifact_id = f"answer-{uuid.uuid4().hex[:12]}"
         self._has_artifact = False
 
+    @property
+    def _u(self) -> TaskUpdater:
+        if self.updater is None:
+            raise RuntimeError("no A2A request is attached to this answer")
+        return self.updater
+
     async def start(self) -> None:
-        await self._updater.start_work()
+        await self._u.start_work()
 
     async def text(self, delta: str) -> None:
-        await self._updater.add_artifact(
+        await self._u.add_artifact(
             [Part(text=delta)],
             artifact_id=self.artifact_id,
             name="answer",
@@ -157,20 +163,18 @@ class A2AAnswerView:
         self._has_artifact = True
 
     async def progress(self, step: str) -> None:
-        await self._updater.update_status(
-            TaskState.TASK_STATE_WORKING, agent_message(self._updater, step)
-        )
+        await self._u.update_status(TaskState.TASK_STATE_WORKING, agent_message(self._u, step))
 
     async def approval(self, prompt: str, url: str | None) -> None:
-        await self._updater.requires_input(agent_message(self._updater, prompt, url))
+        await self._u.requires_input(agent_message(self._u, prompt, url))
 
     async def sign_in(self, url: str, server: str) -> None:
         text = f"Sign in to {server} to let the agent go on: {url}"
-        await self._updater.requires_auth(agent_message(self._updater, text, url))
+        await self._u.requires_auth(agent_message(self._u, text, url))
 
     async def _answer(self, text: str) -> None:
         # Replaces the streamed chunks: a client that appended them shows the answer once.
-        await self._updater.add_artifact(
+        await self._u.add_artifact(
             [Part(text=text)],
             artifact_id=self.artifact_id,
             name="answer",
@@ -180,13 +184,13 @@ class A2AAnswerView:
 
     async def finish(self, answer: str) -> None:
         await self._answer(answer)
-        await self._updater.complete()
+        await self._u.complete()
 
     async def fail(self, status: str, message: str, partial: str) -> None:
         if partial:
             await self._answer(partial)
-        note = agent_message(self._updater, message)
+        note = agent_message(self._u, message)
         if status == "stopped":
-            await self._updater.cancel(note)
+            await self._u.cancel(note)
         else:
-            await self._updater.failed(note)
+            await self._u.failed(note)

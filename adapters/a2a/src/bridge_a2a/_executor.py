@@ -1,33 +1,38 @@
 """The A2A agent executor: one A2A task is one conversation turn of one upstream agent.
 
 Cancellation stops the upstream task; a shutdown does not (the turn stays in the
-in-flight ledger and recovery finishes it). A message for a task waiting on the user
-(input-required, auth-required) that runs here without the original turn follows the
-upstream task to its end.
+in-flight ledger and recovery finishes it). A message for a task that waits on the user
+(input-required, auth-required) resumes its turn: on this replica by attaching to it,
+elsewhere by following the upstream task to its end.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
+import anyio.abc
 from a2a.helpers import new_task
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.agent_execution.active_task import INTERRUPTED_TASK_STATES
 from a2a.server.events import EventQueue
 from a2a.server.tasks import TaskUpdater
 from a2a.types.a2a_pb2 import TaskState
+from a2a.utils.errors import InvalidParamsError
 
 from bridge import errors
-from bridge.conversations import Conversations, Turn
+from bridge.conversations import Conversations
 from bridge.files import FileHost
 from bridge.models import Agent
-from bridge_a2a._chat import A2AAnswerView, drive, failure_text, final_answer
+from bridge_a2a._chat import A2AAnswerView, failure_text, final_answer
 from bridge_a2a._config import A2AConfig
 from bridge_a2a._contexts import context_key
 from bridge_a2a._identity import upstream_user
 from bridge_a2a._inbound import to_message
+from bridge_a2a._live import LiveTurn
+from bridge_a2a._writer import TaskWriter
 
 __all__ = ["BridgeExecutor", "Shared"]
 
@@ -43,9 +48,11 @@ class Shared:
     conversations: Conversations
     files: FileHost
     config: A2AConfig
+    group: anyio.abc.TaskGroup
+    writer: TaskWriter
     closing: bool = False
-    turns: dict[str, Turn] = field(default_factory=dict)
-    """A2A task id → its running turn on this replica."""
+    live: dict[str, LiveTurn] = field(default_factory=dict)
+    """A2A task id → its turn on this replica."""
 
 
 class BridgeExecutor(AgentExecutor):
@@ -59,17 +66,31 @@ class BridgeExecutor(AgentExecutor):
         task_id, context_id = context.task_id or "", context.context_id or ""
         updater = TaskUpdater(event_queue, task_id, context_id)
         current = context.current_task
-        if current is None:
+        live = self._shared.live.get(task_id)
+        if current is not None and current.status.state in INTERRUPTED_TASK_STATES:
+            if live is None:
+                await self._follow_upstream(context_id, updater)
+                return
+        elif current is None:
             history = [context.message] if context.message else []
             await event_queue.enqueue_event(
                 new_task(task_id, context_id, TaskState.TASK_STATE_SUBMITTED, history=history)
             )
-        elif current.status.state in INTERRUPTED_TASK_STATES:
-            await self._follow_upstream(context_id, updater)
-            return
-        principal = context.call_context.user.user_name
+            live = await self._start(context, task_id, context_id)
+        if live is None:
+            raise InvalidParamsError(message=f"task {task_id} is not waiting for a message")
+        try:
+            await live.attach(updater)
+        except anyio.get_cancelled_exc_class():
+            if not self._shared.closing:
+                await self._stop(task_id)
+            raise
+
+    async def _start(self, context: RequestContext, task_id: str, context_id: str) -> LiveTurn:
         shared = self._shared
-        assert context.message is not None
+        principal = context.call_context.user.user_name
+        if context.message is None:
+            raise InvalidParamsError(message="a message is required")
         message = await to_message(
             context.message,
             files=shared.files,
@@ -77,27 +98,28 @@ class BridgeExecutor(AgentExecutor):
             principal=principal,
             reply={"a2a_task": task_id, "context": context_id, "principal": principal},
         )
-        view = A2AAnswerView(updater)
+        live = shared.live[task_id] = LiveTurn(task_id)
 
-        async def queued() -> None:
-            await view.progress("waiting for the previous message of this conversation")
+        async def unclaimed(turn: LiveTurn, hook: str, args: tuple[Any, ...]) -> None:
+            await shared.writer.write_end(self.agent.id, principal, task_id, hook, args)
 
-        try:
-            async with shared.conversations.turn(
-                context_key(self.agent.id, context_id),
-                message,
-                agent_id=self.agent.id,
-                source=SOURCE,
-                on_queued=queued,
-            ) as turn:
-                shared.turns[task_id] = turn
-                await drive(turn, view)
-        except anyio.get_cancelled_exc_class():
-            if not shared.closing:
-                await self._stop(task_id)
-            raise
-        finally:
-            shared.turns.pop(task_id, None)
+        async def run(*, task_status: anyio.abc.TaskStatus[None]) -> None:
+            try:
+                await live.run(
+                    shared.conversations,
+                    context_key(self.agent.id, context_id),
+                    message,
+                    agent_id=self.agent.id,
+                    source=SOURCE,
+                    keep_for=shared.config.interrupted_timeout,
+                    on_unclaimed=unclaimed,
+                    task_status=task_status,
+                )
+            finally:
+                shared.live.pop(task_id, None)
+
+        await shared.group.start(run)
+        return live
 
     async def _follow_upstream(self, context_id: str, updater: TaskUpdater) -> None:
         """The turn that asked the user runs elsewhere (or died): wait for its upstream task."""
@@ -106,7 +128,7 @@ class BridgeExecutor(AgentExecutor):
         if ref is None:
             await view.fail("failed", "The conversation of this task is gone.", "")
             return
-        await view.start()
+        await view.progress("following the agent's turn")
         try:
             task = await self._shared.conversations.client.wait_task(ref.task_id)
         except errors.UpstreamError as exc:
@@ -118,8 +140,8 @@ class BridgeExecutor(AgentExecutor):
             await view.fail(task.status, failure_text(task.status, task), "")
 
     async def _stop(self, task_id: str) -> None:
-        turn = self._shared.turns.get(task_id)
-        upstream = turn.run.task_id if turn is not None and turn.run is not None else None
+        live = self._shared.live.get(task_id)
+        upstream = live.upstream_task if live is not None else None
         if upstream is None:
             return
         with anyio.CancelScope(shield=True), anyio.move_on_after(10):

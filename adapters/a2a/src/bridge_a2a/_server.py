@@ -5,11 +5,11 @@ one agent (card, JSON-RPC at the root, HTTP+JSON under `rest`), rebuilt as the l
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
-import httpx
 from a2a.server.request_handlers import DefaultRequestHandlerV2
 from a2a.server.request_handlers.response_helpers import agent_card_to_dict
 from a2a.server.routes import create_jsonrpc_routes, create_rest_routes
@@ -24,15 +24,28 @@ from bridge import errors
 from bridge.client import AgentClient
 from bridge.models import Agent
 from bridge_a2a._cards import CARD_PATH, agent_card, agent_url
+from bridge_a2a._config import A2AConfig
 from bridge_a2a._contexts import ContextBuilder, RateGate
 from bridge_a2a._executor import BridgeExecutor, Shared
 from bridge_a2a._identity import BearerGate, CallContextBuilder
 from bridge_a2a._names import exposed_names
 from bridge_a2a._tasks import TaskBackend
 
-__all__ = ["A2AServer"]
+__all__ = ["A2AServer", "webhook_policy"]
 
 logger = logging.getLogger(__name__)
+
+
+def webhook_policy(config: A2AConfig) -> Callable[[str], Awaitable[bool]]:
+    """Public http(s) webhook URLs only, unless the config allows private and loopback ones."""
+
+    async def allowed(url: str) -> bool:
+        if config.allow_private_webhooks:
+            parts = urlsplit(url)
+            return parts.scheme in ("http", "https") and bool(parts.hostname)
+        return await validate_push_notification_url(url)
+
+    return allowed
 
 
 class A2AServer:
@@ -42,7 +55,7 @@ class A2AServer:
         self,
         shared: Shared,
         backend: TaskBackend,
-        webhooks: httpx.AsyncClient,
+        sender: BasePushNotificationSender,
         public_url: str | None,
     ) -> None:
         self._shared = shared
@@ -50,23 +63,10 @@ class A2AServer:
         self._backend = backend
         self._public_url = public_url
         self._gate = RateGate(self._config.user_rate_limit, self._config.user_rate_window)
-        self._sender = BasePushNotificationSender(
-            webhooks, backend.push_configs, push_url_validator=self.webhook_allowed
-        )
+        self._sender = sender
         self.agents: dict[str, Agent] = {}
         self.handlers: dict[str, DefaultRequestHandlerV2] = {}
         self._router = Router(routes=[Route("/", self._index, methods=["GET"])])
-
-    @property
-    def sender(self) -> BasePushNotificationSender:
-        return self._sender
-
-    async def webhook_allowed(self, url: str) -> bool:
-        """Public http(s) URLs only, unless the config allows private and loopback ones."""
-        if self._config.allow_private_webhooks:
-            parts = urlsplit(url)
-            return parts.scheme in ("http", "https") and bool(parts.hostname)
-        return await validate_push_notification_url(url)
 
     def _base(self, request: Request) -> str:
         return self._public_url or f"{request.url.scheme}://{request.url.netloc}"
@@ -96,7 +96,7 @@ class A2AServer:
             request_context_builder=ContextBuilder(
                 agent.id, self._shared.conversations, backend.tasks, self._gate
             ),
-            push_url_validator=self.webhook_allowed,
+            push_url_validator=webhook_policy(config),
             event_stream=backend.events,
             interrupted_task_timeout=config.interrupted_timeout,
         )

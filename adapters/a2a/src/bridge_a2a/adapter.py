@@ -8,6 +8,7 @@ from typing import ClassVar
 import anyio
 import anyio.abc
 import httpx
+from a2a.server.tasks import BasePushNotificationSender
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -19,9 +20,9 @@ from bridge.runtime import Runtime
 from bridge_a2a._config import A2AConfig
 from bridge_a2a._executor import Shared
 from bridge_a2a._identity import is_loopback
-from bridge_a2a._recovery import Recovery
-from bridge_a2a._server import A2AServer
+from bridge_a2a._server import A2AServer, webhook_policy
 from bridge_a2a._tasks import open_task_backend, task_store_url
+from bridge_a2a._writer import TaskWriter
 
 __all__ = ["A2AAdapter"]
 
@@ -65,13 +66,17 @@ class A2AAdapter:
         exposure = _exposure(config, settings.http.host)
         if not exposure.ok:
             raise errors.ConfigError(exposure.detail, key="adapters.a2a.tokens")
-        shared = Shared(runtime.conversations, runtime.files, config)
         async with (
             open_task_backend(config, settings.store.url) as backend,
             httpx.AsyncClient(timeout=config.push_timeout, follow_redirects=False) as webhooks,
             anyio.create_task_group() as group,
         ):
-            server = self.server = A2AServer(shared, backend, webhooks, settings.http.public_url)
+            sender = BasePushNotificationSender(
+                webhooks, backend.push_configs, push_url_validator=webhook_policy(config)
+            )
+            writer = TaskWriter(backend, sender if config.push_notifications else None)
+            shared = Shared(runtime.conversations, runtime.files, config, group, writer)
+            server = self.server = A2AServer(shared, backend, sender, settings.http.public_url)
             try:
                 await server.refresh(runtime.client)
             except errors.UpstreamError as exc:
@@ -79,12 +84,12 @@ class A2AAdapter:
             runtime.http.mount(config.path, server)
             runtime.http.checks["a2a.tasks"] = backend.ping
             group.start_soon(server.watch, runtime.client)
-            recovery = Recovery(backend, server.sender if config.push_notifications else None)
-            await group.start(runtime.conversations.run_recovery, "a2a", recovery)
+            await group.start(runtime.conversations.run_recovery, "a2a", writer.deliver)
             task_status.started()
             try:
                 await anyio.sleep_forever()
             finally:
+                shared.closing = True
                 with anyio.CancelScope(shield=True), anyio.move_on_after(10):
                     await server.aclose()
 
