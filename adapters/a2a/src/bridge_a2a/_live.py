@@ -41,6 +41,8 @@ class LiveTurn:
         self.ended = False
         self._view = A2AAnswerView(None)
         self._attached = False
+        self.handed_end = False
+        """Whether a request received the turn's end (finish or fail)."""
         self._pending: list[tuple[str, tuple[Any, ...]]] = []
         self._released = anyio.Event()
         self._collected = anyio.Event()
@@ -58,6 +60,7 @@ class LiveTurn:
         self._attached = True
         for name, args in pending:
             await getattr(self._view, name)(*args)
+            self.handed_end = self.handed_end or name in _ENDS
         if (pending and pending[-1][0] in _YIELDS) or self.ended:
             self._release()
             return
@@ -74,6 +77,7 @@ class LiveTurn:
             self._pending.append((name, args))
             return
         await getattr(self._view, name)(*args)
+        self.handed_end = self.handed_end or name in _ENDS
         if name in _YIELDS:
             self._release()
 
@@ -130,10 +134,14 @@ class LiveTurn:
             self.ended = True
             if not self._attached:
                 self._released.set()
-        if self._pending:
+        if not self._pending:
+            return
+        try:
             with anyio.move_on_after(keep_for):
                 await self._collected.wait()
-            if self._pending:
+        finally:
+            # Also on shutdown: the end is written to the task rather than lost.
+            if self._pending and self._pending[-1][0] in _ENDS:
                 name, args = self._pending[-1]
-                if name in _ENDS:
+                with anyio.CancelScope(shield=True), anyio.move_on_after(10):
                     await on_unclaimed(self, name, args)

@@ -153,9 +153,30 @@ class A2AServer:
             except errors.UpstreamError as exc:
                 logger.warning("could not refresh the A2A agent list: %s", exc)
 
+    async def settle(self, grace: float) -> None:
+        """Wait (bounded) until the SDK has written what finished turns handed it.
+
+        The SDK writes a task's events after the executor enqueued them and offers no public
+        flush, so this watches its active tasks: those whose turns handed over their end
+        finish once written; those still waiting on a turn (or the user) go to recovery.
+        """
+        live = self._shared.live
+
+        def pending(task_id: str, task: Any) -> bool:
+            turn = live.get(task_id)
+            return (turn is None or turn.handed_end) and not task.is_finished
+
+        with anyio.move_on_after(grace):
+            for handler in self.handlers.values():
+                active = handler._active_task_registry._active_tasks
+                for task_id, task in list(active.items()):
+                    if pending(task_id, task):
+                        await task._is_finished.wait()
+
     async def aclose(self) -> None:
         """Stop every handler's running tasks (their turns are left to recovery)."""
         self._shared.closing = True
+        await self.settle(5.0)
         for handler in self.handlers.values():
             await handler.aclose()
 

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
+import anyio
 from a2a.server.cluster import DatabaseTaskEventStream, TaskEventStream, VersionedDatabaseTaskStore
 from a2a.server.tasks import (
     DatabasePushNotificationConfigStore,
@@ -116,4 +117,7 @@ async def open_task_backend(config: A2AConfig, store_url: str) -> AsyncIterator[
         await events.initialize()
         yield TaskBackend(tasks, pushes, events, _safe(url), engine)
     finally:
-        await engine.dispose()
+        # Shielded: the adapter ends by cancellation, and an interrupted dispose leaves
+        # the database connections open.
+        with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+            await engine.dispose()
