@@ -11,6 +11,7 @@ from typing import Any
 import anyio
 import pytest
 from a2a.types.a2a_pb2 import GetTaskRequest, SubscribeToTaskRequest, Task, TaskState
+from a2a.utils.errors import UnsupportedOperationError
 
 from bridge.emulator import Emulator
 from tests.a2a.conftest import (
@@ -87,9 +88,20 @@ async def test_a_turn_whose_replica_died_is_finished_and_delivered_by_another(
             await wait_for_step(doomed, task.id, "slow_tool")
         # `doomed` is gone mid-turn, without stopping the upstream task.
         [upstream] = list(emulator.tasks)
-        events, done = await follow_to_the_end(survivor, task.id)
+        # A client subscribes (or, once the task is over, reads it) on the survivor.
+        async with a2a_client(survivor.agent_url("slow")) as client:
+            events = []
+            with anyio.fail_after(20):
+                try:
+                    async for event in client.subscribe(SubscribeToTaskRequest(id=task.id)):
+                        events.append(event)
+                except UnsupportedOperationError:
+                    pass  # already finished when the subscription arrived
+            done = await client.get_task(GetTaskRequest(id=task.id))
     assert emulator.tasks[upstream].status == "completed"
-    assert events[-1].status_update.status.state == TaskState.TASK_STATE_COMPLETED
+    assert done.status.state == TaskState.TASK_STATE_COMPLETED
+    if events:
+        assert events[-1].status_update.status.state == TaskState.TASK_STATE_COMPLETED
     assert answer_of(done) == "Sorry for the wait. Done: outlive me"
     assert [r for r in emulator.requests if r.path.endswith("/stop")] == []
 
