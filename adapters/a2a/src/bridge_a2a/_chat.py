@@ -143,6 +143,7 @@ class A2AAnswerView:
         self.updater = updater
         self.artifact_id = f"answer-{uuid.uuid4().hex[:12]}"
         self._has_artifact = False
+        self._streamed: list[str] = []
 
     @property
     def _u(self) -> TaskUpdater:
@@ -154,6 +155,7 @@ class A2AAnswerView:
         await self._u.start_work()
 
     async def text(self, delta: str) -> None:
+        self._streamed.append(delta)
         await self._u.add_artifact(
             [Part(text=delta)],
             artifact_id=self.artifact_id,
@@ -173,6 +175,8 @@ class A2AAnswerView:
         await self._u.requires_auth(agent_message(self._u, text, url))
 
     async def _answer(self, text: str) -> None:
+        if self._has_artifact and text == "".join(self._streamed):
+            return  # the streamed chunks already are the answer
         # Replaces the streamed chunks: a client that appended them shows the answer once.
         await self._u.add_artifact(
             [Part(text=text)],
