@@ -15,8 +15,17 @@ from a2a.types.a2a_pb2 import (
     TaskState,
 )
 
-from bridge.emulator import Emulator
-from tests.a2a.conftest import Bridge, a2a_client, answer_of, final_task, user_message
+from bridge.emulator import AgentSpec, Emulator, TurnContext
+from tests.a2a.conftest import (
+    TOKEN,
+    TOKENS,
+    Bridge,
+    a2a_client,
+    answer_of,
+    final_task,
+    serving,
+    user_message,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -39,13 +48,15 @@ async def test_streaming_send_shows_steps_then_appended_text_then_completion(
     ]
     assert any(step.startswith("calling tool") for step in steps)
     chunks = [r.artifact_update for r in responses if r.HasField("artifact_update")]
-    assert len(chunks) >= 3
+    assert len(chunks) >= 2
     assert chunks[0].append is False
-    assert all(chunk.append for chunk in chunks[1:-1])
-    assert chunks[-1].append is False and chunks[-1].last_chunk is True
-    streamed = "".join(chunk.artifact.parts[0].text for chunk in chunks[:-1])
-    assert chunks[-1].artifact.parts[0].text == streamed
+    assert all(chunk.append for chunk in chunks[1:])
+    assert {chunk.artifact.artifact_id for chunk in chunks} == {chunks[0].artifact.artifact_id}
+    streamed = "".join(chunk.artifact.parts[0].text for chunk in chunks)
     assert responses[-1].status_update.status.state == TaskState.TASK_STATE_COMPLETED
+    async with a2a_client(bridge.agent_url("researcher")) as client:
+        task = await client.get_task(GetTaskRequest(id=responses[0].task.id))
+    assert answer_of(task) == streamed
 
 
 async def test_http_json_binding_sends_and_streams_like_json_rpc(bridge: Bridge) -> None:
@@ -148,3 +159,47 @@ async def test_calls_without_a_valid_token_are_refused_but_cards_are_public(
     assert bare.status_code == 401
     assert forged.status_code == 401
     assert bare.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_a_protocol_0_3_json_rpc_client_is_understood(bridge: Bridge) -> None:
+    body = {
+        "jsonrpc": "2.0",
+        "id": "1",
+        "method": "message/send",
+        "params": {
+            "message": {
+                "kind": "message",
+                "messageId": "m-1",
+                "role": "user",
+                "parts": [{"kind": "text", "text": "from an older client"}],
+            }
+        },
+    }
+    async with httpx.AsyncClient(timeout=30) as http:
+        answer = await http.post(
+            bridge.agent_url("echo"), json=body, headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+    result = answer.json()["result"]
+    assert result["status"]["state"] == "completed"
+    parts = result["artifacts"][0]["parts"]
+    assert "".join(part["text"] for part in parts) == "from an older client"
+
+
+async def test_a_final_answer_unlike_the_stream_replaces_the_streamed_artifact(
+    emulator: Emulator,
+) -> None:
+    async def edits(ctx: TurnContext) -> None:
+        ctx.chunk("first draft")
+        ctx.result = "the final answer"
+
+    emulator.add_agent(AgentSpec("editor", "Streams a draft, answers something else.", edits))
+    async with (
+        serving(emulator, tokens=TOKENS) as bridge,
+        a2a_client(bridge.agent_url("editor")) as client,
+    ):
+        responses = await _collect(client, "write")
+        task = await client.get_task(GetTaskRequest(id=responses[0].task.id))
+    chunks = [r.artifact_update for r in responses if r.HasField("artifact_update")]
+    assert [c.artifact.parts[0].text for c in chunks] == ["first draft", "the final answer"]
+    assert chunks[-1].append is False and chunks[-1].last_chunk is True
+    assert answer_of(task) == "the final answer"

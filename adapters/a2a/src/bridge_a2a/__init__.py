@@ -8,6 +8,6 @@ import os
 # in the environment still turns the SDK's spans on.
 os.environ.setdefault("OTEL_INSTRUMENTATION_A2A_SDK_ENABLED", "false")
 
-from bridge_a2a.adapter import A2AAdapter  # noqa: E402
+from bridge_a2a.adapter import A2AAdapter
 
 __all__ = ["A2AAdapter"]
