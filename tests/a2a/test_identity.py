@@ -3,6 +3,7 @@ per-user rate; the unauthenticated (loopback) mode."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from a2a.types.a2a_pb2 import CancelTaskRequest, GetTaskRequest, TaskState
 from a2a.utils.errors import InvalidRequestError, TaskNotFoundError
@@ -84,3 +85,20 @@ async def test_without_tokens_calls_run_as_the_configured_local_user(emulator: E
     assert invoke["input"]["user"]["email"] == "dev@example.com"
     assert invoke["source"] == "a2a"
     assert card is None or not card.security_schemes
+
+
+async def test_without_tokens_a_foreign_host_or_origin_is_refused(emulator: Emulator) -> None:
+    """A web page that rebinds its name to 127.0.0.1, or posts from its own origin, cannot
+    call the agents of an unauthenticated (loopback) bridge."""
+    body = {"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {}}
+    async with serving(emulator) as bridge, httpx.AsyncClient() as http:
+        url = bridge.agent_url("echo")
+        rebound = await http.post(url, json=body, headers={"Host": "evil.example.com"})
+        cross = await http.post(url, json=body, headers={"Origin": "http://evil.example.com"})
+        local = await http.post(
+            url, json=body, headers={"Origin": "http://localhost:3000", "A2A-Version": "1.0"}
+        )
+    assert rebound.status_code == 403
+    assert cross.status_code == 403
+    assert local.status_code == 200  # reached the agent (the empty request is its error)
+    assert emulator.invokes(agent="echo") == []

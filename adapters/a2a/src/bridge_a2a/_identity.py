@@ -96,9 +96,39 @@ class CallContextBuilder(ServerCallContextBuilder):
         )
 
 
+_LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+
+
+def _host_name(value: str) -> str:
+    if value.startswith("["):
+        return value[: value.find("]") + 1]
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+def _local_only(scope: Scope) -> bool:
+    """Without tokens, only callers on this machine: a loopback Host and, from a browser,
+    a loopback Origin (a page elsewhere cannot reach the agents by DNS rebinding)."""
+    headers = dict(scope.get("headers", []))
+    host = _host_name(headers.get(b"host", b"").decode("latin-1").lower())
+    origin = headers.get(b"origin")
+    if origin is not None:
+        origin_host = _host_name(origin.decode("latin-1").lower().partition("://")[2])
+        if origin_host not in _LOOPBACK_NAMES:
+            return False
+    return host in _LOOPBACK_NAMES
+
+
+async def _refuse(send: Send, status: int, message: str) -> None:
+    headers = [(b"content-type", b"application/json")]
+    if status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="a2a"'))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": json.dumps({"error": message}).encode()})
+
+
 class BearerGate:
     """ASGI middleware: with tokens configured, every call needs `Authorization: Bearer <token>`
-    (401 otherwise); without tokens every call is the local principal (loopback only)."""
+    (401 otherwise); without tokens every call from this machine is the local principal."""
 
     def __init__(self, app: ASGIApp, tokens: dict[SecretStr, str]) -> None:
         self._app = app
@@ -125,20 +155,12 @@ class BearerGate:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
+        if not self._tokens and not _local_only(scope):
+            await _refuse(send, 403, "forbidden: without tokens, calls from this machine only")
+            return
         principal = self._principal(scope)
         if principal is None:
-            body = json.dumps({"error": "unauthorized: a valid bearer token is required"}).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 401,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"www-authenticate", b'Bearer realm="a2a"'),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            await _refuse(send, 401, "unauthorized: a valid bearer token is required")
             return
         scope["bridge.principal"] = principal
         await self._app(scope, receive, send)

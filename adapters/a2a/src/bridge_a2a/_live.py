@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 #: Hooks after which the request that is attached gives control back.
 _YIELDS = frozenset({"approval", "sign_in", "finish", "fail"})
 _ENDS = frozenset({"finish", "fail"})
+_MERGED = "Answered together with the other messages sent meanwhile in this conversation."
 
 
 class LiveTurn:
@@ -126,7 +127,10 @@ class LiveTurn:
                 key, message, agent_id=agent_id, source=source, on_queued=queued
             ) as turn:
                 self.turn = turn
-                await drive(turn, self)
+                if turn.merged:
+                    await self.finish(_MERGED)
+                else:
+                    await drive(turn, self)
         except Exception:  # outermost boundary of a turn: report it, never crash the adapter
             logger.exception("A2A task %s failed in the bridge", self.task_id)
             await self.fail("error", "The bridge failed while running the agent.", "")
