@@ -119,3 +119,20 @@ async def test_drain_lets_running_turns_finish_before_shutting_down(
             done = await client.get_task(GetTaskRequest(id=task.id))
     assert done.status.state == TaskState.TASK_STATE_COMPLETED
     assert answer_of(done) == "Sorry for the wait. Done: finish before you go"
+
+
+async def test_a_task_waiting_on_the_user_can_be_resumed_on_another_replica(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    store = sqlite_url(tmp_path)
+    async with replica(emulator, store) as first, replica(emulator, store) as second:
+        async with a2a_client(first.agent_url("approver"), streaming=False) as client:
+            paused = await final_task(client, user_message("rotate the keys"))
+        assert paused.status.state == TaskState.TASK_STATE_INPUT_REQUIRED
+        [upstream] = list(emulator.tasks)
+        emulator.resume(upstream, approved=True)
+        async with a2a_client(second.agent_url("approver"), streaming=False) as client:
+            resumed = await final_task(client, user_message("approved", task_id=paused.id))
+    assert resumed.status.state == TaskState.TASK_STATE_COMPLETED
+    assert answer_of(resumed) == "Approved. Done: rotate the keys"
+    assert len(emulator.invokes(agent="approver")) == 1
