@@ -1,6 +1,7 @@
 """A2A overhead: SendMessage round trips through the bridge (`bridge serve` with the A2A
 adapter, in its own process) against direct `AgentClient` calls in the same run, at
-concurrency 1 and 50, on an instant echo agent, both A2A bindings.
+concurrency 1 and 50, on an instant echo agent, both A2A bindings. One more row shows the
+floor the SDK sets: its request handler with an executor that answers at once, no upstream.
 
 Loopback only, bounded in count and time. Run: `uv run python bench/a2a_overhead.py`
 (`--calls-scale 0.2` for a quick look). Goal: round trip p50 ≤ 1.5× direct.
@@ -26,10 +27,24 @@ import anyio
 import anyio.abc
 import httpx
 from a2a.client import Client, ClientConfig, ClientFactory
+from a2a.helpers import new_task
+from a2a.server.agent_execution import AgentExecutor, RequestContext
+from a2a.server.events import EventQueue
+from a2a.server.request_handlers import DefaultRequestHandlerV2
+from a2a.server.request_handlers.response_helpers import agent_card_to_dict
+from a2a.server.routes import create_jsonrpc_routes, create_rest_routes
+from a2a.server.tasks import InMemoryTaskStore, TaskUpdater
 from a2a.types.a2a_pb2 import Message, Part, Role, SendMessageRequest, TaskState
+from bridge_a2a._cards import CARD_PATH, agent_card
+from bridge_a2a._config import A2AConfig
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route, Router
 
 from bridge.client import AgentClient
 from bridge.emulator import Emulator
+from bridge.http import HttpApp
+from bridge.models import Agent
 from bridge.testing import open_emulator
 
 API_KEY = "bench-key"
@@ -94,10 +109,49 @@ def via(client: Client) -> Call:
     return call
 
 
+class _Instant(AgentExecutor):
+    """Answers every message at once: what the SDK's request handler costs on its own."""
+
+    async def execute(self, context: RequestContext, queue: EventQueue) -> None:
+        task_id, context_id = context.task_id or "", context.context_id or ""
+        await queue.enqueue_event(new_task(task_id, context_id, TaskState.TASK_STATE_SUBMITTED))
+        updater = TaskUpdater(queue, task_id, context_id)
+        await updater.start_work()
+        await updater.add_artifact([Part(text="pong")], artifact_id="answer")
+        await updater.complete()
+
+    async def cancel(self, context: RequestContext, queue: EventQueue) -> None:
+        return None
+
+
+async def serve_sdk_floor() -> None:
+    """`--sdk-floor`: serve the instant executor on 127.0.0.1:<free port>, print the port."""
+    card = agent_card(Agent(id="floor", name="floor"), "floor", "http://127.0.0.1", A2AConfig())
+    handler = DefaultRequestHandlerV2(
+        agent_executor=_Instant(), task_store=InMemoryTaskStore(), agent_card=card
+    )
+    app = HttpApp()
+    routes = [
+        Route(CARD_PATH, card_response),
+        *create_jsonrpc_routes(handler, "/"),
+        Mount("/rest", routes=create_rest_routes(handler)),
+    ]
+    app.mount("/a2a/floor", Router(routes))
+    async with anyio.create_task_group() as group:
+        port = await group.start(app.serve, "127.0.0.1", 0)
+        print(f"bridge serving on 127.0.0.1:{port}", file=sys.stderr, flush=True)
+
+
+async def card_response(request: Request) -> JSONResponse:
+    base = f"{request.url.scheme}://{request.url.netloc}"
+    served = agent_card(Agent(id="floor", name="floor"), "floor", base, A2AConfig())
+    return JSONResponse(agent_card_to_dict(served))
+
+
 async def start_bridge(
-    emulator: Emulator, group: anyio.abc.TaskGroup
+    emulator: Emulator, group: anyio.abc.TaskGroup, command: list[str], name: str
 ) -> tuple[str, anyio.abc.Process]:
-    process = await anyio.open_process([BRIDGE, "serve", "--only", "a2a"], env=bridge_env(emulator))
+    process = await anyio.open_process(command, env=bridge_env(emulator))
     assert process.stderr is not None
     buffer = b""
     with anyio.fail_after(30):
@@ -114,7 +168,7 @@ async def start_bridge(
             pass
 
     group.start_soon(drain)
-    return f"http://127.0.0.1:{int(found.group(1))}/a2a/echo/", process
+    return f"http://127.0.0.1:{int(found.group(1))}/a2a/{name}/", process
 
 
 def quantiles(times: list[float]) -> tuple[float, float]:
@@ -139,14 +193,23 @@ async def main(scale: float) -> None:
             anyio.create_task_group() as group,
             httpx.AsyncClient(timeout=60.0, limits=httpx.Limits(max_connections=100)) as http,
         ):
-            url, process = await start_bridge(emulator, group)
+            url, process = await start_bridge(
+                emulator, group, [BRIDGE, "serve", "--only", "a2a"], "echo"
+            )
+            floor_url, floor = await start_bridge(
+                emulator, group, [sys.executable, __file__, "--sdk-floor"], "floor"
+            )
             direct_call = await direct(emulator)
             clients = {}
             for binding in ("JSONRPC", "HTTP+JSON"):
                 config = ClientConfig(
                     streaming=False, httpx_client=http, supported_protocol_bindings=[binding]
                 )
-                clients[binding] = await ClientFactory(config).create_from_url(url)
+                clients[f"bridge A2A {binding}"] = await ClientFactory(config).create_from_url(url)
+            floor_config = ClientConfig(streaming=False, httpx_client=http)
+            clients["SDK alone (no upstream)"] = await ClientFactory(floor_config).create_from_url(
+                floor_url
+            )
             print("SendMessage round trips on an instant echo agent (loopback)")
             for concurrency in (1, 50):
                 total = max(concurrency, int(CALLS[concurrency] * scale))
@@ -154,17 +217,23 @@ async def main(scale: float) -> None:
                 for client in clients.values():
                     await measure(via(client), min(total, 100), concurrency)
                 base = await measure(direct_call, total, concurrency)
-                results = {b: await measure(via(c), total, concurrency) for b, c in clients.items()}
+                results = {n: await measure(via(c), total, concurrency) for n, c in clients.items()}
                 print(f" concurrency {concurrency}, {total} calls each")
                 report("direct AgentClient", base, base)
-                for binding, times in results.items():
-                    report(f"bridge A2A {binding}", times, base)
-            process.terminate()
-            await process.wait()
+                for name, times in results.items():
+                    report(name, times, base)
+            for child in (process, floor):
+                child.terminate()
+                await child.wait()
             group.cancel_scope.cancel()
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls-scale", type=float, default=1.0)
-    anyio.run(main, parser.parse_args().calls_scale)
+    parser.add_argument("--sdk-floor", action="store_true", help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.sdk_floor:
+        anyio.run(serve_sdk_floor)
+    else:
+        anyio.run(main, arguments.calls_scale)

@@ -66,9 +66,10 @@ class A2AAdapter:
         exposure = _exposure(config, settings.http.host)
         if not exposure.ok:
             raise errors.ConfigError(exposure.detail, key="adapters.a2a.tokens")
-        # The SDK's debug lines quote whole requests and events: messages, webhook credentials.
+        # The SDK's debug lines quote whole requests and events (messages, webhook
+        # credentials) and its info lines narrate every task and webhook URL: warnings only.
         sdk_logger = logging.getLogger("a2a")
-        sdk_logger.setLevel(max(logging.INFO, sdk_logger.getEffectiveLevel()))
+        sdk_logger.setLevel(max(logging.WARNING, sdk_logger.getEffectiveLevel()))
         async with (
             open_task_backend(config, settings.store.url) as backend,
             httpx.AsyncClient(timeout=config.push_timeout, follow_redirects=False) as webhooks,
