@@ -35,13 +35,22 @@ async def emulator() -> AsyncIterator[Emulator]:
         yield emu
 
 
-def bridge_settings(emulator: Emulator, store: str = "memory://", **conversations: Any) -> Any:
+def bridge_settings(
+    emulator: Emulator,
+    store: str = "memory://",
+    *,
+    public_url: str | None = None,
+    **conversations: Any,
+) -> Any:
+    http: dict[str, Any] = {"host": "127.0.0.1", "port": 0}
+    if public_url:
+        http["public_url"] = public_url
     return load_settings(
         None,
         overrides={
             "upstream": {"base_url": emulator.base_url, "api_key": API_KEY, "idle_timeout": 10.0},
             "store": {"url": store},
-            "http": {"host": "127.0.0.1", "port": 0},
+            "http": http,
             "conversations": conversations,
         },
         environ={},
@@ -63,12 +72,17 @@ class Bridge:
 
 @asynccontextmanager
 async def serving(
-    emulator: Emulator, *, store: str = "memory://", conversations: Any = None, **config: Any
+    emulator: Emulator,
+    *,
+    store: str = "memory://",
+    conversations: Any = None,
+    public_url: str | None = None,
+    **config: Any,
 ) -> AsyncIterator[Bridge]:
     """`bridge serve` with only the A2A adapter, on 127.0.0.1:<free port>."""
     options: dict[str, Any] = {"allow_private_webhooks": True, **config}
     adapter = A2AAdapter(A2AConfig.model_validate(options))
-    settings = bridge_settings(emulator, store, **(conversations or {}))
+    settings = bridge_settings(emulator, store, public_url=public_url, **(conversations or {}))
 
     async def run(*, task_status: anyio.abc.TaskStatus[Runtime]) -> None:
         await serve(settings, adapters=[adapter], task_status=task_status)

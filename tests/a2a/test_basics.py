@@ -8,7 +8,15 @@ from a2a.client import A2ACardResolver
 from a2a.types.a2a_pb2 import TaskState
 
 from bridge.emulator import Emulator
-from tests.a2a.conftest import Bridge, a2a_client, answer_of, final_task, user_message
+from tests.a2a.conftest import (
+    TOKENS,
+    Bridge,
+    a2a_client,
+    answer_of,
+    final_task,
+    serving,
+    user_message,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -46,3 +54,29 @@ async def test_blocking_send_answers_with_a_completed_task_invoked_as_a2a_for_th
     invoke = emulator.invokes(agent="echo")[-1].json
     assert invoke["source"] == "a2a"
     assert invoke["input"]["user"]["email"] == "alice@example.com"
+
+
+async def test_cards_use_the_public_url_and_the_push_setting(emulator: Emulator) -> None:
+    public = "https://bridge.example.com"
+    async with (
+        serving(emulator, tokens=TOKENS, public_url=public, push_notifications=False) as bridge,
+        httpx.AsyncClient() as http,
+    ):
+        card = await A2ACardResolver(http, bridge.agent_url("echo")).get_agent_card()
+        index = (await http.get(f"{bridge.base}/a2a/")).json()
+    assert [i.url for i in card.supported_interfaces] == [
+        f"{public}/a2a/echo/",
+        f"{public}/a2a/echo/rest",
+    ]
+    assert card.capabilities.push_notifications is False
+    assert index["agents"][0]["card"].startswith(f"{public}/a2a/")
+
+
+async def test_a_failing_agent_ends_its_task_failed_with_what_the_platform_said(
+    bridge: Bridge,
+) -> None:
+    async with a2a_client(bridge.agent_url("failing"), streaming=False) as client:
+        failed = await final_task(client, user_message("please"))
+    assert failed.status.state == TaskState.TASK_STATE_FAILED
+    note = failed.status.message.parts[0].text
+    assert note.startswith("The agent's turn ended failed: Scripted failure")

@@ -49,6 +49,15 @@ async def test_file_bytes_are_rehosted_and_data_parts_become_additional_context(
     assert served.content == b"quarterly numbers"
 
 
+async def test_public_https_file_urls_pass_through(bridge: Bridge, emulator: Emulator) -> None:
+    request = user_message("read the report")
+    request.message.parts.append(Part(url="https://93.184.216.34/report.pdf"))
+    async with a2a_client(bridge.agent_url("echo"), streaming=False) as client:
+        await final_task(client, request)
+    body = emulator.invokes(agent="echo")[-1].json
+    assert body["input"]["files"] == ["https://93.184.216.34/report.pdf"]
+
+
 async def test_file_urls_must_be_public_https(bridge: Bridge, emulator: Emulator) -> None:
     async with a2a_client(bridge.agent_url("echo"), streaming=False) as client:
         for url in ("http://example.com/a.pdf", "https://127.0.0.1/a.pdf", "file:///etc/passwd"):
