@@ -13,8 +13,10 @@ from a2a.types.a2a_pb2 import (
     AuthenticationInfo,
     DeleteTaskPushNotificationConfigRequest,
     GetTaskPushNotificationConfigRequest,
+    GetTaskRequest,
     ListTaskPushNotificationConfigsRequest,
     TaskPushNotificationConfig,
+    TaskState,
 )
 from a2a.utils.errors import InvalidParamsError
 from starlette.requests import Request
@@ -22,7 +24,15 @@ from starlette.responses import JSONResponse, Response
 
 from bridge.emulator import Emulator
 from bridge.http import HttpApp
-from tests.a2a.conftest import TOKENS, Bridge, a2a_client, final_task, serving, user_message
+from tests.a2a.conftest import (
+    TOKENS,
+    Bridge,
+    a2a_client,
+    answer_of,
+    final_task,
+    serving,
+    user_message,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -140,3 +150,24 @@ async def test_loopback_and_private_webhooks_are_refused_unless_allowed(
         with pytest.raises(InvalidParamsError):
             await final_task(client, request)
     assert webhook.received == []
+
+
+async def test_an_end_nobody_came_back_for_is_written_to_the_task_and_pushed(
+    emulator: Emulator, webhook: Webhook
+) -> None:
+    async with (
+        serving(emulator, tokens=TOKENS, interrupted_timeout=0.2) as bridge,
+        a2a_client(bridge.agent_url("approver"), streaming=False) as client,
+    ):
+        request = user_message("archive the project")
+        request.configuration.task_push_notification_config.CopyFrom(push_config(webhook.url))
+        paused = await final_task(client, request)
+        assert paused.status.state == TaskState.TASK_STATE_INPUT_REQUIRED
+        [upstream] = list(emulator.tasks)
+        emulator.resume(upstream, approved=True)
+        with anyio.fail_after(10):
+            while "TASK_STATE_COMPLETED" not in webhook.states():
+                await webhook.changed.wait()
+        done = await client.get_task(GetTaskRequest(id=paused.id))
+    assert done.status.state == TaskState.TASK_STATE_COMPLETED
+    assert answer_of(done) == "Approved. Done: archive the project"
