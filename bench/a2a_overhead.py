@@ -191,7 +191,9 @@ async def main(scale: float) -> None:
         async with (
             open_emulator(api_key=API_KEY) as emulator,
             anyio.create_task_group() as group,
-            httpx.AsyncClient(timeout=60.0, limits=httpx.Limits(max_connections=100)) as http,
+            httpx.AsyncClient(
+                timeout=60.0, limits=httpx.Limits(max_connections=100, keepalive_expiry=2.0)
+            ) as http,
         ):
             url, process = await start_bridge(
                 emulator, group, [BRIDGE, "serve", "--only", "a2a"], "echo"
