@@ -57,14 +57,18 @@ class LiveTurn:
         """Show the turn through `updater` until it needs the user again or ends."""
         self._view.updater = updater
         self._released = anyio.Event()
-        pending, self._pending = self._pending, []
-        self._attached = True
-        for name, args in pending:
-            await getattr(self._view, name)(*args)
-            self.handed_end = self.handed_end or name in _ENDS
-        if (pending and pending[-1][0] in _YIELDS) or self.ended:
+        last: str | None = None
+        # Hooks arriving while the backlog is replayed queue behind it, keeping the order.
+        while self._pending:
+            backlog, self._pending = self._pending, []
+            for name, args in backlog:
+                await getattr(self._view, name)(*args)
+                self.handed_end = self.handed_end or name in _ENDS
+                last = name
+        if last in _YIELDS or self.ended:
             self._release()
             return
+        self._attached = True
         await self._released.wait()
 
     def _release(self) -> None:
