@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TextIO, runtime_check
 
 import anyio
 import anyio.abc
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from bridge.config import Settings, validate_adapter_config
 from bridge.errors import ConfigError
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Adapter",
     "AdapterConfig",
+    "BearerToken",
     "Check",
     "CommandContext",
     "available_adapters",
@@ -37,6 +38,34 @@ logger = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "bridge.adapters"
 DEFAULT_ADAPTER = "mcp"
+
+
+class BearerToken(BaseModel):
+    """One HTTP bearer token and the user its calls run as (`[[adapters.NAME.tokens]]`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    principal: str = Field(min_length=1, description="the user sent upstream (e.g. an email)")
+    token: SecretStr = Field(description="the bearer token; prefer the environment")
+
+    @field_validator("token")
+    @classmethod
+    def _not_empty(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value():
+            raise ValueError("a bearer token must not be empty")
+        return value
+
+
+def tokens_are_values(adapter: str, value: Any) -> Any:
+    """Refuse the old `"TOKEN" = "PRINCIPAL"` table of tokens, saying how to migrate."""
+    if isinstance(value, dict):
+        raise ValueError(
+            "tokens are a list of tables now, the token a value: for each old line "
+            f'"TOKEN" = "PRINCIPAL" write [[adapters.{adapter}.tokens]] with principal = '
+            '"PRINCIPAL" and token = "TOKEN" (environment: a JSON list of '
+            '{"principal": …, "token": …})'
+        )
+    return value
 
 
 class AdapterConfig(BaseModel):

@@ -19,6 +19,7 @@ import os
 import re
 import socket
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from starlette.types import Receive, Scope, Send
 
 from bridge.config import FilesConfig
 from bridge.errors import FileRefusedError
+from bridge.stores import SessionStore
 
 __all__ = ["FileBody", "FileFetcher", "FileHost", "fetch_url"]
 
@@ -44,6 +46,7 @@ _TOKEN = re.compile(r"[A-Za-z0-9_-]{24,8192}")
 _MEDIA_TYPE = re.compile(r"[A-Za-z0-9][\w.+-]{0,63}/[A-Za-z0-9][\w.+-]{0,127}", re.ASCII)
 _MAX_REDIRECTS = 3
 _CHUNK = 64 * 1024
+_UPLOADS = "upload"
 #: `/files/` answers are downloads, never pages: no script, no sniffing, no framing.
 _SAFE_HEADERS = {
     "x-content-type-options": "nosniff",
@@ -140,11 +143,58 @@ class FileHost:
         self.base_url = ""
         self._sealer = _Sealer(secret)
         self._sources: dict[str, FileFetcher] = {}
+        self._store: SessionStore | None = None
         self._streams = _Streams(self.config.max_streams, self.config.max_streams_per_user)
 
     def add_source(self, source: str, fetcher: FileFetcher) -> None:
         """Let this replica serve files of `source` (an adapter, on start)."""
         self._sources[source] = fetcher
+
+    def keep_uploads_in(self, store: SessionStore) -> None:
+        """Serve files whose bytes a caller sent inline (no platform holds them) from
+        `store`, where every replica finds them until the link expires."""
+
+        @asynccontextmanager
+        async def fetch(locator: str, limit: int) -> AsyncIterator[FileBody]:
+            raw = await store.get_record(locator)
+            if raw is None:
+                raise FileRefusedError("unavailable", "the upload expired")
+            data = base64.b64decode(raw)
+            if len(data) > limit:
+                raise FileRefusedError("too_large", "the upload is over the cap")
+
+            async def chunks() -> AsyncIterator[bytes]:
+                for start in range(0, len(data), _CHUNK):
+                    yield data[start : start + _CHUNK]
+
+            yield FileBody(len(data), chunks())
+
+        self._store = store
+        self.add_source(_UPLOADS, fetch)
+
+    async def publish_upload(
+        self, data: bytes, *, filename: str, content_type: str, limit: int, owner: str = ""
+    ) -> str:
+        """A URL for bytes a caller sent inline, kept in the store for the link's lifetime.
+
+        Raises:
+            ValueError: over `limit` bytes, or no store to keep uploads in.
+        """
+        if len(data) > limit:
+            raise ValueError(f"{len(data)} bytes is over the {limit}-byte cap")
+        if self._store is None:
+            raise ValueError("this bridge keeps no uploads")
+        locator = f"upload:{uuid.uuid4().hex}"
+        encoded = base64.b64encode(data).decode("ascii")
+        await self._store.put_record(locator, encoded, self.config.ttl)
+        return self.publish(
+            _UPLOADS,
+            locator,
+            filename=filename,
+            content_type=content_type,
+            limit=limit,
+            owner=owner,
+        )
 
     def publish(
         self,

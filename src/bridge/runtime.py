@@ -93,6 +93,8 @@ class Runtime:
             checks["store"] = f"failed: {exc}"
         for name, started in self.started.items():
             checks[f"adapter:{name}"] = "ok" if started else "not started"
+        for name, check in self.http.checks.items():
+            checks[name] = "ok" if await check() else "failed"
         return checks
 
     async def readyz(self, request: Request) -> Response:
@@ -167,6 +169,7 @@ async def open_runtime(settings: Settings, *, metrics: bool = True) -> AsyncIter
             await store.ensure_secret("file-links", secrets.token_urlsafe(32))
         )
         files = FileHost(settings.files, secret=file_secret)
+        files.keep_uploads_in(store)
         http.add_route("/files/{token}", files.endpoint)
         runtime = Runtime(
             settings=settings,

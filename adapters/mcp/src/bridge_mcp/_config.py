@@ -4,35 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import Field, field_validator
 
-from bridge.adapters import AdapterConfig
+from bridge.adapters import AdapterConfig, BearerToken, tokens_are_values
 from bridge.config import Settings
 from bridge.errors import ConfigError
 
 __all__ = ["BearerToken", "MCPConfig"]
-
-_MIGRATE = (
-    "tokens are a list of tables now, the token a value: for each old line "
-    '"TOKEN" = "PRINCIPAL" write [[adapters.mcp.tokens]] with principal = "PRINCIPAL" and '
-    'token = "TOKEN" (environment: a JSON list of {"principal": …, "token": …})'
-)
-
-
-class BearerToken(BaseModel):
-    """`[[adapters.mcp.tokens]]`: one HTTP bearer token and the user its calls run as."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    principal: str = Field(min_length=1, description="the user sent upstream (e.g. an email)")
-    token: SecretStr = Field(description="the bearer token; prefer the environment")
-
-    @field_validator("token")
-    @classmethod
-    def _not_empty(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value():
-            raise ValueError("a bearer token must not be empty")
-        return value
 
 
 class MCPConfig(AdapterConfig):
@@ -96,9 +74,7 @@ class MCPConfig(AdapterConfig):
     @field_validator("tokens", mode="before")
     @classmethod
     def _tokens_are_values(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            raise ValueError(_MIGRATE)
-        return value
+        return tokens_are_values("mcp", value)
 
     def check_settings(self, settings: Settings) -> None:
         """HTTP reachable beyond loopback (bound elsewhere, a public name in `allowed_hosts`
