@@ -9,6 +9,9 @@ R4' the same, plus a kill the moment each recovered answer lands (--race-kills, 
     it measures the known at-least-once window of Telegram sends
 R5  forged, stale, unsigned and malformed requests, 100k-character messages, an event over
     max_event_bytes; Hypothesis-fuzzed event streams, 32 MiB oversize streams, bad configs
+R7  hostile users: poison Markdown, broadcasts and tg:// links through agent output,
+    oversize and unsigned bodies, deep JSON, other users' turns, floods (refused or
+    contained; the process must keep serving)
 
 Prints one row per scenario: turns, answered, duplicates, lost, rate-limit waits honoured
 (x/y), rejections (refusals the design promises: errors shown to the user, 4xx answers,
@@ -43,6 +46,7 @@ from tests.chaos._platform import (
 )
 from tests.chaos._replicas import run_replicas
 from tests.chaos._upstream import run_upstream_chaos
+from tests.chaos._users import run_hostile_users
 
 from bridge.testing import blocking_redis_server
 
@@ -133,6 +137,10 @@ async def _r5_streams() -> Figures:
     return figures
 
 
+async def _r7_users() -> Figures:
+    return (await run_hostile_users()).figures
+
+
 async def main(
     turns: int,
     kills: int,
@@ -155,6 +163,7 @@ async def main(
         )
     scenarios.append(("R5 hostile requests, big messages", _r5_requests))
     scenarios.append(("R5 fuzzed streams, oversize, config", _r5_streams))
+    scenarios.append(("R7 hostile users", _r7_users))
     rows = []
     for name, scenario in scenarios:
         if not only or name.split()[0] in only:
@@ -178,7 +187,7 @@ def run() -> None:
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
-        "--only", nargs="*", default=[], help="run only these rows (R1 R2 R3 R4 R4' R5)"
+        "--only", nargs="*", default=[], help="run only these rows (R1 R2 R3 R4 R4' R5 R7)"
     )
     parser.add_argument("--log-level", default="CRITICAL", help="bridge logs (default: none)")
     args = parser.parse_args()
