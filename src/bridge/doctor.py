@@ -14,7 +14,6 @@ from bridge import errors
 from bridge.adapters import Check, build_adapter
 from bridge.client import AgentClient
 from bridge.config import Settings
-from bridge.stores import open_store
 
 __all__ = ["Check", "run_doctor"]
 
@@ -68,7 +67,7 @@ async def _upstream(settings: Settings) -> Check:
 async def _store(settings: Settings) -> Check:
     url = settings.store.url
     try:
-        store = open_store(url)
+        store = settings.store.open()
         await store.open()
         try:
             probe, owner = f"doctor:{secrets.token_hex(4)}", "doctor"

@@ -30,7 +30,7 @@ from bridge.files import FileHost
 from bridge.http import HttpApp
 from bridge.metrics import Metrics
 from bridge.scheduler import OutputScheduler
-from bridge.stores import SessionStore, open_store
+from bridge.stores import SessionStore
 
 __all__ = ["Runtime", "open_runtime", "serve"]
 
@@ -121,7 +121,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     """Build the runtime; everything is closed on exit."""
     async with AsyncExitStack() as stack:
         client, emulated = await stack.enter_async_context(open_client(settings))
-        store = open_store(settings.store.url)
+        store = settings.store.open()
         await store.open()
         stack.push_async_callback(_close_store, store)
         scheduler = await stack.enter_async_context(OutputScheduler.open())

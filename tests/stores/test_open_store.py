@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from bridge.errors import ConfigError
-from bridge.stores import MemoryStore, RedisStore, SessionStore, SQLiteStore, open_store
+from bridge.stores import (
+    MemoryStore,
+    PostgresStore,
+    RedisStore,
+    SessionStore,
+    SQLiteStore,
+    open_store,
+)
 
 
 def test_memory_url_opens_a_memory_store() -> None:
@@ -56,7 +63,30 @@ def test_redis_url_prefix_parameter_sets_the_key_prefix() -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["postgres://localhost/bridge", "bridge.db", "file:///tmp/x.db", "sqlite://"]
+    ("url", "schema"),
+    [
+        ("postgresql://bridge:pw@db.internal:5432/bridge", "bridge"),
+        ("postgres://localhost/bridge?schema=team_a&sslmode=require", "team_a"),
+        ("POSTGRESQL://localhost", "bridge"),
+    ],
+)
+def test_postgres_urls_open_a_postgres_store_in_the_named_schema(url: str, schema: str) -> None:
+    store = open_store(url)
+    assert isinstance(store, PostgresStore)
+    assert isinstance(store, SessionStore)
+    assert store.schema == schema
+    assert store.url == url
+
+
+@pytest.mark.parametrize("schema", ["Team", "a-b", "x;drop", "1abc", ""])
+def test_postgres_schema_must_be_a_plain_name(schema: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        open_store(f"postgresql://localhost/db?schema={schema}")
+    assert caught.value.key == "store.url"
+
+
+@pytest.mark.parametrize(
+    "url", ["mysql://localhost/bridge", "bridge.db", "file:///tmp/x.db", "sqlite://"]
 )
 def test_unknown_or_incomplete_urls_are_config_errors(url: str) -> None:
     with pytest.raises(ConfigError) as caught:

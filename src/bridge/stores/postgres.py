@@ -1,0 +1,364 @@
+"""`postgresql://…`: the durable scale-out `SessionStore`, shared by every replica.
+
+Every atomic step is one statement (`INSERT … ON CONFLICT … WHERE`), and every
+expiry is compared with the database's clock, so replicas' clocks need not agree.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import anyio
+import asyncpg
+
+from bridge.errors import ConfigError, StoreError
+from bridge.stores._base import InFlightTurn, OpensAsContext, ThreadRef
+from bridge.stores._retention import DEFAULT_CLAIM_TTL, DEFAULT_THREAD_RETENTION, require_positive
+
+__all__ = ["DEFAULT_SCHEMA", "SCHEMA_VERSION", "PostgresStore", "schema_sql"]
+
+DEFAULT_SCHEMA = "bridge"
+SCHEMA_VERSION = 1
+"""Kept in `{schema}.meta`; bump it with a migration step in `_MIGRATIONS`."""
+
+_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_NOW = "extract(epoch from clock_timestamp())::float8"
+# Keys compare byte-wise (COLLATE "C"), so a prefix is a contiguous index range.
+_SCHEMA_V1 = """
+CREATE TABLE IF NOT EXISTS {s}.threads (
+    key TEXT COLLATE "C" PRIMARY KEY, data TEXT NOT NULL, expires_at FLOAT8 NOT NULL);
+CREATE INDEX IF NOT EXISTS threads_expiry ON {s}.threads (expires_at);
+CREATE TABLE IF NOT EXISTS {s}.seen (id TEXT COLLATE "C" PRIMARY KEY, expires_at FLOAT8 NOT NULL);
+CREATE INDEX IF NOT EXISTS seen_expiry ON {s}.seen (expires_at);
+CREATE TABLE IF NOT EXISTS {s}.turns (
+    turn_id TEXT COLLATE "C" PRIMARY KEY, started_at FLOAT8 NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS {s}.claims (
+    turn_id TEXT COLLATE "C" PRIMARY KEY, expires_at FLOAT8 NOT NULL);
+CREATE INDEX IF NOT EXISTS claims_expiry ON {s}.claims (expires_at);
+CREATE TABLE IF NOT EXISTS {s}.locks (
+    name TEXT COLLATE "C" PRIMARY KEY, owner TEXT NOT NULL, expires_at FLOAT8 NOT NULL);
+CREATE TABLE IF NOT EXISTS {s}.secrets (name TEXT COLLATE "C" PRIMARY KEY, value TEXT NOT NULL)
+"""
+_MIGRATIONS = {1: _SCHEMA_V1}
+_PURGE_EVERY = 256
+
+
+def schema_sql(schema: str = DEFAULT_SCHEMA) -> str:
+    """The DDL the store runs on first use, for operators whose migrations own the schema."""
+    s = _quote(schema)
+    lines = [
+        f"CREATE SCHEMA IF NOT EXISTS {s};",
+        f"CREATE TABLE IF NOT EXISTS {s}.meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    ]
+    for version in sorted(_MIGRATIONS):
+        lines += [f"{statement.strip()};" for statement in _statements(version, s)]
+    lines.append(
+        f"INSERT INTO {s}.meta (name, value) VALUES ('schema_version', '{SCHEMA_VERSION}') "
+        "ON CONFLICT (name) DO UPDATE SET value = excluded.value;"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def _statements(version: int, quoted_schema: str) -> list[str]:
+    return [
+        part for part in _MIGRATIONS[version].format(s=quoted_schema).split(";") if part.strip()
+    ]
+
+
+def _quote(schema: str) -> str:
+    if not _NAME.fullmatch(schema):
+        raise ConfigError(
+            f"postgres schema name {schema!r} must be lower-case letters, digits and '_'",
+            key="store.url",
+        )
+    return f'"{schema}"'
+
+
+def _split_url(url: str) -> tuple[str, str | None]:
+    """Return the DSN asyncpg understands, and the `schema` query parameter if any."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schema = next((value for name, value in query if name == "schema"), None)
+    rest = urlencode([(name, value) for name, value in query if name != "schema"])
+    scheme = "postgresql" if parts.scheme == "postgres" else parts.scheme
+    return urlunsplit((scheme, parts.netloc, parts.path, rest, parts.fragment)), schema
+
+
+def _changed(status: str) -> bool:
+    """True when a command tag such as `INSERT 0 1` or `DELETE 3` counts a row."""
+    return _count(status) > 0
+
+
+def _count(status: str) -> int:
+    return int(status.rsplit(" ", 1)[-1])
+
+
+class PostgresStore(OpensAsContext):
+    """A `SessionStore` in PostgreSQL, reached by `postgresql://user:pass@host:port/db`
+    (`postgres://` too; `?schema=…` names the schema, default `bridge`; other query
+    parameters are libpq-style connection options or server settings).
+
+    On asyncpg: the lowest CPU per query of the Python drivers (binary protocol,
+    prepared-statement cache per connection) and its own pool. The schema is created
+    on first use unless `{schema}.meta` already says it is current.
+    Every method raises `StoreError` when the database fails or the store is closed.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str | None = None,
+        thread_retention: float = DEFAULT_THREAD_RETENTION,
+        claim_ttl: float = DEFAULT_CLAIM_TTL,
+        pool_size: int = 20,
+        timeout: float = 10.0,
+    ) -> None:
+        require_positive("thread_retention", thread_retention)
+        require_positive("claim_ttl", claim_ttl)
+        self.url = url
+        self._dsn, url_schema = _split_url(url)
+        self.schema = next(
+            name for name in (schema, url_schema, DEFAULT_SCHEMA) if name is not None
+        )
+        self._s = _quote(self.schema)  # raises ConfigError
+        self._thread_retention = thread_retention
+        self._claim_ttl = claim_ttl
+        self._pool_size = pool_size
+        self._timeout = timeout
+        self._pool: asyncpg.Pool | None = None
+        self._opening = anyio.Lock()
+        self._writes = 0
+
+    @contextmanager
+    def _translate_errors(self) -> Iterator[None]:
+        """The one place where asyncpg and socket errors become `StoreError`."""
+        try:
+            yield
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            raise StoreError(
+                f"postgres store failed: {type(exc).__name__}: {exc}", url=self.url
+            ) from exc
+
+    async def open(self) -> None:
+        async with self._opening:
+            if self._pool is None:
+                await self._connect()
+
+    async def _connect(self) -> None:
+        with self._translate_errors():
+            try:
+                pool = await asyncpg.create_pool(
+                    self._dsn,
+                    min_size=1,
+                    max_size=self._pool_size,
+                    timeout=self._timeout,
+                    command_timeout=self._timeout,
+                )
+            except ValueError as exc:  # asyncpg's verdict on a malformed DSN
+                raise StoreError(f"invalid postgres url: {exc}", url=self.url) from exc
+            try:
+                await self._migrate(pool)
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await pool.close()
+                raise
+        self._pool = pool
+
+    async def _migrate(self, pool: asyncpg.Pool) -> None:
+        async with pool.acquire() as conn:
+            version = await self._schema_version(conn)
+            if version == SCHEMA_VERSION:
+                return  # current: no DDL, so a role without CREATE rights works
+            async with conn.transaction():
+                # Serialises first use by several processes; released at commit.
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self.schema)
+                await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self._s}")
+                await conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {self._s}.meta "
+                    "(name TEXT PRIMARY KEY, value TEXT NOT NULL)"
+                )
+                version = await self._schema_version(conn) or 0
+                if version > SCHEMA_VERSION:
+                    raise StoreError(
+                        f"database schema version {version} is newer than this bridge "
+                        f"supports ({SCHEMA_VERSION})",
+                        url=self.url,
+                    )
+                for step in range(version + 1, SCHEMA_VERSION + 1):
+                    for statement in _statements(step, self._s):
+                        await conn.execute(statement)
+                await conn.execute(
+                    f"INSERT INTO {self._s}.meta (name, value) VALUES ('schema_version', $1) "
+                    "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                    str(SCHEMA_VERSION),
+                )
+
+    async def _schema_version(self, conn: Any) -> int | None:
+        table = await conn.fetchval("SELECT to_regclass($1)", f"{self._s}.meta")
+        if table is None:
+            return None
+        value = await conn.fetchval(
+            f"SELECT value FROM {self._s}.meta WHERE name = 'schema_version'"
+        )
+        return None if value is None else int(value)
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            with self._translate_errors():
+                await pool.close()
+
+    @property
+    def _db(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise StoreError("store is not open", url=self.url)
+        return self._pool
+
+    async def _execute(self, sql: str, *args: Any) -> str:
+        with self._translate_errors():
+            status: str = await self._db.execute(sql.format(s=self._s, now=_NOW), *args)
+        return status
+
+    async def _fetchval(self, sql: str, *args: Any) -> Any:
+        with self._translate_errors():
+            return await self._db.fetchval(sql.format(s=self._s, now=_NOW), *args)
+
+    async def _purge_now_and_then(self) -> None:
+        """Every few hundred writes, drop the rows whose retention has passed."""
+        self._writes += 1
+        if self._writes % _PURGE_EVERY == 0:
+            for table in ("threads", "seen", "claims"):
+                await self._execute(f"DELETE FROM {{s}}.{table} WHERE expires_at <= {{now}}")
+
+    # -- conversation key -> thread --------------------------------------
+    async def get_thread(self, key: str) -> ThreadRef | None:
+        raw = await self._fetchval(
+            "SELECT data FROM {s}.threads WHERE key = $1 AND expires_at > {now}", key
+        )
+        return None if raw is None else ThreadRef.model_validate_json(raw)
+
+    async def put_thread(self, key: str, ref: ThreadRef) -> None:
+        await self._execute(
+            "INSERT INTO {s}.threads (key, data, expires_at) VALUES ($1, $2, {now} + $3) "
+            "ON CONFLICT (key) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at",
+            key,
+            ref.model_dump_json(),
+            self._thread_retention,
+        )
+        await self._purge_now_and_then()
+
+    async def delete_thread(self, key: str) -> bool:
+        return _changed(
+            await self._execute(
+                "DELETE FROM {s}.threads WHERE key = $1 AND expires_at > {now}", key
+            )
+        )
+
+    async def delete_threads(self, prefix: str) -> int:
+        return _count(
+            await self._execute(
+                "DELETE FROM {s}.threads WHERE key >= $1 AND starts_with(key, $1) "
+                "AND expires_at > {now}",
+                prefix,
+            )
+        )
+
+    # -- inbound dedupe ----------------------------------------------------
+    async def mark_seen(self, delivery_id: str, ttl: float) -> bool:
+        require_positive("ttl", ttl)
+        return await self._mark("seen", "id", delivery_id, ttl)
+
+    async def _mark(self, table: str, column: str, ident: str, ttl: float) -> bool:
+        """Insert, or take over a row whose expiry has passed; True when either happened."""
+        status = await self._execute(
+            f"INSERT INTO {{s}}.{table} ({column}, expires_at) VALUES ($1, {{now}} + $2) "
+            f"ON CONFLICT ({column}) DO UPDATE SET expires_at = excluded.expires_at "
+            f"WHERE {table}.expires_at <= {{now}}",
+            ident,
+            ttl,
+        )
+        await self._purge_now_and_then()
+        return _changed(status)
+
+    # -- in-flight ledger --------------------------------------------------
+    async def record_turn(self, turn: InFlightTurn) -> None:
+        await self._execute(
+            "INSERT INTO {s}.turns (turn_id, started_at, data) VALUES ($1, $2, $3) "
+            "ON CONFLICT (turn_id) DO UPDATE "
+            "SET started_at = excluded.started_at, data = excluded.data",
+            turn.turn_id,
+            turn.started_at,
+            turn.model_dump_json(),
+        )
+
+    async def get_turn(self, turn_id: str) -> InFlightTurn | None:
+        raw = await self._fetchval("SELECT data FROM {s}.turns WHERE turn_id = $1", turn_id)
+        return None if raw is None else InFlightTurn.model_validate_json(raw)
+
+    async def list_turns(self) -> list[InFlightTurn]:
+        with self._translate_errors():
+            rows = await self._db.fetch(
+                f"SELECT data FROM {self._s}.turns ORDER BY started_at, turn_id"
+            )
+        return [InFlightTurn.model_validate_json(row[0]) for row in rows]
+
+    async def claim_delivery(self, turn_id: str) -> bool:
+        return await self._mark("claims", "turn_id", turn_id, self._claim_ttl)
+
+    async def drop_turn(self, turn_id: str) -> None:
+        await self._execute("DELETE FROM {s}.turns WHERE turn_id = $1", turn_id)
+
+    # -- leased locks ------------------------------------------------------
+    async def acquire_lock(self, name: str, owner: str, lease: float) -> bool:
+        require_positive("lease", lease)
+        status = await self._execute(
+            "INSERT INTO {s}.locks (name, owner, expires_at) VALUES ($1, $2, {now} + $3) "
+            "ON CONFLICT (name) DO UPDATE "
+            "SET owner = excluded.owner, expires_at = excluded.expires_at "
+            "WHERE locks.owner = excluded.owner OR locks.expires_at <= {now}",
+            name,
+            owner,
+            lease,
+        )
+        return _changed(status)
+
+    async def renew_lock(self, name: str, owner: str, lease: float) -> bool:
+        require_positive("lease", lease)
+        status = await self._execute(
+            "UPDATE {s}.locks SET expires_at = {now} + $3 "
+            "WHERE name = $1 AND owner = $2 AND expires_at > {now}",
+            name,
+            owner,
+            lease,
+        )
+        return _changed(status)
+
+    async def release_lock(self, name: str, owner: str) -> None:
+        await self._execute("DELETE FROM {s}.locks WHERE name = $1 AND owner = $2", name, owner)
+
+    async def lock_owner(self, name: str) -> str | None:
+        holder = await self._fetchval(
+            "SELECT owner FROM {s}.locks WHERE name = $1 AND expires_at > {now}", name
+        )
+        return None if holder is None else str(holder)
+
+    # -- shared secrets ----------------------------------------------------
+    async def ensure_secret(self, name: str, candidate: str) -> str:
+        """Store `candidate` under `name` unless a value is there already; return the stored
+        value. Atomic: concurrent callers on every replica get the same value."""
+        stored = await self._fetchval(
+            "INSERT INTO {s}.secrets (name, value) VALUES ($1, $2) "
+            "ON CONFLICT (name) DO NOTHING RETURNING value",
+            name,
+            candidate,
+        )
+        if stored is None:  # another caller's value won; a new statement sees it committed
+            stored = await self._fetchval("SELECT value FROM {s}.secrets WHERE name = $1", name)
+        if stored is None:
+            raise StoreError(f"secret {name!r} vanished while being read", url=self.url)
+        return str(stored)
