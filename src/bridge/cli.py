@@ -34,6 +34,7 @@ from bridge.events import (
 from bridge.logs import configure_logging
 from bridge.models import User
 from bridge.runtime import open_client, open_runtime, serve
+from bridge.stores.postgres import postgres_schema_sql
 
 __all__ = ["main"]
 
@@ -79,6 +80,11 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("check-config", help="validate the configuration and print it redacted")
     commands.add_parser(
         "doctor", help="check config, upstream key, store and platforms; exit 1 on failure"
+    )
+    store = commands.add_parser("store", help="store maintenance")
+    store_commands = store.add_subparsers(dest="store_command", required=True, metavar="COMMAND")
+    store_commands.add_parser(
+        "schema", help="print the SQL that creates the Postgres store's schema, for migrations"
     )
 
     for name in sorted(available_adapters()):
@@ -145,6 +151,9 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _check_config(settings)
     if command == "doctor":
         return await _doctor(settings)
+    if command == "store":  # the only store command: schema
+        print(postgres_schema_sql(settings.store.open()), end="")
+        return EXIT_OK
     cls = load_adapter_class(command)
     context = CommandContext(
         settings=settings,

@@ -8,14 +8,17 @@ import re
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import anyio
+import asyncpg
 import httpx
 import pytest
 
+from bridge.stores import PostgresStore
 from bridge.testing import open_emulator
 
 ENV_KEYS = ("XPANDER_API_KEY", "BRIDGE_CONFIG")
@@ -137,6 +140,25 @@ async def test_unknown_key_in_an_adapter_table_is_an_error(tmp_path: Path) -> No
     result = await bridge("--config", str(config), "check-config", cwd=tmp_path)
     assert result.returncode == 2
     assert "adapters.mcp.no_such_key" in result.stderr.decode()
+
+
+async def test_store_schema_prints_the_postgres_ddl_an_operator_can_apply(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    schema = f"ops_{uuid.uuid4().hex}"
+    config = tmp_path / "bridge.toml"
+    config.write_text(f'[store]\nurl = "{postgres_url}?schema={schema}"\n')
+    result = await bridge("--config", str(config), "store", "schema", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        await conn.execute(result.stdout.decode())
+        tables = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = $1", schema)
+    finally:
+        await conn.close()
+    assert {"threads", "turns", "locks", "secrets"} <= {row[0] for row in tables}
+    async with PostgresStore(f"{postgres_url}?schema={schema}") as store:
+        assert await store.mark_seen("ev", 60) is True
 
 
 async def test_check_config_redacts_secrets(tmp_path: Path) -> None:

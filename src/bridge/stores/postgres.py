@@ -19,7 +19,7 @@ from bridge.errors import ConfigError, StoreError
 from bridge.stores._base import InFlightTurn, OpensAsContext, ThreadRef
 from bridge.stores._retention import DEFAULT_CLAIM_TTL, DEFAULT_THREAD_RETENTION, require_positive
 
-__all__ = ["DEFAULT_SCHEMA", "SCHEMA_VERSION", "PostgresStore", "schema_sql"]
+__all__ = ["DEFAULT_SCHEMA", "SCHEMA_VERSION", "PostgresStore", "postgres_schema_sql", "schema_sql"]
 
 DEFAULT_SCHEMA = "bridge"
 SCHEMA_VERSION = 1
@@ -45,6 +45,11 @@ CREATE TABLE IF NOT EXISTS {s}.secrets (name TEXT COLLATE "C" PRIMARY KEY, value
 """
 _MIGRATIONS = {1: _SCHEMA_V1}
 _PURGE_EVERY = 256
+
+
+def postgres_schema_sql(store: object) -> str:
+    """`schema_sql` for the schema `store` uses when it is a `PostgresStore`, else the default."""
+    return schema_sql(store.schema if isinstance(store, PostgresStore) else DEFAULT_SCHEMA)
 
 
 def schema_sql(schema: str = DEFAULT_SCHEMA) -> str:
