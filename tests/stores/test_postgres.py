@@ -13,6 +13,7 @@ import pytest
 from bridge.errors import StoreError
 from bridge.stores import InFlightTurn, PostgresStore, ThreadRef
 from bridge.stores.postgres import SCHEMA_VERSION, schema_sql
+from bridge.testing._stores import LEASE, _eventually
 from tests.stores.conftest import unique_schema
 
 
@@ -42,10 +43,12 @@ async def test_postgres_store_creates_its_schema_on_first_use_and_keeps_rows_in_
         await store.claim_delivery("t1")
         await store.acquire_lock("turn:k", "a", 60)
         await store.ensure_secret("handles", "s")
+        await store.put_record("run:1", "{}", 60)
+        assert await store.get_record("run:1") == "{}"
     assert await _tables(admin, schema) == {
-        "meta", "threads", "seen", "turns", "claims", "locks", "secrets"
+        "meta", "threads", "seen", "turns", "claims", "locks", "secrets", "records"
     }  # fmt: skip
-    for table in ("threads", "seen", "turns", "claims", "locks", "secrets"):
+    for table in ("threads", "seen", "turns", "claims", "locks", "secrets", "records"):
         assert await admin.fetchval(f'SELECT count(*) FROM "{schema}".{table}') == 1, table
     version = await admin.fetchval(f'SELECT value FROM "{schema}".meta')
     assert version == str(SCHEMA_VERSION)
@@ -134,3 +137,16 @@ async def test_ensure_secret_gives_every_concurrent_caller_the_same_value(
         assert values[0].startswith("candidate-")
         assert await second.ensure_secret("handles", "late") == values[0]
         assert await first.ensure_secret("other", "x") == "x"
+
+
+async def test_postgres_records_expire_after_their_ttl(postgres_url: str) -> None:
+    async with PostgresStore(postgres_url, schema=unique_schema()) as store:
+        await store.put_record("run:1", '{"a": "é"}', LEASE)
+        await store.put_record("run:2", "kept", 60)
+        assert await store.get_record("run:1") == '{"a": "é"}'
+
+        async def expired() -> bool:
+            return await store.get_record("run:1") is None
+
+        await _eventually(expired)
+        assert await store.get_record("run:2") == "kept"

@@ -41,7 +41,10 @@ CREATE TABLE IF NOT EXISTS {s}.claims (
 CREATE INDEX IF NOT EXISTS claims_expiry ON {s}.claims (expires_at);
 CREATE TABLE IF NOT EXISTS {s}.locks (
     name TEXT COLLATE "C" PRIMARY KEY, owner TEXT NOT NULL, expires_at FLOAT8 NOT NULL);
-CREATE TABLE IF NOT EXISTS {s}.secrets (name TEXT COLLATE "C" PRIMARY KEY, value TEXT NOT NULL)
+CREATE TABLE IF NOT EXISTS {s}.secrets (name TEXT COLLATE "C" PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS {s}.records (
+    name TEXT COLLATE "C" PRIMARY KEY, value TEXT NOT NULL, expires_at FLOAT8 NOT NULL);
+CREATE INDEX IF NOT EXISTS records_expiry ON {s}.records (expires_at)
 """
 _MIGRATIONS = {1: _SCHEMA_V1}
 _PURGE_EVERY = 256
@@ -237,7 +240,7 @@ class PostgresStore(OpensAsContext):
         """Every few hundred writes, drop the rows whose retention has passed."""
         self._writes += 1
         if self._writes % _PURGE_EVERY == 0:
-            for table in ("threads", "seen", "claims"):
+            for table in ("threads", "seen", "claims", "records"):
                 await self._execute(f"DELETE FROM {{s}}.{table} WHERE expires_at <= {{now}}")
 
     # -- conversation key -> thread --------------------------------------
@@ -367,3 +370,23 @@ class PostgresStore(OpensAsContext):
         if stored is None:
             raise StoreError(f"secret {name!r} vanished while being read", url=self.url)
         return str(stored)
+
+    # -- short-lived records -----------------------------------------------
+    async def put_record(self, name: str, value: str, ttl: float) -> None:
+        """Insert or replace a small value under `name` that expires after `ttl` seconds."""
+        require_positive("ttl", ttl)
+        await self._execute(
+            "INSERT INTO {s}.records (name, value, expires_at) VALUES ($1, $2, {now} + $3) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
+            name,
+            value,
+            ttl,
+        )
+        await self._purge_now_and_then()
+
+    async def get_record(self, name: str) -> str | None:
+        """The unexpired value under `name`, or None."""
+        value = await self._fetchval(
+            "SELECT value FROM {s}.records WHERE name = $1 AND expires_at > {now}", name
+        )
+        return None if value is None else str(value)
