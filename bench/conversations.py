@@ -36,8 +36,7 @@ from bridge.conversations import ConversationKey, Conversations, Message
 from bridge.errors import UpstreamError
 from bridge.events import TextDelta
 from bridge.stores import SessionStore, open_store
-from bridge.testing import blocking_redis_server
-from bridge.testing._postgres_server import blocking_postgres_server
+from bridge.testing import blocking_postgres_server, blocking_redis_server
 
 MESSAGE = "chars=400 chunks=5 seconds=5"
 FAILURES: list[str] = []

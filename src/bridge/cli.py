@@ -34,7 +34,6 @@ from bridge.events import (
 from bridge.logs import configure_logging
 from bridge.models import User
 from bridge.runtime import open_client, open_runtime, serve
-from bridge.stores.postgres import postgres_schema_sql
 
 __all__ = ["main"]
 
@@ -152,6 +151,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if command == "doctor":
         return await _doctor(settings)
     if command == "store":  # the only store command: schema
+        from bridge.stores.postgres import postgres_schema_sql  # loads the driver
+
         print(postgres_schema_sql(settings.store.open()), end="")
         return EXIT_OK
     cls = load_adapter_class(command)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from bridge.errors import ConfigError
 from bridge.stores._base import InFlightTurn, SessionStore, ThreadRef
 from bridge.stores._retention import DEFAULT_CLAIM_TTL, DEFAULT_THREAD_RETENTION
 from bridge.stores.memory import MemoryStore
-from bridge.stores.postgres import PostgresStore
 from bridge.stores.redis import RedisStore
 from bridge.stores.sqlite import SQLiteStore
+
+if TYPE_CHECKING:
+    from bridge.stores.postgres import PostgresStore
 
 __all__ = [
     "InFlightTurn",
@@ -22,6 +25,16 @@ __all__ = [
     "ThreadRef",
     "open_store",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The Postgres driver is imported only when a store needs it.
+    if name == "PostgresStore":
+        from bridge.stores.postgres import PostgresStore
+
+        return PostgresStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _REDIS_SCHEMES = frozenset({"redis", "rediss", "unix", "redis+unix"})
 _POSTGRES_SCHEMES = frozenset({"postgresql", "postgres"})
@@ -63,6 +76,8 @@ def open_store(
     if scheme in _REDIS_SCHEMES:
         return RedisStore(url, thread_retention=thread_retention, claim_ttl=claim_ttl)
     if scheme in _POSTGRES_SCHEMES:
+        from bridge.stores.postgres import PostgresStore
+
         return PostgresStore(url, thread_retention=thread_retention, claim_ttl=claim_ttl)
     raise ConfigError(
         f"unknown store scheme {scheme!r} in {url!r}; expected memory://, sqlite:///…, "

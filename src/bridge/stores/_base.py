@@ -1,7 +1,7 @@
 """The `SessionStore` protocol: durable state shared by every replica of the bridge.
 
 Implementations: `memory://` (tests), `sqlite:///path` (embedded default),
-`redis://…` (scale-out). One conformance suite
+`redis://…` and `postgresql://…` (scale-out). One conformance suite
 runs against all of them: `bridge.testing._stores.STORE_CHECKS`.
 """
 
