@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from bridge.config import StoreConfig
 from bridge.errors import ConfigError
 from bridge.stores import (
     MemoryStore,
@@ -15,6 +18,7 @@ from bridge.stores import (
     SQLiteStore,
     open_store,
 )
+from bridge.testing._stores import RETENTION, RETENTION_CHECKS
 
 
 def test_memory_url_opens_a_memory_store() -> None:
@@ -92,3 +96,24 @@ def test_unknown_or_incomplete_urls_are_config_errors(url: str) -> None:
     with pytest.raises(ConfigError) as caught:
         open_store(url)
     assert caught.value.key == "store.url"
+
+
+async def test_store_config_passes_its_retentions_to_the_store(tmp_path: Path) -> None:
+    config = StoreConfig(
+        url=f"sqlite:///{tmp_path / 'state.db'}",
+        thread_retention=RETENTION,
+        answer_retention=RETENTION,
+    )
+    async with AsyncExitStack() as stack:
+        store = config.open()
+        await store.open()
+        stack.push_async_callback(store.close)
+        for check in RETENTION_CHECKS:
+            await check(store)
+
+
+def test_store_config_refuses_a_retention_that_is_not_positive() -> None:
+    with pytest.raises(ValidationError):
+        StoreConfig(thread_retention=0)
+    with pytest.raises(ValidationError):
+        StoreConfig(answer_retention=-1)
