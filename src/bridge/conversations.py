@@ -263,10 +263,10 @@ class Conversations(RecoveryMixin):
                 if on_queued is not None:
                     await on_queued()
 
-        received = time.monotonic()
         try:
             if local.lock.locked():
                 await wait_announced()
+            received = time.monotonic()
             async with local.lock, self._distributed_lock(name, wait_announced):
                 if busy and self.metrics:
                     self.metrics.queued.dec()

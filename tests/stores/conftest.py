@@ -38,7 +38,7 @@ def _url(request: pytest.FixtureRequest, tmp_path: Path, unique_prefix: str) -> 
         return f"sqlite:///{tmp_path / 'state' / 'bridge.db'}"
     if request.param == "postgres":
         postgres_url: str = request.getfixturevalue("postgres_url")
-        return f"{postgres_url}?schema={unique_schema()}"
+        return f"{postgres_url}?schema={unique_schema()}&pool_size=2"
     redis_url: str = request.getfixturevalue("redis_url")
     return f"{redis_url}?prefix={unique_prefix}"
 

@@ -67,25 +67,30 @@ def test_redis_url_prefix_parameter_sets_the_key_prefix() -> None:
 
 
 @pytest.mark.parametrize(
-    ("url", "schema"),
+    ("url", "schema", "pool_size"),
     [
-        ("postgresql://bridge:pw@db.internal:5432/bridge", "bridge"),
-        ("postgres://localhost/bridge?schema=team_a&sslmode=require", "team_a"),
-        ("POSTGRESQL://localhost", "bridge"),
+        ("postgresql://bridge:pw@db.internal:5432/bridge", "bridge", 10),
+        ("postgres://localhost/bridge?schema=team_a&sslmode=require&pool_size=3", "team_a", 3),
+        ("POSTGRESQL://localhost", "bridge", 10),
     ],
 )
-def test_postgres_urls_open_a_postgres_store_in_the_named_schema(url: str, schema: str) -> None:
+def test_postgres_urls_open_a_postgres_store_in_the_named_schema(
+    url: str, schema: str, pool_size: int
+) -> None:
     store = open_store(url)
     assert isinstance(store, PostgresStore)
     assert isinstance(store, SessionStore)
     assert store.schema == schema
+    assert store.pool_size == pool_size
     assert store.url == url
 
 
-@pytest.mark.parametrize("schema", ["Team", "a-b", "x;drop", "1abc", ""])
-def test_postgres_schema_must_be_a_plain_name(schema: str) -> None:
+@pytest.mark.parametrize(
+    "query", ["schema=Team", "schema=a-b", "schema=x;drop", "schema=1abc", "schema=", "pool_size=0"]
+)
+def test_postgres_url_parameters_must_be_plain(query: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        open_store(f"postgresql://localhost/db?schema={schema}")
+        open_store(f"postgresql://localhost/db?{query}")
     assert caught.value.key == "store.url"
 
 

@@ -19,9 +19,17 @@ from bridge.errors import ConfigError, StoreError
 from bridge.stores._base import InFlightTurn, OpensAsContext, ThreadRef
 from bridge.stores._retention import DEFAULT_CLAIM_TTL, DEFAULT_THREAD_RETENTION, require_positive
 
-__all__ = ["DEFAULT_SCHEMA", "SCHEMA_VERSION", "PostgresStore", "postgres_schema_sql", "schema_sql"]
+__all__ = [
+    "DEFAULT_POOL_SIZE",
+    "DEFAULT_SCHEMA",
+    "SCHEMA_VERSION",
+    "PostgresStore",
+    "postgres_schema_sql",
+    "schema_sql",
+]
 
 DEFAULT_SCHEMA = "bridge"
+DEFAULT_POOL_SIZE = 10
 SCHEMA_VERSION = 1
 """Kept in `{schema}.meta`; bump it with a migration step in `_MIGRATIONS`."""
 
@@ -86,14 +94,26 @@ def _quote(schema: str) -> str:
     return f'"{schema}"'
 
 
-def _split_url(url: str) -> tuple[str, str | None]:
-    """Return the DSN asyncpg understands, and the `schema` query parameter if any."""
+_OWN_PARAMETERS = ("schema", "pool_size")
+
+
+def _split_url(url: str) -> tuple[str, dict[str, str]]:
+    """Return the DSN asyncpg understands, and the store's own query parameters."""
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
-    schema = next((value for name, value in query if name == "schema"), None)
-    rest = urlencode([(name, value) for name, value in query if name != "schema"])
+    own = {name: value for name, value in query if name in _OWN_PARAMETERS}
+    rest = urlencode([(name, value) for name, value in query if name not in _OWN_PARAMETERS])
     scheme = "postgresql" if parts.scheme == "postgres" else parts.scheme
-    return urlunsplit((scheme, parts.netloc, parts.path, rest, parts.fragment)), schema
+    return urlunsplit((scheme, parts.netloc, parts.path, rest, parts.fragment)), own
+
+
+def _pool_size(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(
+            f"postgres pool_size {value!r} must be a whole number of connections >= 1",
+            key="store.url",
+        )
+    return int(value)
 
 
 async def _keep_session(conn: Any) -> None:
@@ -112,8 +132,9 @@ def _count(status: str) -> int:
 
 class PostgresStore(OpensAsContext):
     """A `SessionStore` in PostgreSQL, reached by `postgresql://user:pass@host:port/db`
-    (`postgres://` too; `?schema=…` names the schema, default `bridge`; other query
-    parameters are libpq-style connection options or server settings).
+    (`postgres://` too; `?schema=…` names the schema, default `bridge`; `?pool_size=N`
+    the connections each replica keeps open, default 10; other query parameters are
+    libpq-style connection options or server settings).
 
     On asyncpg: the lowest CPU per query of the Python drivers (binary protocol,
     prepared-statement cache per connection) and its own pool. The schema is created
@@ -128,20 +149,20 @@ class PostgresStore(OpensAsContext):
         schema: str | None = None,
         thread_retention: float = DEFAULT_THREAD_RETENTION,
         claim_ttl: float = DEFAULT_CLAIM_TTL,
-        pool_size: int = 20,
+        pool_size: int | None = None,
         timeout: float = 10.0,
     ) -> None:
         require_positive("thread_retention", thread_retention)
         require_positive("claim_ttl", claim_ttl)
         self.url = url
-        self._dsn, url_schema = _split_url(url)
+        self._dsn, own = _split_url(url)
         self.schema = next(
-            name for name in (schema, url_schema, DEFAULT_SCHEMA) if name is not None
+            name for name in (schema, own.get("schema"), DEFAULT_SCHEMA) if name is not None
         )
         self._s = _quote(self.schema)  # raises ConfigError
         self._thread_retention = thread_retention
         self._claim_ttl = claim_ttl
-        self._pool_size = pool_size
+        self.pool_size = pool_size or _pool_size(own.get("pool_size", str(DEFAULT_POOL_SIZE)))
         self._timeout = timeout
         self._pool: asyncpg.Pool | None = None
         self._opening = anyio.Lock()
@@ -167,8 +188,9 @@ class PostgresStore(OpensAsContext):
             try:
                 pool = await asyncpg.create_pool(
                     self._dsn,
-                    min_size=1,
-                    max_size=self._pool_size,
+                    # Opened warm: connecting during a burst of turns costs its tail latency.
+                    min_size=self.pool_size,
+                    max_size=self.pool_size,
                     timeout=self._timeout,
                     command_timeout=self._timeout,
                     reset=_keep_session,
