@@ -7,6 +7,7 @@ adding one class to `SURFACES`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -19,7 +20,6 @@ from bridge_telegram import WEBHOOK_PATH
 from bridge_telegram.testing import FakeBotAPI, FakeUser
 from mcp import Client
 
-from bridge.adapters import Adapter
 from bridge.render import to_telegram
 from bridge.runtime import Runtime
 from tests.chaos._kit import telegram_adapter
@@ -38,7 +38,7 @@ class Platforms:
     telegram: FakeBotAPI
     http: httpx.AsyncClient
 
-    def adapters(self) -> list[Adapter]:
+    def adapters(self) -> list[Any]:
         """One replica's adapters: every surface in its replica-safe mode."""
         slack = SlackConfig.model_validate(
             {
@@ -143,7 +143,7 @@ class MCPConversation:
         return str(result.structured_content["answer"])
 
 
-SURFACES: dict[str, type[SlackThread] | type[TelegramChat] | type[MCPConversation]] = {
+SURFACES: dict[str, Callable[[Platforms], Surface]] = {
     "slack": SlackThread,
     "telegram": TelegramChat,
     "mcp": MCPConversation,
