@@ -150,3 +150,36 @@ async def test_postgres_records_expire_after_their_ttl(postgres_url: str) -> Non
 
         await _eventually(expired)
         assert await store.get_record("run:2") == "kept"
+
+
+async def test_postgres_store_carries_on_after_the_server_ends_every_connection(
+    postgres_url: str, admin: asyncpg.Connection
+) -> None:
+    async def end_every_session() -> None:
+        ended = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE pid <> pg_backend_pid() AND backend_type = 'client backend' "
+            "AND usename = current_user"
+        )
+        assert ended >= 1
+
+    ref = ThreadRef(task_id="t", agent_id="a")
+    turn = InFlightTurn(turn_id="t1", key="k", adapter="slack", agent_id="a", text="hi", source="x")
+    async with PostgresStore(postgres_url, schema=unique_schema(), pool_size=3) as store:
+        await end_every_session()
+        await store.put_thread("k", ref)  # retried on a fresh connection
+        await end_every_session()
+        assert await store.get_thread("k") == ref
+        await end_every_session()
+        await store.record_turn(turn)
+        await end_every_session()
+        assert await store.list_turns() == [turn]
+        await end_every_session()
+        assert await store.acquire_lock("lock", "a", 30) is True
+        await end_every_session()
+        try:  # a delivery mark is never retried: it may fail, but never answers wrongly
+            assert await store.mark_seen("ev-1", 60) is True
+        except StoreError as exc:
+            assert isinstance(exc.__cause__, Exception)
+        assert await store.mark_seen("ev-2", 60) is True
+        assert await store.mark_seen("ev-2", 60) is False

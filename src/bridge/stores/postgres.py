@@ -6,9 +6,10 @@ expiry is compared with the database's clock, so replicas' clocks need not agree
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -27,6 +28,8 @@ __all__ = [
     "postgres_schema_sql",
     "schema_sql",
 ]
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_SCHEMA = "bridge"
 DEFAULT_POOL_SIZE = 10
@@ -56,6 +59,15 @@ CREATE INDEX IF NOT EXISTS records_expiry ON {s}.records (expires_at)
 """
 _MIGRATIONS = {1: _SCHEMA_V1}
 _PURGE_EVERY = 256
+# What leaves a connection unusable: lost or reset sockets, a protocol out of step, and
+# the server ending the session (shutdown, restart, an administrator's terminate).
+_BROKEN: tuple[type[BaseException], ...] = (
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    OSError,
+)
 
 
 def postgres_schema_sql(store: object) -> str:
@@ -173,10 +185,25 @@ class PostgresStore(OpensAsContext):
         """The one place where asyncpg and socket errors become `StoreError`."""
         try:
             yield
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+        except (*_BROKEN, asyncpg.PostgresError, TimeoutError) as exc:
             raise StoreError(
                 f"postgres store failed: {type(exc).__name__}: {exc}", url=self.url
             ) from exc
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Any]:
+        """A pooled connection; one that broke is closed, and the pool reconnects the
+        others on their next use (after a server restart they are all gone)."""
+        pool = self._db
+        with self._translate_errors():
+            async with pool.acquire() as conn:
+                try:
+                    yield conn
+                except _BROKEN:
+                    await pool.expire_connections()
+                    with suppress(asyncpg.InterfaceError):  # already detached from the pool
+                        conn.terminate()
+                    raise
 
     async def open(self) -> None:
         async with self._opening:
@@ -255,14 +282,28 @@ class PostgresStore(OpensAsContext):
             raise StoreError("store is not open", url=self.url)
         return self._pool
 
-    async def _execute(self, sql: str, *args: Any) -> str:
-        with self._translate_errors():
-            status: str = await self._db.execute(sql.format(s=self._s, now=_NOW), *args)
+    async def _execute(self, sql: str, *args: Any, retry: bool = True) -> str:
+        """Run one statement; returns its command tag. `retry`: the statement may run
+        twice with the same outcome, so a connection that broke under it is retried once
+        on a fresh one (after a server restart every pooled connection is broken)."""
+        status: str = await self._call("execute", sql, args, retry=retry)
         return status
 
     async def _fetchval(self, sql: str, *args: Any) -> Any:
-        with self._translate_errors():
-            return await self._db.fetchval(sql.format(s=self._s, now=_NOW), *args)
+        """Run one statement (every one that reads can be retried); returns its first value."""
+        return await self._call("fetchval", sql, args, retry=True)
+
+    async def _call(self, method: str, sql: str, args: tuple[Any, ...], *, retry: bool) -> Any:
+        query = sql.format(s=self._s, now=_NOW)
+        try:
+            async with self._connection() as conn:
+                return await getattr(conn, method)(query, *args)
+        except StoreError as exc:
+            if not (retry and isinstance(exc.__cause__, _BROKEN)):
+                raise
+            logger.info("postgres connection lost (%s); retrying on a fresh one", exc.__cause__)
+        async with self._connection() as conn:
+            return await getattr(conn, method)(query, *args)
 
     async def _purge_now_and_then(self) -> None:
         """Every few hundred writes, drop the rows whose retention has passed."""
@@ -291,7 +332,7 @@ class PostgresStore(OpensAsContext):
     async def delete_thread(self, key: str) -> bool:
         return _changed(
             await self._execute(
-                "DELETE FROM {s}.threads WHERE key = $1 AND expires_at > {now}", key
+                "DELETE FROM {s}.threads WHERE key = $1 AND expires_at > {now}", key, retry=False
             )
         )
 
@@ -301,6 +342,7 @@ class PostgresStore(OpensAsContext):
                 "DELETE FROM {s}.threads WHERE key >= $1 AND starts_with(key, $1) "
                 "AND expires_at > {now}",
                 prefix,
+                retry=False,
             )
         )
 
@@ -317,6 +359,7 @@ class PostgresStore(OpensAsContext):
             f"WHERE {table}.expires_at <= {{now}}",
             ident,
             ttl,
+            retry=False,  # a first run that committed unseen would make the retry say False
         )
         await self._purge_now_and_then()
         return _changed(status)
@@ -337,10 +380,9 @@ class PostgresStore(OpensAsContext):
         return None if raw is None else InFlightTurn.model_validate_json(raw)
 
     async def list_turns(self) -> list[InFlightTurn]:
-        with self._translate_errors():
-            rows = await self._db.fetch(
-                f"SELECT data FROM {self._s}.turns ORDER BY started_at, turn_id"
-            )
+        rows = await self._call(
+            "fetch", "SELECT data FROM {s}.turns ORDER BY started_at, turn_id", (), retry=True
+        )
         return [InFlightTurn.model_validate_json(row[0]) for row in rows]
 
     async def claim_delivery(self, turn_id: str) -> bool:
