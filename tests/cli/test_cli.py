@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import uuid
@@ -208,3 +209,20 @@ async def test_doctor_reports_each_check_and_fails_on_a_refused_key(
     bad = await bridge("--config", str(config), "doctor", env=bad_env, cwd=tmp_path)
     assert bad.returncode == 1
     assert "FAIL  upstream" in bad.stdout.decode() and "refused (401)" in bad.stdout.decode()
+
+
+async def test_doctor_checks_a_postgres_store(
+    emulator: Any, tmp_path: Path, postgres_url: str
+) -> None:
+    config = tmp_path / "bridge.toml"
+    config.write_text(f'[store]\nurl = "{postgres_url}?schema=doctor_{uuid.uuid4().hex}"\n')
+    good = await bridge("--config", str(config), "doctor", env=upstream_env(emulator), cwd=tmp_path)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "ok    store" in good.stdout.decode()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    config.write_text(f'[store]\nurl = "postgresql://bridge@127.0.0.1:{closed}/postgres"\n')
+    bad = await bridge("--config", str(config), "doctor", env=upstream_env(emulator), cwd=tmp_path)
+    assert bad.returncode == 1
+    assert "FAIL  store" in bad.stdout.decode()
