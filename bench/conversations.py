@@ -1,5 +1,6 @@
 """Conversations overhead: 1,000 concurrent conversations, each streaming a multi-chunk
-answer, through the conversations service (SQLite, Redis, then Postgres) against direct
+answer, through the conversations service (on memory, SQLite, Redis, then Postgres: memory
+shows the service alone, without store round trips) against direct
 `AgentClient` calls in the same run. Conversations arrive evenly over 5 s and each answer
 streams for 5 s, so about N are in flight at the peak. Prints turns/s, p50/p99 turn
 latency and the added latency, this process's CPU time per turn next to the direct
@@ -235,8 +236,9 @@ def main() -> None:
             blocking_redis_server(Path(tmp)) as redis_url,
             blocking_postgres_server() as postgres_url,
         ):
-            stores = {"sqlite": f"sqlite:///{tmp}/bench.db", "redis": redis_url}
-            stores["postgres"] = postgres_url
+            # memory: the service alone, no store round trips (the floor of the others)
+            stores = {"memory": "memory://", "sqlite": f"sqlite:///{tmp}/bench.db"}
+            stores |= {"redis": redis_url, "postgres": postgres_url}
             for turns in args.turns:
                 anyio.run(bench, base_url, turns, stores)
     finally:
