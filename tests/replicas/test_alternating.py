@@ -21,14 +21,14 @@ from tests.replicas._surfaces import SURFACES, Platforms
 TURNS = 4
 HANDLE_SECRET = "handle-secret-77aa01"
 
-Transcript = dict[str, list[tuple[str, str]]]
+Transcript = dict[str, tuple[list[str], list[list[str]]]]
+"""Per surface: the answers the user saw, and the messages of each upstream thread."""
 
 
 async def _converse(
     emulator: Emulator, platforms: Platforms, replicas: list[Runtime]
 ) -> Transcript:
-    """Every surface's conversation, request `i` to `replicas[i % len(replicas)]`; the
-    transcript lists each answer with the thread its invoke continued."""
+    """Every surface's conversation, request `i` to `replicas[i % len(replicas)]`."""
     answers: dict[str, list[str]] = {}
 
     async def converse(name: str) -> None:
@@ -43,13 +43,12 @@ async def _converse(
     transcript: Transcript = {}
     for name, said in answers.items():
         source = SURFACES[name](platforms).source
-        threads = [request.body.get("id") for request in emulator.invokes()
-                   if request.body.get("source") == source]  # fmt: skip
-        named = {thread: f"thread-{n}" for n, thread in enumerate(dict.fromkeys(threads))}
-        transcript[name] = [
-            (answer, "new" if thread is None else named[thread])
-            for answer, thread in zip(said, threads, strict=True)
+        threads = [
+            [str(turn.input.get("text")) for turn in task.turns]
+            for task in emulator.tasks.values()
+            if task.sources[0] == source
         ]
+        transcript[name] = (said, threads)
     return transcript
 
 
@@ -92,10 +91,10 @@ async def test_one_replica_answers_each_surface_in_one_continued_thread(
     one_replica: tuple[Transcript, int],
 ) -> None:
     transcript, tasks = one_replica
-    for name, turns in transcript.items():
-        expected_threads = ["new"] + ["thread-1"] * (TURNS - 1)
-        assert [thread for _, thread in turns] == expected_threads, name
-        assert [answer for answer, _ in turns] == [f"{name} turn {i}" for i in range(TURNS)]
+    for name, (answers, threads) in transcript.items():
+        said = [f"{name} turn {index}" for index in range(TURNS)]
+        assert answers == said
+        assert threads == [said], name
     assert tasks == len(SURFACES)
 
 
