@@ -1,6 +1,7 @@
 """Chaos bench: the reliability scenarios of `tests/chaos` at full size, side by side.
 
-R1  upstream cuts, stalls, garbage, 429/503/500 on N Telegram turns (--turns, default 1,000)
+R1  upstream cuts, stalls, garbage, 429/503/500/502, resets (before and after the turn was
+    created) on N Telegram turns (--turns, default 1,000)
 R2  Telegram 429/5xx and Slack 429, ok:false ratelimited and 5xx on the answer path
 R3  Slack retries x3 and Telegram webhook replays across two replicas on one Redis store
 R4  `bridge serve` killed with SIGKILL mid-turn and restarted (--kills, default 100);
@@ -14,7 +15,7 @@ Prints one row per scenario: turns, answered, duplicates, lost, rate-limit waits
 redeliveries absorbed, `UpstreamError`s, `ConfigError`s), seconds. Loopback only, seeded,
 every wait bounded; it stops by itself. R3 needs `redis-server` on PATH.
 
-Run: uv run python bench/chaos.py [--turns 1000] [--kills 100] [--seed 1]
+Run: uv run python bench/chaos.py [--turns 1000] [--kills 100] [--seed 1] [--only R1 ...]
 """
 
 from __future__ import annotations
@@ -133,31 +134,35 @@ async def _r5_streams() -> Figures:
 
 
 async def main(
-    turns: int, kills: int, race_kills: int, seed: int, redis_url: str | None
+    turns: int,
+    kills: int,
+    race_kills: int,
+    seed: int,
+    redis_url: str | None,
+    only: frozenset[str] = frozenset(),
 ) -> list[Figures]:
-    rows = [
-        await _bounded("R1 upstream faults (telegram)", lambda: _r1(turns, seed)),
-        await _bounded("R2 platform faults (telegram)", lambda: _r2_telegram(seed)),
-        await _bounded("R2 platform faults (slack)", lambda: _r2_slack(seed)),
+    scenarios: list[tuple[str, Callable[[], Awaitable[Figures]]]] = [
+        ("R1 upstream faults (telegram)", lambda: _r1(turns, seed)),
+        ("R2 platform faults (telegram)", lambda: _r2_telegram(seed)),
+        ("R2 platform faults (slack)", lambda: _r2_slack(seed)),
     ]
     if redis_url is not None:
-        rows.append(
-            await _bounded("R3 redeliveries across 2 replicas", lambda: _r3(seed, redis_url))
+        scenarios.append(("R3 redeliveries across 2 replicas", lambda: _r3(seed, redis_url)))
+    scenarios.append(("R4 SIGKILL mid-turn (telegram)", lambda: _r4(kills, seed)))
+    if race_kills:
+        scenarios.append(
+            ("R4' kill as the answer lands (gap)", lambda: _r4(race_kills, seed, settle=False))
         )
-    else:
+    scenarios.append(("R5 hostile requests, big messages", _r5_requests))
+    scenarios.append(("R5 fuzzed streams, oversize, config", _r5_streams))
+    rows = []
+    for name, scenario in scenarios:
+        if not only or name.split()[0] in only:
+            rows.append(await _bounded(name, scenario))
+    if redis_url is None and (not only or "R3" in only):
         skipped = Figures("R3 redeliveries across 2 replicas")
         skipped.notes.append("not run: redis-server is not on PATH")
-        rows.append(skipped)
-    rows.append(await _bounded("R4 SIGKILL mid-turn (telegram)", lambda: _r4(kills, seed)))
-    if race_kills:
-        rows.append(
-            await _bounded(
-                "R4' kill as the answer lands (gap)",
-                lambda: _r4(race_kills, seed, settle=False),
-            )
-        )
-    rows.append(await _bounded("R5 hostile requests, big messages", _r5_requests))
-    rows.append(await _bounded("R5 fuzzed streams, oversize, config", _r5_streams))
+        rows.insert(3, skipped)
     return rows
 
 
@@ -172,16 +177,22 @@ def run() -> None:
         help="R4' rounds with a kill as the answer lands (default 30; 0 skips)",
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--only", nargs="*", default=[], help="run only these rows (R1 R2 R3 R4 R4' R5)"
+    )
     parser.add_argument("--log-level", default="CRITICAL", help="bridge logs (default: none)")
     args = parser.parse_args()
     logging.basicConfig(level=args.log_level.upper())
+    only = frozenset(args.only)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="chaos-redis-") as folder:
         if shutil.which("redis-server"):
             with blocking_redis_server(Path(folder)) as url:
-                rows = anyio.run(main, args.turns, args.kills, args.race_kills, args.seed, url)
+                rows = anyio.run(
+                    main, args.turns, args.kills, args.race_kills, args.seed, url, only
+                )
         else:
-            rows = anyio.run(main, args.turns, args.kills, args.race_kills, args.seed, None)
+            rows = anyio.run(main, args.turns, args.kills, args.race_kills, args.seed, None, only)
     print(
         f"chaos bench: seed {args.seed}, R1 {args.turns} turns, R4 {args.kills} kills, "
         f"{time.monotonic() - started:.0f}s in all"

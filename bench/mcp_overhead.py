@@ -1,9 +1,11 @@
 """MCP overhead: tools/call round trips through the bridge (stdio, HTTP) against direct
-`AgentClient` calls in the same run, at concurrency 1 and 50, on instant echo agents; and
-start-up to the first `tools/list` answer against a bare `MCPServer` hello-world.
+`AgentClient` calls and a minimal hand-written `MCPServer` proxy (`_mcp_proxy.py`, the
+floor the SDK allows) in the same run, at concurrency 1 and 50, on instant echo agents;
+and start-up to the first `tools/list` answer against a bare `MCPServer` hello-world.
 
-Loopback only, bounded in count and time. Run: `uv run python bench/mcp_overhead.py`.
-Goals: round trip p50 ≤ 1.5× direct; start-up ≤ 1.2× the hello-world.
+Loopback only, bounded in count and time. Run: `uv run python bench/mcp_overhead.py`
+(`--quick`: a tenth of the calls, for development).
+Goals: round trip p50 ≤ 1.5× direct and ≤ 1.1× the proxy; start-up ≤ 1.2× the hello-world.
 """
 
 from __future__ import annotations
@@ -25,9 +27,12 @@ from bridge.testing import open_emulator
 API_KEY = "bench-key"
 AGENTS = 50
 CALLS = {1: 200, 50: 1000}
+if "--quick" in sys.argv:
+    CALLS = {1: 20, 50: 100}
 STARTS = 5
 DEADLINE = 300.0
 BRIDGE = str(Path(sys.executable).parent / "bridge")
+PROXY = [sys.executable, str(Path(__file__).with_name("_mcp_proxy.py"))]
 HELLO = """
 from mcp.server.mcpserver import MCPServer
 server = MCPServer("hello")
@@ -94,12 +99,11 @@ def via(client: Client) -> Call:
     return call
 
 
-async def http_bridge(
-    emulator: Emulator, group: anyio.abc.TaskGroup
+async def http_server(
+    command: list[str], emulator: Emulator, group: anyio.abc.TaskGroup
 ) -> tuple[str, anyio.abc.Process]:
-    process = await anyio.open_process(
-        [BRIDGE, "mcp", "--transport", "http", "--port", "0"], env=bridge_env(emulator)
-    )
+    """Start an MCP server over HTTP; its URL is the `MCP endpoint:` line on stderr."""
+    process = await anyio.open_process(command, env=bridge_env(emulator))
     assert process.stderr is not None
     buffer = b""
     with anyio.fail_after(30):
@@ -118,18 +122,48 @@ async def http_bridge(
     return line.split("MCP endpoint: ", 1)[1].strip(), process
 
 
+def _children() -> dict[str, int]:
+    """This process's children by command line (the stdio servers the SDK client spawned)."""
+    found: dict[str, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == os.getpid():
+                found[(stat.parent / "cmdline").read_bytes().decode()] = int(stat.parent.name)
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measure_cpu(call: Call, concurrency: int, pid: int) -> tuple[list[float], float]:
+    """`measure`, plus the server process's CPU milliseconds per call (immune to load)."""
+    before = cpu_seconds(pid)
+    times = await measure(call, concurrency)
+    return times, (cpu_seconds(pid) - before) * 1000 / len(times)
+
+
 def quantiles(times: list[float]) -> tuple[float, float]:
     ordered = sorted(times)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     return statistics.median(ordered) * 1000, p99 * 1000
 
 
-def report(label: str, times: list[float], base: list[float]) -> None:
+def report(
+    label: str, times: list[float], base: list[float], floor: list[float], cpu: str = ""
+) -> None:
     p50, p99 = quantiles(times)
     b50, b99 = quantiles(base)
+    f50, _ = quantiles(floor)
     print(
         f"  {label:<22} p50 {p50:7.2f} ms  p99 {p99:7.2f} ms   "
-        f"ratio p50 {p50 / b50:5.2f}x  p99 {p99 / b99:5.2f}x"
+        f"vs direct p50 {p50 / b50:5.2f}x  p99 {p99 / b99:5.2f}x   vs proxy p50 {p50 / f50:5.2f}x"
+        f"{cpu}"
     )
 
 
@@ -140,33 +174,78 @@ async def startup(parameters: StdioServerParameters) -> float:
         return time.perf_counter() - started
 
 
+async def round_trips(emulator: Emulator) -> None:
+    print(f"tools/call round trips on instant echo agents ({AGENTS} agents, loopback)")
+    direct_call = await direct(emulator)
+    env = bridge_env(emulator)
+    stdio = StdioServerParameters(command=BRIDGE, args=["mcp"], env=env)
+    proxy = StdioServerParameters(command=PROXY[0], args=[*PROXY[1:], "stdio"], env=env)
+    async with anyio.create_task_group() as group:
+        url, process = await http_server(
+            [BRIDGE, "mcp", "--transport", "http", "--port", "0"], emulator, group
+        )
+        proxy_url, proxy_process = await http_server([*PROXY, "http"], emulator, group)
+        async with (
+            Client(stdio, mode="legacy") as stdio_client,
+            Client(url, mode="legacy") as http_client,
+            Client(proxy, mode="legacy") as proxy_stdio,
+            Client(proxy_url, mode="legacy") as proxy_http,
+        ):
+            children = _children()
+            pids = {
+                "bridge stdio": next(
+                    p for c, p in children.items() if "mcp" in c and "http" not in c
+                ),
+                "proxy stdio": next(p for c, p in children.items() if "stdio" in c),
+                "bridge HTTP": process.pid,
+                "proxy HTTP": proxy_process.pid,
+            }
+            for concurrency in (1, 50):
+                await measure(direct_call, concurrency)  # warm-up, discarded
+                base = await measure(direct_call, concurrency)
+                runs = {
+                    "proxy stdio": via(proxy_stdio),
+                    "bridge stdio": via(stdio_client),
+                    "proxy HTTP": via(proxy_http),
+                    "bridge HTTP": via(http_client),
+                }
+                timed = {
+                    name: await measure_cpu(call, concurrency, pids[name])
+                    for name, call in runs.items()
+                }
+                print(f" concurrency {concurrency}, {CALLS[concurrency]} calls each")
+                report("direct AgentClient", base, base, base)
+                for transport in ("stdio", "HTTP"):
+                    floor, floor_cpu = timed[f"proxy {transport}"]
+                    ours, ours_cpu = timed[f"bridge {transport}"]
+                    report(
+                        f"minimal proxy {transport}",
+                        floor,
+                        base,
+                        floor,
+                        f"   server CPU {floor_cpu:5.2f} ms/call",
+                    )
+                    report(
+                        f"bridge {transport}",
+                        ours,
+                        base,
+                        floor,
+                        f"   server CPU {ours_cpu:5.2f} ms/call ({ours_cpu / floor_cpu:4.2f}x)",
+                    )
+        for running in (process, proxy_process):
+            running.terminate()
+            await running.wait()
+        group.cancel_scope.cancel()
+
+
 async def main() -> None:
     extra = [AgentSpec(name, "Answers with your message.", "echo") for name in agent_names()]
     with anyio.fail_after(DEADLINE):
         async with open_emulator(api_key=API_KEY, extra_agents=extra) as emulator:
-            print(f"tools/call round trips on instant echo agents ({AGENTS} agents, loopback)")
-            direct_call = await direct(emulator)
-            stdio = StdioServerParameters(command=BRIDGE, args=["mcp"], env=bridge_env(emulator))
-            async with anyio.create_task_group() as group:
-                url, process = await http_bridge(emulator, group)
-                async with (
-                    Client(stdio, mode="legacy") as stdio_client,
-                    Client(url, mode="legacy") as http_client,
-                ):
-                    for concurrency in (1, 50):
-                        await measure(direct_call, concurrency)  # warm-up, discarded
-                        base = await measure(direct_call, concurrency)
-                        stdio_times = await measure(via(stdio_client), concurrency)
-                        http_times = await measure(via(http_client), concurrency)
-                        print(f" concurrency {concurrency}, {CALLS[concurrency]} calls each")
-                        report("direct AgentClient", base, base)
-                        report("bridge stdio", stdio_times, base)
-                        report("bridge HTTP", http_times, base)
-                process.terminate()
-                await process.wait()
-                group.cancel_scope.cancel()
-
+            if "--startup" not in sys.argv:
+                await round_trips(emulator)
             print(f"start-up to first tools/list answer (median of {STARTS})")
+            stdio = StdioServerParameters(command=BRIDGE, args=["mcp"], env=bridge_env(emulator))
             hello = StdioServerParameters(command=sys.executable, args=["-c", HELLO])
             bare = statistics.median([await startup(hello) for _ in range(STARTS)])
             ours = statistics.median([await startup(stdio) for _ in range(STARTS)])

@@ -52,8 +52,11 @@ KNOWN_SECRETS = (
     "s3cret",
     "upstream-key-4f1c9e",
     "handle-secret-77aa01",
+    "TEST-TOKEN-alice",
+    "TEST-TOKEN-bob",
+    "TEST-TOKEN-webhook",
 )
-_BRIDGE_LOGGERS = ("bridge", "bridge_mcp", "bridge_slack", "bridge_telegram")
+_BRIDGE_LOGGERS = ("bridge", "bridge_a2a", "bridge_mcp", "bridge_slack", "bridge_telegram", "a2a")
 
 
 class _SecretScan(logging.Handler):

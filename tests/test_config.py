@@ -19,14 +19,14 @@ def test_the_root_example_loads_as_it_is() -> None:
     assert settings.adapters == {}
 
 
-@pytest.mark.parametrize("name", ["mcp", "slack", "telegram"])
+@pytest.mark.parametrize("name", ["a2a", "mcp", "slack", "telegram"])
 def test_each_adapter_example_validates_against_its_model(name: str) -> None:
     settings = load_settings(ROOT / "adapters" / name / "config.example.toml", environ={})
     adapter = build_adapter(settings, name)
     assert adapter.name == name
 
 
-@pytest.mark.parametrize("name", ["mcp", "slack", "telegram"])
+@pytest.mark.parametrize("name", ["a2a", "mcp", "slack", "telegram"])
 def test_the_root_example_documents_every_adapter_key(name: str) -> None:
     root = (ROOT / "config.example.toml").read_text()
     snippet = (ROOT / "adapters" / name / "config.example.toml").read_text()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TextIO, runtime_check
 
 import anyio
 import anyio.abc
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from bridge.config import Settings, validate_adapter_config
 from bridge.errors import ConfigError
@@ -25,11 +25,13 @@ if TYPE_CHECKING:
 __all__ = [
     "Adapter",
     "AdapterConfig",
+    "BearerToken",
     "Check",
     "CommandContext",
     "available_adapters",
     "enabled_adapters",
     "load_adapter_class",
+    "preflight",
 ]
 
 logger = logging.getLogger(__name__)
@@ -38,12 +40,54 @@ ENTRY_POINT_GROUP = "bridge.adapters"
 DEFAULT_ADAPTER = "mcp"
 
 
-class AdapterConfig(BaseModel):
-    """Base of every adapter's config model: unknown keys are errors."""
+class BearerToken(BaseModel):
+    """One HTTP bearer token and the user its calls run as (`[[adapters.NAME.tokens]]`)."""
 
     model_config = ConfigDict(extra="forbid")
 
+    principal: str = Field(min_length=1, description="the user sent upstream (e.g. an email)")
+    token: SecretStr = Field(description="the bearer token; prefer the environment")
+
+    @field_validator("token")
+    @classmethod
+    def _not_empty(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value():
+            raise ValueError("a bearer token must not be empty")
+        return value
+
+
+def tokens_are_values(adapter: str, value: Any) -> Any:
+    """Refuse the old `"TOKEN" = "PRINCIPAL"` table of tokens, saying how to migrate."""
+    if isinstance(value, dict):
+        raise ValueError(
+            "tokens are a list of tables now, the token a value: for each old line "
+            f'"TOKEN" = "PRINCIPAL" write [[adapters.{adapter}.tokens]] with principal = '
+            '"PRINCIPAL" and token = "TOKEN" (environment: a JSON list of '
+            '{"principal": …, "token": …})'
+        )
+    return value
+
+
+class AdapterConfig(BaseModel):
+    """Base of every adapter's config model: unknown keys are errors. What an adapter needs
+    of its own table is checked by the model's validators; what it needs of the rest of the
+    configuration by `check_settings`. `bridge check-config`, `doctor` and `serve` all run
+    both (`preflight`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: Reachable by anyone on the platform (a chat bot): never run on the embedded emulator
+    #: unless `upstream.allow_emulator` says so.
+    public: ClassVar[bool] = False
+
     enabled: bool = True
+
+    def check_settings(self, settings: Settings) -> None:
+        """Requirements on the rest of the configuration.
+
+        Raises:
+            ConfigError: naming the key to set.
+        """
 
 
 @dataclass(frozen=True)
@@ -135,3 +179,32 @@ def enabled_adapters(settings: Settings, only: list[str] | None = None) -> list[
             continue
         adapters.append(adapter)
     return adapters
+
+
+def preflight(settings: Settings, adapters: list[Adapter]) -> None:
+    """Everything `bridge serve` would refuse, checked before anything starts (and by
+    `bridge check-config` and `bridge doctor`).
+
+    Raises:
+        ConfigError: the first problem, naming the key and where it came from.
+    """
+    from bridge.stores import open_store
+
+    open_store(settings.store.url)  # the scheme and path, without connecting
+    for adapter in adapters:
+        config = getattr(adapter, "config", None)
+        if not isinstance(config, AdapterConfig):
+            continue
+        config.check_settings(settings)
+        if (
+            config.public
+            and settings.uses_embedded_emulator
+            and not settings.upstream.allow_emulator
+        ):
+            raise ConfigError(
+                f"the {adapter.name} adapter would answer everyone from the embedded emulator: "
+                "set the platform's API key (XPANDER_API_KEY), or upstream.allow_emulator = true "
+                "for development",
+                key="upstream.api_key",
+                path=settings.origins.of(("upstream", "api_key")),
+            )

@@ -1,110 +1,140 @@
 """`bridge …` commands. The only module that prints.
 
-stdout carries answers only; progress, notices and errors go to stderr.
+stdout carries answers only; progress, notices and errors go to stderr. Every failure is
+one line naming the problem (and for configuration the key and where it came from):
+exit status 2 for configuration and usage, 1 for runtime failures; the traceback only
+at `--log-level debug`.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
-from collections.abc import Sequence
-from typing import Any, TextIO
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
+from typing import Any
 
 import anyio
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 
 from bridge import errors
+from bridge._chat import EXIT_INTERRUPTED, UsageError, chat, check_thread, note, pick_agent
 from bridge._version import __version__
-from bridge.adapters import CommandContext, available_adapters, build_adapter, load_adapter_class
-from bridge.client import AgentClient
-from bridge.config import Settings, load_settings, secret_values
-from bridge.doctor import run_doctor
-from bridge.events import (
-    AuthEventReceived,
-    Event,
-    ResumedByPolling,
-    TaskFinished,
-    TaskUpdated,
-    TextDelta,
-    ThoughtRecorded,
-    ToolCallFinished,
-    ToolCallRequested,
+from bridge.adapters import (
+    Adapter,
+    CommandContext,
+    available_adapters,
+    build_adapter,
+    enabled_adapters,
+    load_adapter_class,
+    preflight,
 )
-from bridge.logs import configure_logging
+from bridge.config import Settings, load_settings, redact_url, secret_values
+from bridge.doctor import run_doctor
+from bridge.logs import configure_logging, redactor
 from bridge.models import User
-from bridge.runtime import open_client, open_runtime, serve
+from bridge.runtime import Runtime, open_client, open_runtime, serve
 
 __all__ = ["main"]
 
 logger = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+_MASK = "********"
+
+
+def _global_flags(parser: argparse.ArgumentParser, *, default: Any) -> None:
+    """The flags every command accepts, before or after its name."""
+    parser.add_argument(
+        "--config",
+        default=default,
+        help="TOML config file (default: $BRIDGE_CONFIG, ./bridge.toml)",
+    )
+    parser.add_argument(
+        "--base-url", default=default, help="platform API base URL (no emulator then)"
+    )
+    parser.add_argument(
+        "--api-key", default=default, help="platform API key (prefer XPANDER_API_KEY)"
+    )
+    parser.add_argument(
+        "--log-level", default=default, help="DEBUG (with tracebacks), INFO, WARNING, ERROR"
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    _global_flags(common, default=argparse.SUPPRESS)
     parser = argparse.ArgumentParser(
         prog="bridge", description="Hosted agents in MCP, Slack and Telegram."
     )
     parser.add_argument("--version", action="version", version=f"bridge {__version__}")
-    parser.add_argument(
-        "--config", help="TOML config file (default: $BRIDGE_CONFIG, ./bridge.toml)"
-    )
-    parser.add_argument("--base-url", help="platform API base URL")
-    parser.add_argument("--api-key", help="platform API key (prefer XPANDER_API_KEY)")
-    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR")
+    _global_flags(parser, default=None)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    chat = commands.add_parser("chat", help="talk to an agent; streams the answer to stdout")
-    chat.add_argument("--agent", help="agent name or id")
-    chat.add_argument("--thread", help="continue this thread (task id)")
-    chat.add_argument("--user-email", help="end-user email sent as input.user")
-    chat.add_argument("message", nargs="?", help="the message; omit for an interactive chat")
+    def command(name: str, help_text: str, *, flags: bool = True, **options: Any) -> Any:
+        parents = [common] if flags else []
+        return commands.add_parser(name, help=help_text, parents=parents, **options)
 
-    commands.add_parser("agents", help="list the agents")
+    chat_ = command("chat", "talk to an agent; streams the answer to stdout")
+    chat_.add_argument("--agent", help="agent name or id")
+    chat_.add_argument("--thread", help="continue this thread (task id); an unknown id is refused")
+    chat_.add_argument("--user-email", help="end-user email sent as input.user")
+    chat_.add_argument("message", nargs="?", help="the message; omit for an interactive chat")
 
-    emulator = commands.add_parser("emulator", help="run the local platform emulator")
+    command("agents", "list the agents")
+
+    emulator = command("emulator", "run the local platform emulator", flags=False)
     emulator.add_argument("--host", default="127.0.0.1")
     emulator.add_argument("--port", type=int, default=8766)
     emulator.add_argument(
         "--api-key",
         dest="emulator_api_key",
-        default=None,
-        help="key the emulator requires (default: any key accepted is 'dev-key')",
+        default="dev-key",
+        help="the x-api-key the emulator requires; any other key gets 401 (default: dev-key)",
     )
 
-    run = commands.add_parser("serve", help="run the HTTP server and every enabled adapter")
+    run = command("serve", "run the HTTP server and every enabled adapter")
     run.add_argument("--only", action="append", help="run only this adapter (repeatable)")
 
-    commands.add_parser("check-config", help="validate the configuration and print it redacted")
-    commands.add_parser(
-        "doctor", help="check config, upstream key, store and platforms; exit 1 on failure"
-    )
-    store = commands.add_parser("store", help="store maintenance")
+    command("check-config", "validate the configuration and print it redacted")
+    command("doctor", "check config, upstream key, store and platforms; exit 1 on failure")
+    store = command("store", "store maintenance")
     store_commands = store.add_subparsers(dest="store_command", required=True, metavar="COMMAND")
     store_commands.add_parser(
         "schema", help="print the SQL that creates the Postgres store's schema, for migrations"
     )
 
     for name in sorted(available_adapters()):
-        # No arguments of its own: everything after the name goes to the adapter's command
-        # (argparse.REMAINDER would refuse arguments that start with "--").
-        commands.add_parser(name, help=f"{name} adapter commands", add_help=False)
+        # No arguments of its own: everything else after the name goes to the adapter's
+        # command (argparse.REMAINDER would refuse arguments that start with "--").
+        command(name, f"{name} adapter commands", add_help=False)
     return parser
+
+
+_FLAGS: dict[tuple[str, ...], str] = {
+    ("upstream", "base_url"): "--base-url",
+    ("upstream", "api_key"): "--api-key",
+    ("log", "level"): "--log-level",
+}
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
-    upstream: dict[str, Any] = {}
-    if args.base_url:
-        upstream["base_url"] = args.base_url
-    if args.api_key:
-        upstream["api_key"] = args.api_key
-    if upstream:
-        overrides["upstream"] = upstream
-    if args.log_level:
-        overrides["log"] = {"level": args.log_level}
-    return load_settings(args.config, overrides=overrides)
+    given: dict[tuple[str, ...], str] = {
+        path: value
+        for path, value in (
+            (("upstream", "base_url"), args.base_url),
+            (("upstream", "api_key"), args.api_key),
+            (("log", "level"), args.log_level),
+        )
+        if value
+    }
+    for (section, key), value in given.items():
+        overrides.setdefault(section, {})[key] = value
+    flags = {path: _FLAGS[path] for path in given}
+    return load_settings(args.config, overrides=overrides, flags=flags)
 
 
 def _setup_logging(settings: Settings, *, quiet: bool) -> None:
@@ -115,6 +145,20 @@ def _setup_logging(settings: Settings, *, quiet: bool) -> None:
     configure_logging(level, settings.log.format, secrets=secret_values(settings))
 
 
+def _leaves(exc: BaseException) -> Iterator[BaseException]:
+    """The exceptions inside (nested) exception groups."""
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            yield from _leaves(inner)
+    else:
+        yield exc
+
+
+def _wants_debug(args: argparse.Namespace) -> bool:
+    level = args.log_level or os.environ.get("BRIDGE_LOG__LEVEL") or ""
+    return level.strip().upper() == "DEBUG"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args, rest = parser.parse_known_args(argv)
@@ -122,17 +166,56 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.args = rest
     elif rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    settings: Settings | None = None
     try:
         settings = _settings(args)
         _setup_logging(
             settings, quiet=args.command in ("chat", "agents", "check-config", "doctor", "mcp")
         )
         return anyio.run(_dispatch, args, settings)
-    except errors.ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        return 130
+    except BaseException as exc:  # the outermost frame: every failure becomes one line
+        return _report(exc, settings, debug=_wants_debug(args))
+
+
+def _report(exc: BaseException, settings: Settings | None, *, debug: bool) -> int:
+    leaves = list(_leaves(exc))
+    if any(isinstance(leaf, KeyboardInterrupt) for leaf in leaves):
+        return EXIT_INTERRUPTED
+    if all(isinstance(leaf, SystemExit) for leaf in leaves):
+        code = leaves[0].code if isinstance(leaves[0], SystemExit) else 1
+        return code if isinstance(code, int) else EXIT_FAILED
+    first = next((leaf for leaf in leaves if isinstance(leaf, errors.BridgeError)), leaves[0])
+    redact: Callable[[str], str] = redactor(secret_values(settings) if settings else ())
+    code, line = _describe(first, settings)
+    if debug:
+        logger.error("%s", line, exc_info=first)
+    note(redact(line))
+    if code == EXIT_FAILED and not debug and not isinstance(first, errors.BridgeError):
+        note("(run with --log-level debug for the traceback)")
+    return code
+
+
+def _describe(exc: BaseException, settings: Settings | None) -> tuple[int, str]:
+    if isinstance(exc, errors.ConfigError):
+        return EXIT_USAGE, f"configuration error: {exc}"
+    if isinstance(exc, UsageError):
+        return EXIT_USAGE, f"error: {exc}"
+    url = settings.upstream.base_url if settings else "the platform"
+    if isinstance(exc, errors.AuthenticationError):
+        if settings is not None and not settings.has_api_key:
+            return EXIT_FAILED, (
+                f"error: {url} needs an API key: set XPANDER_API_KEY or pass --api-key"
+            )
+        return EXIT_FAILED, f"error: {url} refused the API key (401)"
+    if isinstance(exc, errors.UpstreamConnectError):
+        return EXIT_FAILED, f"error: cannot connect to the platform at {url}"
+    if isinstance(exc, errors.BridgeError):
+        return EXIT_FAILED, f"error: {exc}"
+    if isinstance(exc, OSError):
+        return EXIT_FAILED, f"error: {exc.strerror or exc}" + (
+            f": {exc.filename}" if exc.filename else ""
+        )
+    return EXIT_FAILED, f"error: unexpected {type(exc).__name__}: {exc}"
 
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
@@ -144,8 +227,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if command == "emulator":
         return await _emulator(args)
     if command == "serve":
-        await serve(settings, adapters=None if not args.only else _only(settings, args.only))
-        return EXIT_OK
+        return await _serve(settings, args.only)
     if command == "check-config":
         return _check_config(settings)
     if command == "doctor":
@@ -164,117 +246,62 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     )
     handler = getattr(cls, "command", None)
     if handler is None:
-        print(f"the {command} adapter has no commands", file=sys.stderr)
+        note(f"the {command} adapter has no commands")
         return EXIT_USAGE
     result: int = await handler(context, list(args.args))
     return result
 
 
-def _only(settings: Settings, names: list[str]) -> list[Any]:
-    return [build_adapter(settings, name) for name in names]
+async def _serve(settings: Settings, only: list[str] | None) -> int:
+    adapters = (
+        [build_adapter(settings, name) for name in only] if only else enabled_adapters(settings)
+    )
+    async with anyio.create_task_group() as group:
+        runtime: Runtime = await group.start(partial(serve, settings, adapters=adapters))
+        for line in _summary(settings, runtime, adapters):
+            note(f"bridge: {line}")
+    return EXIT_OK
 
 
-def _note(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
-async def _pick_agent(client: AgentClient, wanted: str | None, emulated: bool) -> str:
-    if wanted:
-        return (await client.find_agent(wanted)).id
-    if emulated:
-        return (await client.find_agent("echo")).id
-    agents = await client.list_agents()
-    if len(agents) == 1:
-        return agents[0].id
-    names = ", ".join(agent.name for agent in agents) or "none"
-    raise errors.ConfigError(f"choose an agent with --agent (agents: {names})", key="--agent")
+def _summary(settings: Settings, runtime: Runtime, adapters: list[Adapter]) -> list[str]:
+    """What `bridge serve` prints once everything has started."""
+    base = runtime.http.base_url
+    public = (settings.http.public_url or base).rstrip("/")
+    upstream = (
+        "the embedded emulator (no API key)"
+        if runtime.emulated
+        else redact_url(settings.upstream.base_url)
+    )
+    lines = [
+        f"serving on {base}; adapters: {', '.join(a.name for a in adapters) or 'none'}",
+        f"platform: {upstream}",
+    ]
+    for adapter in adapters:
+        describe = getattr(adapter, "describe", None)
+        if describe is not None:
+            lines.append(f"{adapter.name}: {describe(public)}")
+    lines.append(f"store: {redact_url(settings.store.url)}")
+    auth = " (bearer token required)" if settings.http.ops_token else ""
+    lines.append(f"metrics: {base}/metrics{auth}; health: {base}/healthz, {base}/readyz")
+    return lines
 
 
 async def _chat(args: argparse.Namespace, settings: Settings) -> int:
     async with open_client(settings) as (client, emulated):
         if emulated:
-            _note("bridge: no API key configured; talking to the embedded emulator")
-        try:
-            agent_id = await _pick_agent(client, args.agent, emulated)
-        except errors.UpstreamError as exc:
-            _note(f"error: {exc}")
-            return EXIT_FAILED
+            note("bridge: no API key configured; talking to the embedded emulator")
+        agent_id = await pick_agent(client, args.agent, emulated)
+        if args.thread:
+            await check_thread(client, args.thread)
         user = User(email=args.user_email, id=args.user_email) if args.user_email else None
-        thread: str | None = args.thread
-        if args.message is not None:
-            code, thread = await _one_turn(client, agent_id, args.message, thread, user)
-            return code
-        code = EXIT_OK
-        while True:
-            _note("you> ")
-            line = await anyio.to_thread.run_sync(sys.stdin.readline)
-            if not line:
-                return code
-            if line.strip():
-                code, thread = await _one_turn(client, agent_id, line.strip(), thread, user)
-
-
-async def _one_turn(
-    client: AgentClient, agent_id: str, text: str, thread: str | None, user: User | None
-) -> tuple[int, str | None]:
-    out = sys.stdout
-    code = EXIT_OK
-    try:
-        async with client.stream(
-            agent_id, text, thread=thread, user=user, source="api", stop_on_cancel=True
-        ) as run:
-            async for event in run:
-                _show(event, out, run.text)
-            thread = run.task_id
-    except errors.RunFailedError as exc:
-        thread = exc.task_id
-        _note(f"error: the agent's turn ended {exc.status}: {exc.task.result or 'no details'}")
-        code = EXIT_FAILED
-    except errors.UpstreamError as exc:
-        _note(f"error: {exc}")
-        code = EXIT_FAILED
-    if thread:
-        _note(f"thread: {thread}")
-    return code, thread
-
-
-def _show(event: Event, out: TextIO, streamed: str) -> None:
-    if isinstance(event, TextDelta):
-        out.write(event.text)
-        out.flush()
-    elif isinstance(event, TaskFinished):
-        result = event.task.result or ""
-        before = streamed
-        if result.startswith(before):
-            out.write(result[len(before) :])
-        out.write("\n")
-        out.flush()
-    elif isinstance(event, ThoughtRecorded) and event.text:
-        _note(f"· thinking: {event.text}")
-    elif isinstance(event, ToolCallRequested):
-        _note(f"· calling {event.name}")
-    elif isinstance(event, ToolCallFinished):
-        _note(f"· {event.name} {'failed' if event.is_error else 'done'}")
-    elif isinstance(event, ResumedByPolling):
-        _note(f"· stream lost ({event.reason}); waiting for the task to finish")
-    elif isinstance(event, AuthEventReceived) and event.is_login_required:
-        _note(f"· sign-in needed for {event.server_name or 'a connector'}: {event.url}")
-    elif isinstance(event, TaskUpdated) and event.task.is_paused:
-        request = event.task.hitl_request or {}
-        _note(
-            f"· paused, waiting for approval: {request.get('title') or request.get('content') or ''}"
-        )
+        return await chat(client, agent_id, args.message, args.thread, user)
 
 
 async def _agents(settings: Settings) -> int:
     async with open_client(settings) as (client, emulated):
         if emulated:
-            _note("bridge: no API key configured; listing the embedded emulator's agents")
-        try:
-            agents = await client.list_agents()
-        except errors.UpstreamError as exc:
-            _note(f"error: {exc}")
-            return EXIT_FAILED
+            note("bridge: no API key configured; listing the embedded emulator's agents")
+        agents = await client.list_agents()
     rows = [
         (
             a.name,
@@ -296,53 +323,73 @@ async def _agents(settings: Settings) -> int:
 async def _emulator(args: argparse.Namespace) -> int:
     from bridge.emulator import serve as serve_emulator
 
-    key = args.emulator_api_key or "dev-key"
-    _note(
-        f"emulator: http://{args.host}:{args.port} (x-api-key: {'<given>' if args.emulator_api_key else key})"
-    )
-    await serve_emulator(args.host, args.port, key)
+    note(f"emulator: http://{args.host}:{args.port} (send x-api-key: {args.emulator_api_key})")
+    await serve_emulator(args.host, args.port, args.emulator_api_key)
     return EXIT_OK
 
 
 async def _doctor(settings: Settings) -> int:
     checks = await run_doctor(settings)
+    redact = redactor(secret_values(settings))
     width = max(len(check.name) for check in checks)
     for check in checks:
-        print(f"{'ok  ' if check.ok else 'FAIL'}  {check.name:<{width}}  {check.detail}")
+        print(redact(f"{'ok  ' if check.ok else 'FAIL'}  {check.name:<{width}}  {check.detail}"))
     failed = [check for check in checks if not check.ok]
     print(f"{len(checks) - len(failed)} ok, {len(failed)} failed")
     return EXIT_FAILED if failed else EXIT_OK
 
 
 def _check_config(settings: Settings) -> int:
-    for name in settings.adapters:
-        build_adapter(settings, name)
-    dumped = settings.model_dump(mode="python")
+    """Everything `serve` would refuse is refused here too; then the configuration, with
+    every adapter table as its model sees it (defaults included), secrets masked."""
+    adapters = {name: build_adapter(settings, name) for name in settings.adapters}
+    preflight(settings, enabled_adapters(settings))
     print(f"config file: {settings.config_path or '(none: defaults and environment)'}")
-    _print_tree(dumped, "")
+    for line in config_lines(settings, adapters):
+        print(line)
     print("configuration is valid")
     return EXIT_OK
 
 
-def _print_tree(node: Any, prefix: str) -> None:
-    for key, value in node.items():
-        if isinstance(value, dict) and value:
-            _print_tree(value, f"{prefix}{key}.")
+def config_lines(settings: Settings, adapters: dict[str, Any]) -> list[str]:
+    """`key = value` for every key of the configuration, secrets and URL passwords masked."""
+    lines: list[str] = []
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, BaseModel):
+            _walk(value, name, lines)
+    for name, adapter in adapters.items():
+        config = getattr(adapter, "config", None)
+        if isinstance(config, BaseModel):
+            _walk(config, f"adapters.{name}", lines)
+    redact = redactor(secret_values(settings))
+    return [redact(line) for line in lines]
+
+
+def _walk(node: BaseModel, prefix: str, lines: list[str]) -> None:
+    for key in type(node).model_fields:
+        value = getattr(node, key)
+        if isinstance(value, BaseModel):
+            _walk(value, f"{prefix}.{key}", lines)
+        elif (
+            isinstance(value, dict)
+            and value
+            and all(isinstance(v, BaseModel) for v in value.values())
+        ):
+            for name, inner in value.items():
+                _walk(inner, f"{prefix}.{key}.{name}", lines)
         else:
-            shown = (
-                "********"
-                if isinstance(value, SecretStr) or (_secret_name(key) and value)
-                else value
-            )
-            print(
-                f"{prefix}{key} = {shown!r}"
-                if not isinstance(shown, str) or shown != "********"
-                else f"{prefix}{key} = ********"
-            )
+            lines.append(f"{prefix}.{key} = {_shown(value)}")
 
 
-def _secret_name(key: str) -> bool:
-    return any(part in key for part in ("token", "secret", "key", "password"))
+def _shown(value: Any) -> str:
+    if isinstance(value, SecretStr):
+        return _MASK
+    if isinstance(value, list) and any(isinstance(item, BaseModel) for item in value):
+        return f"[{len(value)} entries, secrets masked]"
+    if isinstance(value, str) and "://" in value:
+        return repr(redact_url(value))
+    return repr(value)
 
 
 if __name__ == "__main__":

@@ -6,13 +6,17 @@ Precedence: explicit values (CLI flags) > environment (`BRIDGE_`, `__` nesting;
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -20,6 +24,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from bridge._env import CONVENTIONAL, field_names_at, read_environment
 from bridge.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -28,13 +33,17 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_BASE_URL",
     "ConversationsConfig",
+    "FilesConfig",
     "HttpConfig",
     "LogConfig",
+    "Origins",
+    "Required",
     "Settings",
     "StoreConfig",
     "UpstreamConfig",
     "find_config_file",
     "load_settings",
+    "redact_url",
     "secret_values",
     "validate_adapter_config",
 ]
@@ -42,6 +51,14 @@ __all__ = [
 DEFAULT_BASE_URL = "https://api.xpander.ai"
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class Required(ValueError):
+    """Raised by a model validator: `key` (relative to the model) must be set or changed."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 class _Section(BaseModel):
@@ -61,6 +78,9 @@ class UpstreamConfig(_Section):
     read_timeout: float = Field(default=60.0, gt=0, description="non-streaming requests")
     idle_timeout: float = Field(default=120.0, gt=0, description="stream silence before polling")
     max_event_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    max_response_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1024, description="largest accepted non-streamed body"
+    )
     max_attempts: int = Field(default=4, ge=1, description="tries for refused or unsent requests")
     backoff_initial: float = Field(default=0.5, ge=0)
     backoff_max: float = Field(default=30.0, ge=0)
@@ -71,8 +91,17 @@ class UpstreamConfig(_Section):
     keepalive_expiry: float = Field(
         default=4.0, ge=0, description="close idle pooled connections sooner than servers do"
     )
+    new_thread_ids: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="choose new threads' ids so a failed invoke can be checked: auto learns "
+        "whether the platform keeps them, on trusts it, off lets the platform choose",
+    )
     embedded_state: str = Field(
         default=".bridge/emulator.json", description="where the embedded emulator keeps its threads"
+    )
+    allow_emulator: bool = Field(
+        default=False,
+        description="let Slack and Telegram answer from the embedded emulator (development only)",
     )
 
 
@@ -82,6 +111,30 @@ class HttpConfig(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8765, ge=0, le=65535)
     public_url: str | None = Field(default=None, description="how the platform reaches /files/")
+    ops_token: SecretStr | None = Field(
+        default=None, description="bearer token /metrics and /readyz then require"
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="request body cap of routes without their own"
+    )
+    body_timeout: float = Field(default=30.0, gt=0, description="seconds to receive a body")
+    header_timeout: float = Field(default=10.0, gt=0, description="seconds to send a request head")
+    keep_alive_timeout: float = Field(default=5.0, gt=0, description="idle keep-alive seconds")
+    max_connections: int = Field(default=1000, ge=1, description="open connections at most")
+    log_interval: float = Field(
+        default=60.0, gt=0, description="one listener error line per kind per interval"
+    )
+
+
+class FilesConfig(_Section):
+    """`[files]`: files re-hosted at `/files/…` (sealed references, streamed on request)."""
+
+    ttl: float = Field(default=900.0, gt=0, description="seconds a re-hosted file URL works")
+    max_streams: int = Field(default=32, ge=1, description="files streamed at once, in total")
+    max_streams_per_user: int = Field(default=4, ge=1, description="per user who shared them")
+    stream_timeout: float = Field(
+        default=600.0, gt=0, description="seconds one file may take to stream (else cut off)"
+    )
 
 
 class StoreConfig(_Section):
@@ -113,11 +166,29 @@ class ConversationsConfig(_Section):
     policy: Literal["queue", "coalesce", "interrupt"] = "queue"
     lock_lease: float = Field(default=30.0, gt=0)
     dedupe_ttl: float = Field(default=86400.0, gt=0)
-    handle_secret: SecretStr | None = None
+    handle_secret: SecretStr | None = Field(
+        default=None, description="seals conversation handles; default: created once in the store"
+    )
+    previous_handle_secrets: list[SecretStr] = Field(
+        default_factory=list,
+        description="secrets handles were sealed with before a rotation, still accepted for a while",
+    )
+    handle_rotation_grace: float = Field(
+        default=7 * 86400.0,
+        gt=0,
+        description="seconds previous handle secrets stay accepted after a new one is first used",
+    )
     handle_ttl: float = Field(default=30 * 86400.0, gt=0)
     recovery_interval: float = Field(default=30.0, gt=0)
+    max_delivery_attempts: int = Field(
+        default=3, ge=1, description="failed deliveries before a turn is quarantined"
+    )
     drain_timeout: float = Field(
         default=30.0, ge=0, description="seconds running turns get on SIGTERM"
+    )
+    replica_file: str = Field(
+        default=".bridge/replica-id",
+        description="this process's identity across restarts (persistent stores); '' = none",
     )
 
 
@@ -126,6 +197,16 @@ class LogConfig(_Section):
 
     level: str = "INFO"
     format: Literal["plain", "json"] = "plain"
+
+    @field_validator("level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.upper() not in _LEVELS:
+            raise ValueError(f"unknown log level {value!r}; use one of {', '.join(_LEVELS)}")
+        return value.upper()
+
+
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class Settings(BaseSettings):
@@ -144,15 +225,23 @@ class Settings(BaseSettings):
     store: StoreConfig = Field(default_factory=StoreConfig)
     conversations: ConversationsConfig = Field(default_factory=ConversationsConfig)
     log: LogConfig = Field(default_factory=LogConfig)
+    files: FilesConfig = Field(default_factory=FilesConfig)
     adapters: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     config_path: Path | None = Field(default=None, exclude=True)
+    origins: Origins = Field(default_factory=lambda: Origins(), exclude=True)
     log_level_given: bool = Field(default=False, exclude=True)
 
     @property
     def has_api_key(self) -> bool:
         key = self.upstream.api_key
         return key is not None and bool(key.get_secret_value())
+
+    @property
+    def uses_embedded_emulator(self) -> bool:
+        """No key and no platform URL of one's own: the in-process emulator answers. A
+        `base_url` without a key talks to that URL, never to the emulator."""
+        return not self.has_api_key and self.upstream.base_url == DEFAULT_BASE_URL
 
 
 def find_config_file(explicit: str | Path | None = None) -> Path | None:
@@ -186,22 +275,37 @@ def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def _adapter_model(name: str) -> type[BaseModel] | None:
+    """The config model of the installed adapter `name` (None when there is none)."""
+    from importlib.metadata import entry_points
+
+    for point in entry_points(group="bridge.adapters"):
+        if point.name == name:
+            model: type[BaseModel] = point.load().config_model
+            return model
+    return None
+
+
 def load_settings(
     config_file: str | Path | None = None,
     *,
     overrides: dict[str, Any] | None = None,
     environ: dict[str, str] | None = None,
+    flags: dict[tuple[str, ...], str] | None = None,
 ) -> Settings:
-    """Load the configuration.
+    """Load the configuration. `flags` names the command-line flag of each override.
 
     Raises:
-        ConfigError: a key is invalid (names the key and the file or variable).
+        ConfigError: a key is invalid (names the key and the file, variable or flag).
     """
     path = find_config_file(config_file)
     from_file = _read_toml(path) if path else {}
     env = dict(os.environ if environ is None else environ)
     explicit = overrides or {}
-    xpander_key = env.get("XPANDER_API_KEY")
+    tables = from_file.get("adapters")
+    configured = set(tables) if isinstance(tables, dict) else set()
+    layer = read_environment(env, Settings, _adapter_model, configured)
+    lower = _deep_merge(from_file, layer.conventional)
 
     class _Loaded(Settings):
         @classmethod
@@ -213,82 +317,111 @@ def load_settings(
             dotenv_settings: PydanticBaseSettingsSource,
             file_secret_settings: PydanticBaseSettingsSource,
         ) -> tuple[PydanticBaseSettingsSource, ...]:
-            lower = from_file
-            if xpander_key:
-                lower = _deep_merge(from_file, {"upstream": {"api_key": xpander_key}})
             return (
                 InitSettingsSource(settings_cls, explicit),
-                _EnvSource(settings_cls, env),
+                InitSettingsSource(settings_cls, layer.bridge),
                 InitSettingsSource(settings_cls, lower),
             )
 
+    origins = Origins(file=path, env=layer.origins, flags=dict(flags or {}))
     try:
         loaded = _Loaded()
     except pydantic.ValidationError as exc:
-        raise _config_error(exc, path, env) from None
+        raise _config_error(exc, origins, Settings, ()) from None
     settings = Settings.model_construct(
         **{name: getattr(loaded, name) for name in Settings.model_fields}
     )
     settings.config_path = path
+    settings.origins = origins
     settings.log_level_given = bool(
         explicit.get("log", {}).get("level")
-        or env.get("BRIDGE_LOG__LEVEL")
+        or ("log", "level") in layer.origins
         or (isinstance(from_file.get("log"), dict) and "level" in from_file["log"])
     )
     return settings
 
 
-class _EnvSource(PydanticBaseSettingsSource):
-    """`BRIDGE_A__B=value` from an explicit mapping (so tests need not touch os.environ)."""
+@dataclass
+class Origins:
+    """Where each value came from: the file, a variable or a flag (for error messages)."""
 
-    def __init__(self, settings_cls: type[BaseSettings], env: dict[str, str]) -> None:
-        super().__init__(settings_cls)
-        self._values: dict[str, Any] = {}
-        for name, value in env.items():
-            if not name.upper().startswith("BRIDGE_") or name.upper() == "BRIDGE_CONFIG":
-                continue
-            parts = name[len("BRIDGE_") :].lower().split("__")
-            node = self._values
-            for part in parts[:-1]:
-                node = node.setdefault(part, {})
-                if not isinstance(node, dict):
-                    break
-            else:
-                node[parts[-1]] = value
+    file: Path | None = None
+    env: dict[tuple[str, ...], str] = dataclass_field(default_factory=dict)
+    flags: dict[tuple[str, ...], str] = dataclass_field(default_factory=dict)
 
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return self._values.get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return self._values
+    def of(self, loc: tuple[str, ...]) -> str | None:
+        """The flag, variable or file that set the key at `loc` (or its enclosing table)."""
+        for size in range(len(loc), 0, -1):
+            prefix = loc[:size]
+            if prefix in self.flags:
+                return f"flag {self.flags[prefix]}"
+            if prefix in self.env:
+                return f"environment variable {self.env[prefix]}"
+        return str(self.file) if self.file else None
 
 
 def _config_error(
-    exc: pydantic.ValidationError, path: Path | None, env: dict[str, str]
+    exc: pydantic.ValidationError,
+    origins: Origins,
+    model: type[BaseModel],
+    prefix: tuple[str, ...],
 ) -> ConfigError:
+    """The first error as one line: the problem, the key, where it came from, and for an
+    unknown key the closest valid one."""
     first = exc.errors()[0]
-    key = ".".join(str(part) for part in first["loc"])
-    env_name = "BRIDGE_" + "__".join(str(part).upper() for part in first["loc"])
-    where = f"environment variable {env_name}" if env_name in env else (str(path) if path else None)
-    return ConfigError(first["msg"], key=key, path=where)
+    loc = prefix + tuple(str(part) for part in first["loc"])
+    message = first["msg"]
+    cause = (first.get("ctx") or {}).get("error")
+    if isinstance(cause, Required):
+        loc += tuple(cause.key.split("."))
+    if first["type"] == "extra_forbidden":
+        valid = field_names_at(model, loc[len(prefix) : -1], _adapter_model)
+        close = difflib.get_close_matches(loc[-1].lower(), valid, n=1, cutoff=0.6)
+        message = "unknown key" + (f"; did you mean {close[0]!r}?" if close else "")
+    elif first["type"] == "missing":
+        conventional = [name for name, path in CONVENTIONAL.items() if path == loc]
+        message = "required, not set" + (f" (or set {conventional[0]})" if conventional else "")
+    elif first["type"] == "value_error":
+        message = message.removeprefix("Value error, ")
+    return ConfigError(message, key=".".join(loc), path=origins.of(loc))
 
 
-def validate_adapter_config(settings: Settings, name: str, model: type[M]) -> M:
-    """Validate the `[adapters.NAME]` table against the adapter's model.
+def validate_adapter_config(
+    settings: Settings, name: str, model: type[M], *, requirements: bool = True
+) -> M:
+    """Validate the `[adapters.NAME]` table against the adapter's model. `requirements=False`
+    skips what only running needs (tokens), for commands that come before them (a manifest).
 
     Raises:
-        ConfigError: naming `adapters.NAME.<key>` and the config file.
+        ConfigError: naming `adapters.NAME.<key>` and the file or variable.
     """
     raw = settings.adapters.get(name, {})
     try:
-        return model.model_validate(raw)
+        return model.model_validate(raw, context={"requirements": requirements})
     except pydantic.ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(["adapters", name, *(str(part) for part in first["loc"])])
-        where = str(settings.config_path) if settings.config_path else None
-        raise ConfigError(first["msg"], key=key, path=where) from None
+        raise _config_error(exc, settings.origins, model, ("adapters", name)) from None
 
 
+def redact_url(url: str) -> str:
+    """`scheme://user:password@host/…` with the password (or a lone token) masked."""
+    parts = urlsplit(url)
+    if not parts.password and not parts.username:
+        return url
+    user = parts.username or ""
+    hidden = f"{user}:{_MASK}" if parts.password else _MASK
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{hidden}@{host}"))
+
+
+def _url_secrets(url: str) -> list[str]:
+    parts = urlsplit(url)
+    found = [parts.password] if parts.password else []
+    if parts.username and not parts.password:
+        found.append(parts.username)  # `redis://token@host`: a lone user part is a credential
+    return [unquote(value) for value in found] + found
+
+
+_MASK = "********"
 _SECRET_HINTS = ("token", "secret", "key", "password")
 
 
@@ -299,6 +432,9 @@ def secret_values(settings: Settings) -> list[str]:
     def walk(node: Any, name: str = "") -> None:
         if isinstance(node, SecretStr):
             found.append(node.get_secret_value())
+        elif isinstance(node, list | tuple):
+            for item in node:
+                walk(item, name)
         elif isinstance(node, BaseModel):
             for field in type(node).model_fields:
                 walk(getattr(node, field), field)
@@ -309,4 +445,5 @@ def secret_values(settings: Settings) -> list[str]:
             found.append(node)
 
     walk(settings)
+    found += _url_secrets(settings.store.url) + _url_secrets(settings.upstream.base_url)
     return [value for value in found if value]

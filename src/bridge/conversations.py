@@ -10,6 +10,7 @@ delivered the answer. Turns whose holder died are finished by `recover()`.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 import time
@@ -17,7 +18,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 from pydantic import SecretStr
@@ -29,16 +30,30 @@ from bridge.config import ConversationsConfig
 from bridge.events import Event, TaskCreated, TaskFinished, TextDelta
 from bridge.handles import HandleSealer
 from bridge.logs import log_context, update_log_context
-from bridge.metrics import Metrics
 from bridge.models import InvokeOptions, Task, User
 from bridge.stores import InFlightTurn, SessionStore, ThreadRef
 from bridge.tracing import set_turn_attribute, turn_span
 
-__all__ = ["ConversationKey", "Conversations", "Deliver", "Message", "Policy", "Turn"]
+if TYPE_CHECKING:
+    from bridge.metrics import Metrics
+
+__all__ = [
+    "NOT_SHOWN_TEXT",
+    "ConversationKey",
+    "Conversations",
+    "Deliver",
+    "Message",
+    "Policy",
+    "Turn",
+]
 
 logger = logging.getLogger(__name__)
 
 Policy = Literal["queue", "coalesce", "interrupt"]
+_HANDLE_SECRET = "handle-secret"
+
+NOT_SHOWN_TEXT = "⚠️ The answer could not be shown."
+"""What the user reads when rendering or delivering their answer failed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +219,33 @@ class Conversations(RecoveryMixin):
         await self.store.put_thread(str(key), ref)
         return ref
 
+    async def load_handle_secret(self) -> None:
+        """Seal handles with the configured secret, else with one created once in the store
+        (so handles outlive restarts and work on every replica). After a rotation, handles
+        sealed with a previous secret (listed, or the store's) open for `handle_rotation_grace`
+        from the first time any replica saw the new one.
+
+        Raises:
+            StoreError: the store failed.
+        """
+        config = self.config
+        stored = SecretStr(
+            await self.store.ensure_secret(_HANDLE_SECRET, secrets.token_urlsafe(32))
+        )
+        current = config.handle_secret or stored
+        previous = [*config.previous_handle_secrets, *([stored] if config.handle_secret else [])]
+        previous = [old for old in previous if old.get_secret_value() != current.get_secret_value()]
+        until = 0.0
+        if previous:
+            digest = hashlib.sha256(current.get_secret_value().encode()).hexdigest()[:32]
+            first_seen = await self.store.ensure_secret(
+                f"{_HANDLE_SECRET}-since:{digest}", repr(time.time())
+            )
+            until = float(first_seen) + config.handle_rotation_grace
+        self.handles = HandleSealer(
+            current, ttl=config.handle_ttl, previous=previous, previous_until=until
+        )
+
     def seal(self, agent_id: str, task_id: str, owner: str | None = None) -> str:
         return self.handles.seal(agent_id, task_id, owner)
 
@@ -288,7 +330,15 @@ class Conversations(RecoveryMixin):
                     ):
                         async with self._open_run(turn, batch[-1]) as run:
                             turn.run = run
-                            yield turn
+                            try:
+                                yield turn
+                            except (errors.UpstreamError, errors.PlatformError):
+                                raise
+                            except Exception as exc:
+                                # Not a platform outage: counted, so recovery gives up on
+                                # this record after max_delivery_attempts instead of looping.
+                                await self.count_failure(turn.record, exc, stage="deliver")
+                                raise
                         await self._finish(turn)
                 finally:
                     self._running.pop(name, None)
@@ -386,6 +436,15 @@ class Conversations(RecoveryMixin):
 
     @asynccontextmanager
     async def _open_run(self, turn: Turn, message: Message) -> AsyncIterator[Run]:
+        # Recorded before the invoke: after a crash, recovery can ask the platform whether
+        # this turn started instead of guessing.
+        checkpoint = await self.client.checkpoint(turn.record.text, thread=turn.thread)
+        turn.record = turn.record.model_copy(
+            update={
+                "new_thread_id": checkpoint.task_id if checkpoint.is_new else None,
+                "thread_messages": checkpoint.baseline,
+            }
+        )
         await self.store.record_turn(turn.record)
         async with self.client.stream(
             turn.record.agent_id,
@@ -396,6 +455,7 @@ class Conversations(RecoveryMixin):
             source=turn.record.source,
             options=message.options,
             stop_on_cancel=False,
+            checkpoint=checkpoint,
         ) as run:
             yield run
 

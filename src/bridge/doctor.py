@@ -11,9 +11,9 @@ import secrets
 from typing import Any
 
 from bridge import errors
-from bridge.adapters import Check, build_adapter
+from bridge.adapters import Check, build_adapter, preflight
 from bridge.client import AgentClient
-from bridge.config import Settings
+from bridge.config import Settings, redact_url
 
 __all__ = ["Check", "run_doctor"]
 
@@ -27,6 +27,10 @@ async def run_doctor(settings: Settings) -> list[Check]:
             adapters.append(build_adapter(settings, name))
         except errors.ConfigError as exc:
             checks.append(Check(f"adapters.{name}", False, str(exc)))
+    try:
+        preflight(settings, [a for a in adapters if getattr(a.config, "enabled", True)])
+    except errors.ConfigError as exc:
+        checks.append(Check("serve", False, f"would refuse to start: {exc}"))
     checks.append(await _upstream(settings))
     checks.append(await _store(settings))
     for adapter in adapters:
@@ -38,44 +42,42 @@ async def run_doctor(settings: Settings) -> list[Check]:
         else:
             try:
                 checks.extend(await doctor(adapter.config, settings))
-            except errors.BridgeError as exc:
-                checks.append(Check(adapter.name, False, str(exc)))
+            except (errors.BridgeError, OSError) as exc:
+                checks.append(Check(adapter.name, False, f"{type(exc).__name__}: {exc}"))
     return checks
 
 
 async def _upstream(settings: Settings) -> Check:
-    if not settings.has_api_key:
+    if settings.uses_embedded_emulator:
         return Check(
             "upstream",
             False,
             "no API key (set XPANDER_API_KEY); only the embedded emulator would answer",
         )
+    url = redact_url(settings.upstream.base_url)
     try:
         async with AgentClient(settings.upstream.model_copy(update={"max_attempts": 1})) as client:
             page = await client.list_agents_page(per_page=50)
     except errors.AuthenticationError:
-        return Check(
-            "upstream", False, f"{settings.upstream.base_url}: the API key was refused (401)"
-        )
+        problem = "the API key was refused" if settings.has_api_key else "an API key is needed"
+        return Check("upstream", False, f"{url}: {problem} (401)")
     except errors.UpstreamError as exc:
-        return Check("upstream", False, f"{settings.upstream.base_url}: {exc}")
-    return Check(
-        "upstream", True, f"{settings.upstream.base_url}: key accepted, {page.total} agents"
-    )
+        return Check("upstream", False, f"{url}: {exc}")
+    return Check("upstream", True, f"{url}: key accepted, {page.total} agents")
 
 
 async def _store(settings: Settings) -> Check:
-    url = settings.store.url
+    shown = redact_url(settings.store.url)
     try:
         store = settings.store.open()
         await store.open()
         try:
             probe, owner = f"doctor:{secrets.token_hex(4)}", "doctor"
             if not await store.acquire_lock(probe, owner, 5.0):
-                return Check("store", False, f"{url}: could not take a fresh lock")
+                return Check("store", False, f"{shown}: could not take a fresh lock")
             await store.release_lock(probe, owner)
         finally:
             await store.close()
     except (errors.StoreError, errors.ConfigError, OSError) as exc:
-        return Check("store", False, f"{url}: {exc}")
-    return Check("store", True, f"{url}: reachable, locks work")
+        return Check("store", False, f"{shown}: {exc}")
+    return Check("store", True, f"{shown}: reachable, locks work")

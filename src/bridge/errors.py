@@ -2,6 +2,7 @@
 
     BridgeError
     ├── ConfigError                 bad configuration (.key, .path)
+    ├── StartupError                a listener could not start (port in use, ...) (.key)
     ├── UpstreamError               anything that went wrong talking to the platform
     │   ├── TransportError          the request did not complete at the HTTP level
     │   │   ├── UpstreamConnectError    never reached the server (safe to retry)
@@ -16,14 +17,17 @@
     │   │   ├── ValidationError         422 (.errors: the `detail[]` list)
     │   │   ├── RateLimitError          429 (.retry_after)
     │   │   └── ServerError             5xx (.retry_after for 503)
-    │   └── RunFailedError          a run ended failed/error/stopped (.task, .task_id, .status)
+    │   ├── RunFailedError          a run ended failed/error/stopped (.task, .task_id, .status)
+    │   └── TurnUnknownError        the platform could not say whether a turn started (.task_id)
     ├── ConversationError           the conversations layer refused a turn
     │   ├── HandleError             a conversation handle was forged, expired or malformed
     │   ├── OwnershipError          a thread was continued from a key that does not own it
     │   └── TurnBusyError           the key is busy and its policy refuses to wait
     ├── StoreError                  the session store failed (.url)
     └── PlatformError               a chat platform API call failed (.platform, .method)
-        └── PlatformRateLimitError  the platform said slow down (.retry_after seconds)
+        ├── PlatformRateLimitError  the platform said slow down (.retry_after seconds)
+        └── FileRefusedError        a platform file was not fetched (.reason: host, address,
+                                    redirect, too_large, unavailable)
 
 Callers catch `UpstreamError` for "the platform did not give us an answer" and
 `RunFailedError` for "the agent ran and failed". Transport-level exceptions
@@ -43,6 +47,7 @@ __all__ = [
     "ConfigError",
     "ConversationError",
     "EventTooLargeError",
+    "FileRefusedError",
     "HandleError",
     "NotFoundError",
     "OwnershipError",
@@ -52,11 +57,13 @@ __all__ = [
     "RateLimitError",
     "RunFailedError",
     "ServerError",
+    "StartupError",
     "StoreError",
     "StreamError",
     "TransportError",
     "TurnBusyError",
     "TurnConflictError",
+    "TurnUnknownError",
     "UpstreamConnectError",
     "UpstreamError",
     "UpstreamStatusError",
@@ -77,6 +84,14 @@ class ConfigError(BridgeError):
         super().__init__(f"{message} ({where})" if where else message)
         self.key = key
         self.path = path
+
+
+class StartupError(BridgeError):
+    """Something the configuration names could not be started (a port already in use)."""
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(f"{message} (key {key!r})" if key else message)
+        self.key = key
 
 
 class UpstreamError(BridgeError):
@@ -172,6 +187,14 @@ class RunFailedError(UpstreamError):
         self.status = task.status
 
 
+class TurnUnknownError(UpstreamError):
+    """Whether a turn started upstream could not be told (the check itself failed)."""
+
+    def __init__(self, message: str, *, task_id: str | None = None) -> None:
+        super().__init__(message)
+        self.task_id = task_id
+
+
 class ConversationError(BridgeError):
     """The conversations layer refused a turn."""
 
@@ -221,3 +244,13 @@ class PlatformRateLimitError(PlatformError):
             method=method,
         )
         self.retry_after = retry_after
+
+
+class FileRefusedError(PlatformError):
+    """A chat platform's file was not fetched: `.reason` is `host` (not an allowed file
+    host), `address` (a private, loopback or link-local address), `redirect` (off the
+    allowed hosts), `too_large` (over the size cap) or `unavailable` (the platform failed)."""
+
+    def __init__(self, reason: str, message: str, *, platform: str = "") -> None:
+        super().__init__(message, platform=platform, method="file")
+        self.reason = reason

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pydantic import SecretStr
@@ -39,15 +40,40 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-class HandleSealer:
-    """Seals and opens handles with one secret (shared by every replica)."""
+def _derive(secret: SecretStr) -> bytes:
+    return hashlib.sha256(b"bridge-handle:" + secret.get_secret_value().encode()).digest()
 
-    def __init__(self, secret: SecretStr, *, ttl: float = 30 * 86400.0) -> None:
-        self._key = hashlib.sha256(b"bridge-handle:" + secret.get_secret_value().encode()).digest()
+
+def _mac(key: bytes, body: str) -> str:
+    return _b64(hmac.new(key, body.encode("ascii"), hashlib.sha256).digest())
+
+
+class HandleSealer:
+    """Seals handles with one secret (shared by every replica); opens them with it and,
+    until `previous_until` (wall-clock seconds), with the `previous` secrets of a rotation."""
+
+    def __init__(
+        self,
+        secret: SecretStr,
+        *,
+        ttl: float = 30 * 86400.0,
+        previous: Sequence[SecretStr] = (),
+        previous_until: float = 0.0,
+    ) -> None:
+        self._key = _derive(secret)
+        self._previous = [_derive(old) for old in previous]
+        self._previous_until = previous_until
         self._ttl = ttl
 
     def _mac(self, body: str) -> str:
-        return _b64(hmac.new(self._key, body.encode("ascii"), hashlib.sha256).digest())
+        return _mac(self._key, body)
+
+    def _verifies(self, body: str, mac: str) -> bool:
+        if hmac.compare_digest(mac, self._mac(body)):
+            return True
+        if time.time() >= self._previous_until:
+            return False
+        return any(hmac.compare_digest(mac, _mac(key, body)) for key in self._previous)
 
     def seal(self, agent_id: str, task_id: str, owner: str | None = None) -> str:
         claims = {"a": agent_id, "t": task_id, "o": owner, "e": int(time.time() + self._ttl)}
@@ -64,7 +90,7 @@ class HandleSealer:
         if not isinstance(handle, str) or not handle.startswith(_PREFIX) or handle.count(".") != 2:
             raise HandleError("malformed")
         body, mac = handle[len(_PREFIX) :].split(".")
-        if not hmac.compare_digest(mac, self._mac(body)):
+        if not self._verifies(body, mac):
             raise HandleError("signature does not match")
         try:
             claims = json.loads(_unb64(body))

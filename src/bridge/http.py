@@ -1,6 +1,7 @@
 """The bridge's one HTTP server: a Starlette app adapters mount routes on, served by uvicorn.
 
 Binds to 127.0.0.1 unless configured otherwise; `/healthz` answers while the process lives.
+Every request passes the edge guards of `[http]` (body size, read timeouts, connection cap).
 """
 
 from __future__ import annotations
@@ -15,10 +16,15 @@ import anyio.abc
 import anyio.lowlevel
 import uvicorn
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
+
+from bridge._edge import BodyLimit, guarded_protocol, rate_limited_logs
+from bridge.config import HttpConfig
+from bridge.errors import StartupError
 
 __all__ = ["HttpApp"]
 
@@ -30,8 +36,10 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 class HttpApp:
     """Routes collected from the core and the adapters, served on one port."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: HttpConfig | None = None) -> None:
+        self.config = config or HttpConfig()
         self._routes: list[BaseRoute] = [Route("/healthz", self._healthz, methods=["GET"])]
+        self._body_limits: dict[str, int] = {}
         self.checks: dict[str, Callable[[], Awaitable[bool]]] = {}
         self.port: int | None = None
         self.host: str | None = None
@@ -41,14 +49,35 @@ class HttpApp:
     async def _healthz(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    def add_route(self, path: str, endpoint: Endpoint, methods: Sequence[str] = ("GET",)) -> None:
+    def add_route(
+        self,
+        path: str,
+        endpoint: Endpoint,
+        methods: Sequence[str] = ("GET",),
+        *,
+        max_body: int | None = None,
+    ) -> None:
+        """Route `path`; `max_body` bytes of request body (default `[http] max_body_bytes`)."""
         self._routes.append(Route(path, endpoint, methods=list(methods)))
+        if max_body is not None:
+            self._body_limits[path] = max_body
 
     def mount(self, path: str, app: ASGIApp) -> None:
         self._routes.append(Mount(path, app=app))
 
     def asgi(self) -> Starlette:
-        return Starlette(routes=list(self._routes))
+        limits = Middleware(
+            BodyLimit,
+            default=self.config.max_body_bytes,
+            limits=dict(self._body_limits),
+            timeout=self.config.body_timeout,
+        )
+        return Starlette(routes=list(self._routes), middleware=[limits])
+
+    def _refused(self) -> None:
+        logger.warning(
+            "refused a connection: %d open (http.max_connections)", self.config.max_connections
+        )
 
     @property
     def base_url(self) -> str:
@@ -72,15 +101,30 @@ class HttpApp:
         # and without it keep-alive responses can stall ~40 ms (Nagle + delayed ACK).
         sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            sock.close()
+            raise StartupError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}", key="http.port"
+            ) from None
         sock.set_inheritable(True)
         self.host, self.port = host, sock.getsockname()[1]
+        edge = self.config
+        protocol = guarded_protocol(
+            header_timeout=edge.header_timeout,
+            max_connections=edge.max_connections,
+            on_refused=self._refused,
+        )
         config = uvicorn.Config(
             self.asgi(),
+            http=protocol,
             log_level="warning",
+            log_config=None,  # uvicorn's records go through the bridge's handler (redaction)
             lifespan="off",
             access_log=False,
             timeout_graceful_shutdown=5,
+            timeout_keep_alive=edge.keep_alive_timeout,  # type: ignore[arg-type]
             **uvicorn_options,
         )
         server = uvicorn.Server(config)
@@ -96,20 +140,21 @@ class HttpApp:
                     done.set()
 
         try:
-            async with anyio.create_task_group() as group:
-                group.start_soon(run)
-                while not server.started:
-                    if done.is_set():
-                        raise OSError(f"HTTP server failed to start on {host}:{port}")
-                    await anyio.sleep(0.01)
-                logger.info("HTTP server listening on %s", self.base_url)
-                self.listening.set()
-                task_status.started(self.port)
-                try:
-                    await anyio.sleep_forever()
-                finally:
-                    server.should_exit = True
-                    with anyio.CancelScope(shield=True), anyio.move_on_after(10):
-                        await done.wait()
+            with rate_limited_logs(edge.log_interval):
+                async with anyio.create_task_group() as group:
+                    group.start_soon(run)
+                    while not server.started:
+                        if done.is_set():
+                            raise OSError(f"HTTP server failed to start on {host}:{port}")
+                        await anyio.sleep(0.01)
+                    logger.info("HTTP server listening on %s", self.base_url)
+                    self.listening.set()
+                    task_status.started(self.port)
+                    try:
+                        await anyio.sleep_forever()
+                    finally:
+                        server.should_exit = True
+                        with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+                            await done.wait()
         finally:
             sock.close()

@@ -12,17 +12,35 @@ import contextvars
 import json
 import logging
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import quote
 
-__all__ = ["configure_logging", "log_context", "update_log_context"]
+__all__ = ["configure_logging", "log_context", "redactor", "update_log_context"]
 
 _CONTEXT: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
     "bridge_log_context", default=None
 )
 _FIELDS = ("key", "agent", "source", "task_id", "turn")
 _MASK = "********"
+#: Libraries that log request bodies, URLs with tokens or one line per request at INFO.
+_THIRD_PARTY = (
+    "slack_bolt",
+    "slack_sdk",
+    "bridge_slack.bolt",
+    "telegram",
+    "httpx",
+    "httpcore",
+    "aiohttp",
+    "uvicorn",
+    "uvicorn.access",
+    "uvicorn.error",
+    "mcp",
+    "sse_starlette",
+    "redis",
+    "asyncio",
+)
 
 
 @contextmanager
@@ -52,8 +70,13 @@ class _ContextFilter(logging.Filter):
 
 
 class _Redactor:
+    """Masks every secret as written and in each escaping a log line may carry it in:
+    JSON strings (quotes, backslashes, control characters, non-ASCII), Python reprs and
+    percent-encoding in URLs."""
+
     def __init__(self, secrets: Iterable[str]) -> None:
-        self.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+        forms = {form for s in secrets if len(s) >= 4 for form in _escapings(s)}
+        self.secrets = sorted(forms, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
         for secret in self.secrets:
@@ -62,15 +85,41 @@ class _Redactor:
         return text
 
 
+def _escapings(secret: str) -> set[str]:
+    forms = {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
+    forms.add(repr(secret)[1:-1])
+    forms.add(quote(secret, safe=""))
+    forms |= {json.dumps(form)[1:-1] for form in list(forms)}  # a JSON log of a JSON text
+    return {form for form in forms if len(form) >= 4}
+
+
+def redactor(secrets: Iterable[str]) -> Callable[[str], str]:
+    """A function masking every given secret (and its escaped forms) in a text."""
+    return _Redactor(secrets)
+
+
+def _one_line(text: str) -> str:
+    """CR and LF escaped: text from outside (a form field, a file name) cannot start a line."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 class _PlainFormatter(logging.Formatter):
     def __init__(self, redact: _Redactor) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
         self._redact = redact
 
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
+        record.message = record.getMessage()
+        record.asctime = self.formatTime(record, self.datefmt)
+        line = self.formatMessage(record)
         context = " ".join(f"{f}={getattr(record, f)}" for f in _FIELDS if getattr(record, f, ""))
-        return self._redact(f"{line} [{context}]" if context else line)
+        line = _one_line(f"{line} [{context}]" if context else line)
+        extra = self.formatException(record.exc_info) if record.exc_info else ""
+        if record.stack_info:
+            extra += "\n" + self.formatStack(record.stack_info)
+        if extra:  # traceback lines are indented, so none can pass for a log line
+            line += "".join(f"\n    | {each}" for each in extra.strip("\n").splitlines())
+        return self._redact(line)
 
 
 class _JsonFormatter(logging.Formatter):
@@ -109,6 +158,6 @@ def configure_logging(
     handler._bridge = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level.upper())
-    for noisy in ("httpx", "httpcore", "uvicorn.access"):
+    for noisy in _THIRD_PARTY:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return handler

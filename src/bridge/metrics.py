@@ -66,6 +66,18 @@ class Metrics:
             ["adapter"],
             registry=registry,
         )
+        self.turn_failures = Counter(
+            "bridge_turn_failures",
+            "Turns whose answer could not be rendered or delivered, contained to the turn",
+            ["adapter", "stage"],
+            registry=registry,
+        )
+        self.quarantined = Counter(
+            "bridge_quarantined_turns",
+            "Recorded turns set aside after failing delivery max_delivery_attempts times",
+            ["adapter"],
+            registry=registry,
+        )
         self.platform_calls = Counter(
             "bridge_platform_calls",
             "Platform API calls made outside the output scheduler",

@@ -8,12 +8,15 @@ adapter in one task group until cancelled.
 
 from __future__ import annotations
 
+import hmac
 import logging
+import secrets
 import signal
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
@@ -22,15 +25,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from bridge import errors
-from bridge.adapters import Adapter, enabled_adapters
+from bridge._private import replica_identity
+from bridge.adapters import Adapter, enabled_adapters, preflight
 from bridge.client import AgentClient
 from bridge.config import Settings
 from bridge.conversations import Conversations
 from bridge.files import FileHost
-from bridge.http import HttpApp
-from bridge.metrics import Metrics
+from bridge.http import Endpoint, HttpApp
 from bridge.scheduler import OutputScheduler
 from bridge.stores import SessionStore
+
+if TYPE_CHECKING:
+    from bridge.metrics import Metrics
 
 __all__ = ["Runtime", "open_runtime", "serve"]
 
@@ -48,8 +54,11 @@ class Runtime:
     scheduler: OutputScheduler
     http: HttpApp
     files: FileHost
-    metrics: Metrics
+    metrics: Metrics | None
     emulated: bool = False
+    #: This process's identity, the same after a restart (kept in the state directory):
+    #: leases it held (the Telegram poller's) are its own again at once.
+    replica_identity: str = ""
     started: dict[str, bool] = field(default_factory=dict)
     shutdown_scope: anyio.CancelScope | None = None
 
@@ -84,6 +93,8 @@ class Runtime:
             checks["store"] = f"failed: {exc}"
         for name, started in self.started.items():
             checks[f"adapter:{name}"] = "ok" if started else "not started"
+        for name, check in self.http.checks.items():
+            checks[name] = "ok" if await check() else "failed"
         return checks
 
     async def readyz(self, request: Request) -> Response:
@@ -94,15 +105,18 @@ class Runtime:
 
 @asynccontextmanager
 async def open_client(settings: Settings) -> AsyncIterator[tuple[AgentClient, bool]]:
-    """The upstream client; with no API key anywhere, against an in-process emulator."""
+    """The upstream client; with no API key and no `base_url` of one's own, against an
+    in-process emulator (its platform API only, on loopback, with a random key)."""
     async with AsyncExitStack() as stack:
         upstream = settings.upstream
-        emulated = not settings.has_api_key
+        emulated = settings.uses_embedded_emulator
         if emulated:
             from bridge.emulator import load_state, save_state
             from bridge.testing import open_emulator
 
-            emulator = await stack.enter_async_context(open_emulator(api_key="embedded"))
+            emulator = await stack.enter_async_context(
+                open_emulator(api_key=secrets.token_urlsafe(24), control=False)
+            )
             state = Path(settings.upstream.embedded_state)
             load_state(emulator, state)
             stack.callback(save_state, emulator, state)
@@ -116,22 +130,47 @@ async def open_client(settings: Settings) -> AsyncIterator[tuple[AgentClient, bo
         yield client, emulated
 
 
+def _bearer_only(endpoint: Endpoint, token: SecretStr | None) -> Endpoint:
+    """`endpoint` behind `Authorization: Bearer <http.ops_token>` when one is configured."""
+    if token is None or not token.get_secret_value():
+        return endpoint
+    expected = f"Bearer {token.get_secret_value()}".encode()
+
+    async def guarded(request: Request) -> Response:
+        given = request.headers.get("authorization", "").encode()
+        if not hmac.compare_digest(given, expected):
+            return Response("unauthorized", status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        return await endpoint(request)
+
+    return guarded
+
+
 @asynccontextmanager
-async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    """Build the runtime; everything is closed on exit."""
+async def open_runtime(settings: Settings, *, metrics: bool = True) -> AsyncIterator[Runtime]:
+    """Build the runtime; everything is closed on exit. `metrics=False` (a one-client
+    process such as `bridge mcp` over stdio) leaves out /metrics and its collectors."""
     async with AsyncExitStack() as stack:
         client, emulated = await stack.enter_async_context(open_client(settings))
+        persistent = not settings.store.url.startswith("memory:")
+        identity = stack.enter_context(
+            replica_identity(settings.conversations.replica_file if persistent else None)
+        )
         store = settings.store.open()
         await store.open()
         stack.push_async_callback(_close_store, store)
         scheduler = await stack.enter_async_context(OutputScheduler.open())
-        files = FileHost()
-        http = HttpApp()
-        metrics = Metrics()
-        metrics.watch_scheduler(scheduler)
-        http.add_route("/files/{file_id}", files.endpoint)
-        http.add_route("/metrics", metrics.endpoint)
-        conversations = Conversations(client, store, settings.conversations, metrics=metrics)
+        http = HttpApp(settings.http)
+        ops_token = settings.http.ops_token
+        collectors = _metrics(http, scheduler, ops_token) if metrics else None
+        conversations = Conversations(client, store, settings.conversations, metrics=collectors)
+        await conversations.load_handle_secret()
+        # A secret every replica on the store shares: any replica opens any file URL.
+        file_secret = settings.conversations.handle_secret or SecretStr(
+            await store.ensure_secret("file-links", secrets.token_urlsafe(32))
+        )
+        files = FileHost(settings.files, secret=file_secret)
+        files.keep_uploads_in(store)
+        http.add_route("/files/{token}", files.endpoint)
         runtime = Runtime(
             settings=settings,
             client=client,
@@ -140,11 +179,21 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             scheduler=scheduler,
             http=http,
             files=files,
-            metrics=metrics,
+            metrics=collectors,
             emulated=emulated,
+            replica_identity=identity,
         )
-        http.add_route("/readyz", runtime.readyz)
+        http.add_route("/readyz", _bearer_only(runtime.readyz, ops_token))
         yield runtime
+
+
+def _metrics(http: HttpApp, scheduler: OutputScheduler, token: SecretStr | None) -> Metrics:
+    from bridge.metrics import Metrics  # Prometheus is loaded only where metrics are served
+
+    metrics = Metrics()
+    metrics.watch_scheduler(scheduler)
+    http.add_route("/metrics", _bearer_only(metrics.endpoint, token))
+    return metrics
 
 
 async def _close_store(store: SessionStore) -> None:
@@ -163,9 +212,10 @@ async def serve(
     """Run the HTTP server and every enabled adapter until cancelled or signalled.
 
     Raises:
-        ConfigError: an adapter's table is invalid.
+        ConfigError: an adapter's table is invalid, or anything `preflight` refuses.
     """
     chosen = adapters if adapters is not None else enabled_adapters(settings)
+    preflight(settings, chosen)
     async with open_runtime(settings) as runtime, anyio.create_task_group() as group:
         runtime.shutdown_scope = group.cancel_scope
         group.start_soon(_watch_signals, runtime)

@@ -58,6 +58,7 @@ ODD_BODIES = (
     '{"update_id": "x"}',
     '{"update_id": 1, "message": "hi"}',
     '{"update_id": 2, "message": {"chat": {}}}',
+    "[" * 100_000 + "]" * 100_000,
 )
 
 
@@ -86,10 +87,27 @@ async def _slack_hostile(slack: FakeSlack, url: str, report: HostileReport) -> N
     async with httpx.AsyncClient(timeout=30) as http:
         headers = {"content-type": "application/json"}
         note("slack unsigned", await http.post(url, content=payload, headers=headers))
+        odd_stamp = {**headers, **sign(slack.signing_secret, payload), **BAD_STAMP}
+        note("slack bad timestamp", await http.post(url, content=payload, headers=odd_stamp))
+        statuses.setdefault("slack oversize", []).append(await _declared_only(url, 200 << 20))
         for body in ODD_BODIES:
             note("slack unsigned odd body", await http.post(url, content=body, headers=headers))
             signed = {**headers, **sign(slack.signing_secret, body)}
             note("slack signed odd body", await http.post(url, content=body, headers=signed))
+
+
+BAD_STAMP = {"X-Slack-Request-Timestamp": "not-a-number"}
+
+
+async def _declared_only(url: str, size: int) -> int:
+    """The status of a POST declaring a `size`-byte body and sending none (raw socket)."""
+    parts = httpx.URL(url)
+    head = f"POST {parts.path} HTTP/1.1\r\nHost: x\r\nContent-Length: {size}\r\n\r\n"
+    async with await anyio.connect_tcp(parts.host, parts.port or 80) as stream:
+        await stream.send(head.encode())
+        with anyio.fail_after(10):
+            first = await stream.receive()
+    return int(first.split(b" ", 2)[1])
 
 
 async def _telegram_hostile(url: str, report: HostileReport) -> None:

@@ -43,6 +43,7 @@ __all__ = [
     "running",
     "seeded",
     "settle",
+    "started_turns",
     "telegram_adapter",
     "telegram_rig",
     "upstream_waits",
@@ -177,6 +178,12 @@ def accepted_invokes(emulator: Emulator) -> Counter[str]:
         if request.status == 200 and isinstance(request.json, dict):
             counts[str((request.json.get("input") or {}).get("text"))] += 1
     return counts
+
+
+def started_turns(emulator: Emulator) -> Counter[str]:
+    """Turns the emulator started, per input text, however their invoke was answered
+    (a fault may fail the response of an invoke whose turn it created)."""
+    return Counter(turn.text for record in emulator.tasks.values() for turn in record.turns)
 
 
 def upstream_waits(emulator: Emulator, tolerance: float = WAIT_TOLERANCE) -> tuple[int, int]:

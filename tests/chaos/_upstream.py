@@ -1,10 +1,12 @@
 """R1: turns through the Telegram adapter (private chats, polling) while the upstream cuts,
 stalls, garbles and refuses streams, chosen per turn from a seed.
 
-Every message must get exactly one final message: its answer, or, where the design does
-not retry (a 500 on invoke, a cut before `task_created`, refusals past `max_attempts`),
-one clear error. No message may start two upstream turns, and every `Retry-After` the
-upstream sent must be waited out before the invoke is sent again.
+Every message must get exactly one final message: its answer, or, where the platform
+refused every try (503 past `max_attempts`), one clear error. An invoke that fails without
+saying whether the turn started (a 500 or 502, a cut before `task_created`, a connection
+reset before any response, each before or after the platform created the turn) is checked
+with the platform, then followed or sent again. No message may start two upstream turns,
+and every `Retry-After` the upstream sent must be waited out before the invoke is sent again.
 """
 
 from __future__ import annotations
@@ -25,11 +27,11 @@ from tests.chaos._kit import (
     FAST_UPSTREAM,
     TURN_TIMEOUT,
     Figures,
-    accepted_invokes,
     bridge_settings,
     running,
     seeded,
     settle,
+    started_turns,
     telegram_adapter,
     upstream_waits,
 )
@@ -107,8 +109,12 @@ KINDS = (
     "500",
     "cut-before-created",
     "503-exhausted",
+    "500-after-create",
+    "502",
+    "reset",
+    "reset-after-create",
 )
-_WEIGHTS = (18, 15, 10, 10, 12, 10, 5, 5, 8, 4, 3)
+_WEIGHTS = (18, 15, 10, 10, 12, 10, 5, 5, 6, 4, 3, 4, 2, 3, 3)
 
 
 def plan_turns(rng: random.Random, turns: int) -> list[Plan]:
@@ -140,10 +146,14 @@ def plan_turn(rng: random.Random, kind: str) -> Plan:
         return Plan(kind, (_status(503, wait), drop))
     if kind == "429+stall":
         return Plan(kind, (_status(429, wait), stall))
-    if kind == "500":
-        return Plan(kind, (_status(500),), answered=False)
+    if kind in ("500", "502"):
+        return Plan(kind, (_status(int(kind)),))
+    if kind == "500-after-create":
+        return Plan(kind, (replace(_status(500), create=True),))
     if kind == "cut-before-created":
-        return Plan(kind, (Fault("drop", after=0),), answered=False)
+        return Plan(kind, (Fault("drop", after=0),))
+    if kind in ("reset", "reset-after-create"):
+        return Plan(kind, (Fault("reset", create=kind != "reset", path=_INVOKE),))
     return Plan(kind, (_status(503, 0.05, times=int(FAST_UPSTREAM["max_attempts"])),), False)
 
 
@@ -203,7 +213,7 @@ async def run_upstream_chaos(turns: int, seed: int, *, chats: int | None = None)
                 for index in range(chats):
                     group.start_soon(converse, index)
             settled = await settle(runtime.store, emulator)
-        invokes = accepted_invokes(emulator)
+        invokes = started_turns(emulator)
         figures = _figures(outcomes, invokes, fake, chats)
         figures.waits = upstream_waits(emulator)
     figures.seconds = time.monotonic() - started

@@ -35,6 +35,14 @@ async def test_unreadable_slack_bodies_are_refused_with_4xx_whoever_sends_them(
     report: HostileReport,
 ) -> None:
     assert {status // 100 for status in report.statuses["slack unsigned odd body"]} == {4}
+    assert max(report.statuses["slack signed odd body"]) < 500
+
+
+async def test_malformed_timestamps_and_oversize_declared_bodies_are_4xx(
+    report: HostileReport,
+) -> None:
+    assert report.statuses["slack bad timestamp"] == [401]
+    assert report.statuses["slack oversize"] == [413]
 
 
 async def test_telegram_webhook_requests_without_the_secret_are_refused_with_403(

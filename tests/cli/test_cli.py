@@ -3,57 +3,23 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import anyio
 import asyncpg
 import httpx
-import pytest
 
 from bridge.stores import PostgresStore
-from bridge.testing import open_emulator
+from tests.cli._kit import bridge, clean_env, emulator, upstream_env
 
-ENV_KEYS = ("XPANDER_API_KEY", "BRIDGE_CONFIG")
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ENV_KEYS and not k.startswith("BRIDGE_")}
-    return {**env, **extra}
-
-
-async def bridge(
-    *args: str,
-    env: dict[str, str] | None = None,
-    cwd: Path | None = None,
-    stdin: bytes | None = None,
-) -> subprocess.CompletedProcess[bytes]:
-    with anyio.fail_after(60):
-        return await anyio.run_process(
-            [sys.executable, "-m", "bridge", *args],
-            env=env or clean_env(),
-            cwd=cwd,
-            check=False,
-            input=stdin,
-        )
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[Any]:
-    async with open_emulator(api_key="cli-key") as emu:
-        yield emu
-
-
-def upstream_env(emulator: Any) -> dict[str, str]:
-    return clean_env(BRIDGE_UPSTREAM__BASE_URL=emulator.base_url, XPANDER_API_KEY="cli-key")
+__all__ = ["emulator"]  # the fixture
 
 
 async def test_chat_without_a_key_answers_on_the_embedded_emulator(tmp_path: Path) -> None:
@@ -105,7 +71,7 @@ async def test_interactive_chat_keeps_one_thread(emulator: Any, tmp_path: Path) 
         "chat", "--agent", "echo", env=upstream_env(emulator), cwd=tmp_path, stdin=b"one\ntwo\n"
     )
     assert result.stdout.decode() == "one\ntwo\n"
-    threads = {r.body.get("id") for r in emulator.invokes()[1:]}
+    threads = {r.body.get("id") for r in emulator.invokes()}
     assert len(threads) == 1 and None not in threads
 
 

@@ -13,6 +13,7 @@ from pydantic import SecretStr
 from bridge import errors
 from bridge.client import AgentClient
 from bridge.conversations import ConversationKey, Conversations, Message
+from bridge.emulator import Fault
 from bridge.events import Event, TaskCreated, TaskFinished, TextDelta
 from bridge.handles import HandleSealer
 from bridge.models import Task, User
@@ -52,7 +53,8 @@ async def test_first_turn_maps_the_key_and_the_next_continues_it(
     events, _ = await say(conversations, KEY, "two", echo)
     assert events[-1].task_id == ref.task_id
     assert len(await client.get_thread(ref.task_id)) == 4
-    assert [r.body.get("id") for r in emulator.invokes()] == [None, ref.task_id]
+    # The first turn goes under the id the client chose for the new thread.
+    assert [r.body.get("id") for r in emulator.invokes()] == [ref.task_id, ref.task_id]
 
 
 async def test_invokes_carry_the_adapter_source_and_the_user(
@@ -348,3 +350,100 @@ async def test_text_streams_through_the_turn(
     )
     text = "".join(e.text for e in events if isinstance(e, TextDelta))
     assert turn.task is not None and text == turn.task.result
+
+
+def _orphan(turn_id: str, agent_id: str, text: str, **fields: Any) -> InFlightTurn:
+    return InFlightTurn(
+        turn_id=turn_id,
+        key=str(KEY),
+        adapter="slack",
+        agent_id=agent_id,
+        text=text,
+        source="slack",
+        holder="dead",
+        **fields,
+    )
+
+
+async def _recover_one(conversations: Conversations) -> list[str | None]:
+    results: list[str | None] = []
+
+    async def deliver(record: InFlightTurn, result: Task | None, error: Exception | None) -> None:
+        results.append(result.result if result else None)
+
+    with anyio.fail_after(10):
+        assert await conversations.recover("slack", deliver) == 1
+    return results
+
+
+async def test_recovery_follows_a_new_thread_that_started_before_task_created_was_recorded(
+    conversations: Conversations, client: AgentClient, store: SessionStore, emulator: Any
+) -> None:
+    echo = await agent(client, "echo")
+    # The replica recorded its checkpoint, sent the invoke, and died before task_created.
+    checkpoint = await client.checkpoint("sent before the crash")
+    async with client.stream(echo, "sent before the crash", checkpoint=checkpoint) as run:
+        await run.result()
+    await store.record_turn(
+        _orphan("t4", echo, "sent before the crash", new_thread_id=checkpoint.task_id)
+    )
+    assert await _recover_one(conversations) == ["sent before the crash"]
+    assert len(emulator.invokes()) == 1
+    ref = await conversations.thread_for(KEY)
+    assert ref is not None and ref.task_id == checkpoint.task_id
+
+
+async def test_recovery_sends_a_new_thread_that_never_started_under_its_recorded_id(
+    conversations: Conversations, client: AgentClient, store: SessionStore, emulator: Any
+) -> None:
+    echo = await agent(client, "echo")
+    await client.invoke(echo, "shows the platform keeps chosen ids")
+    checkpoint = await client.checkpoint("never sent")
+    await store.record_turn(_orphan("t5", echo, "never sent", new_thread_id=checkpoint.task_id))
+    assert await _recover_one(conversations) == ["never sent"]
+    assert emulator.invokes()[-1].body["id"] == checkpoint.task_id
+    assert len(emulator.task(str(checkpoint.task_id)).turns) == 1
+
+
+async def test_recovery_tells_an_appended_continued_turn_from_an_earlier_one_with_its_text(
+    conversations: Conversations, client: AgentClient, store: SessionStore, emulator: Any
+) -> None:
+    echo = await agent(client, "echo")
+    first = await client.invoke(echo, "same words")
+    appended = await client.checkpoint("same words", thread=first.id)
+    await client.invoke(echo, "same words", thread=first.id)
+    await store.record_turn(
+        _orphan("t6", echo, "same words", thread=first.id, thread_messages=appended.baseline)
+    )
+    assert await _recover_one(conversations) == ["same words"]
+    assert len(emulator.task(first.id).turns) == 2
+    # Not appended: the same text, but nothing after the recorded message count.
+    not_appended = await client.checkpoint("same words", thread=first.id)
+    await store.record_turn(
+        _orphan("t7", echo, "same words", thread=first.id, thread_messages=not_appended.baseline)
+    )
+    assert await _recover_one(conversations) == ["same words"]
+    assert len(emulator.task(first.id).turns) == 3
+
+
+async def test_recovery_that_cannot_tell_whether_a_turn_started_delivers_an_error_and_sends_nothing(
+    conversations: Conversations, client: AgentClient, store: SessionStore, emulator: Any
+) -> None:
+    echo = await agent(client, "echo")
+    await client.invoke(echo, "shows the platform keeps chosen ids")
+    checkpoint = await client.checkpoint("unknowable")
+    await store.record_turn(_orphan("t8", echo, "unknowable", new_thread_id=checkpoint.task_id))
+    emulator.inject(Fault("status", status=500, path="/v1/tasks/", times=100))
+    failures: list[Exception | None] = []
+
+    async def deliver(record: InFlightTurn, result: Task | None, error: Exception | None) -> None:
+        failures.append(error)
+
+    with anyio.fail_after(10):
+        assert await conversations.recover("slack", deliver) == 1
+    [failure] = failures
+    assert isinstance(failure, errors.TurnUnknownError)
+    assert failure.task_id == checkpoint.task_id
+    assert [r.json["input"]["text"] for r in emulator.invokes()] == [
+        "shows the platform keeps chosen ids"
+    ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import anyio
 import httpx
 import pytest
@@ -188,6 +190,80 @@ async def test_a_dropped_sync_invoke_loses_the_response_but_runs_the_turn(
         record = await emu.wait_for_status("t-lost", "completed")
 
     assert record.result == "x"
+
+
+@pytest.mark.parametrize("mode", ["stream", "async", "sync"])
+async def test_a_500_after_create_fault_starts_the_turn_then_answers_500(
+    emu: Emulator, client: httpx.AsyncClient, mode: str
+) -> None:
+    emu.inject(Fault("status", status=500, create=True, path="/invoke"))
+
+    with anyio.fail_after(5):
+        refused = await client.post(path("echo", mode), json={"input": {"text": "x"}, "id": "t1"})
+        record = await emu.wait_for_status("t1", "completed")
+
+    assert refused.status_code == 500
+    assert record.result == "x"
+    assert [r.fault for r in emu.requests] == ["status=500;create"]
+
+
+async def test_a_reset_fault_closes_the_connection_before_any_response_and_runs_nothing(
+    emu: Emulator, client: httpx.AsyncClient
+) -> None:
+    emu.inject(Fault("reset", path="/invoke"))
+
+    with pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):
+        await client.post(path("echo"), json={"input": {"text": "x"}, "id": "t1"})
+
+    assert emu.tasks == {}
+    assert [r.fault for r in emu.requests] == ["reset"]
+
+
+async def test_a_reset_after_create_fault_starts_the_turn_then_closes_the_connection(
+    emu: Emulator, client: httpx.AsyncClient
+) -> None:
+    with anyio.fail_after(5):
+        with pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):
+            await client.post(
+                path("echo"),
+                json={"input": {"text": "x"}, "id": "t1"},
+                headers={"x-emulator-fault": "reset;create"},
+            )
+        record = await emu.wait_for_status("t1", "completed")
+
+    assert record.result == "x"
+    assert Fault.parse("status=502;create") == Fault("status", status=502, create=True, path="")
+
+
+async def test_a_create_fault_on_a_refused_invoke_answers_its_status_and_creates_nothing(
+    emu: Emulator, client: httpx.AsyncClient
+) -> None:
+    emu.inject(Fault("status", status=500, create=True, path="/invoke"))
+
+    refused = await client.post(path("echo"), json={"input": {"nope": 1}, "id": 5})
+
+    assert refused.status_code == 500
+    assert emu.tasks == {}
+
+
+@pytest.mark.parametrize(
+    ("caller_ids", "status", "kept"),
+    [("keep", 200, True), ("ignore", 200, False), ("refuse", 404, False)],
+)
+async def test_caller_ids_decide_what_an_id_naming_no_task_starts(
+    caller_ids: Literal["keep", "ignore", "refuse"], status: int, kept: bool
+) -> None:
+    async with (
+        open_emulator(caller_ids=caller_ids) as emu,
+        httpx.AsyncClient(base_url=emu.base_url, headers={"x-api-key": emu.api_key}) as http,
+    ):
+        body = {"input": {"text": "x"}, "id": "mine"}
+        response = await http.post(path("echo", "async"), json=body)
+        assert response.status_code == status
+        started = len(emu.tasks)
+        named = "mine" in emu.tasks
+    assert started == (status == 200)
+    assert named == kept
 
 
 async def test_garbage_replaces_a_plain_json_body(emu: Emulator, client: httpx.AsyncClient) -> None:

@@ -33,12 +33,20 @@ async def emulator() -> AsyncIterator[Emulator]:
         yield emu
 
 
-def bridge_settings(emulator: Emulator, **http: Any) -> Any:
+def bridge_settings(
+    emulator: Emulator,
+    *,
+    store: str = "memory://",
+    api_key: str = API_KEY,
+    base_url: str | None = None,
+    **http: Any,
+) -> Any:
+    upstream = {"base_url": base_url or emulator.base_url, "api_key": api_key}
     return load_settings(
         None,
         overrides={
-            "upstream": {"base_url": emulator.base_url, "api_key": API_KEY, "idle_timeout": 10.0},
-            "store": {"url": "memory://"},
+            "upstream": {**upstream, "idle_timeout": 10.0, "connect_timeout": 5.0},
+            "store": {"url": store},
             "http": {"host": "127.0.0.1", "port": 0, **http},
         },
         environ={},
@@ -56,11 +64,18 @@ class Bridge:
 
 
 @asynccontextmanager
-async def serving(emulator: Emulator, **config: Any) -> AsyncIterator[Bridge]:
+async def serving(
+    emulator: Emulator,
+    *,
+    store: str = "memory://",
+    api_key: str = API_KEY,
+    base_url: str | None = None,
+    **config: Any,
+) -> AsyncIterator[Bridge]:
     """`bridge serve` with only the MCP adapter, on 127.0.0.1:<free port>."""
     options: dict[str, Any] = {"heartbeat_interval": 0.1, **config}
     mcp_config = MCPConfig.model_validate(options)
-    settings = bridge_settings(emulator)
+    settings = bridge_settings(emulator, store=store, api_key=api_key, base_url=base_url)
 
     async def run(*, task_status: anyio.abc.TaskStatus[Runtime]) -> None:
         await serve(settings, adapters=[MCPAdapter(mcp_config)], task_status=task_status)

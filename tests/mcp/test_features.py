@@ -85,7 +85,7 @@ async def test_sign_in_is_shown_in_the_result_when_the_client_cannot_elicit(
         state = await client.call_tool("get_run", {"run": run, "wait": 10})
     assert result.is_error is False
     assert result.structured_content["status"] == "login_required"
-    assert f"/_emulator/login/{task_id}" in result.content[0].text
+    assert f"/_emulator/login/{task_id}" in result.structured_content["note"]
     assert state.structured_content["answer"].endswith("Done: read my calendar")
 
 
@@ -105,7 +105,7 @@ async def test_sign_in_uses_url_elicitation_when_the_client_supports_it(
     async with Client(bridge.url, mode="legacy", elicitation_callback=elicit) as client:
         result = await client.call_tool("signin", {"message": "read my mail"})
     assert result.is_error is False
-    assert result.content[0].text.endswith("Done: read my mail")
+    assert result.structured_content["answer"].endswith("Done: read my mail")
     assert len(asked) == 1
     assert isinstance(asked[0], types.ElicitRequestURLParams)
     assert "/_emulator/login/" in asked[0].url
@@ -119,7 +119,7 @@ async def test_a_paused_task_shows_its_approval_request(bridge: Any, emulator: E
         run = result.structured_content["run"]
         state = await client.call_tool("get_run", {"run": run, "wait": 10})
     assert result.structured_content["status"] == "paused"
-    assert "Approval required" in result.content[0].text
+    assert "Approval required" in result.structured_content["note"]
     assert state.structured_content["answer"] == "Approved. Done: deploy"
 
 
@@ -149,7 +149,8 @@ async def test_2026_clients_call_agents_with_progress(bridge: Any) -> None:
 
 
 async def test_bearer_tokens_are_required_and_name_the_user(emulator: Emulator) -> None:
-    async with serving(emulator, tokens={"s3cret-token": "alice@example.com"}) as served:
+    tokens = [{"principal": "alice@example.com", "token": "s3cret-token"}]
+    async with serving(emulator, tokens=tokens) as served:
         async with httpx.AsyncClient() as http:
             refused = await http.post(
                 served.url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import anyio
 import mcp_types as types
 import pytest
@@ -63,7 +65,9 @@ async def test_call_answers_with_text_and_a_sealed_handle_and_invokes_as_mcp_for
         result = await client.call_tool("echo", {"message": "hello over http"})
     assert result.is_error is False
     assert isinstance(result.content[0], types.TextContent)
-    assert result.content[0].text == "hello over http"
+    assert result.structured_content["answer"] == "hello over http"
+    assert json.loads(result.content[0].text) == result.structured_content
+    assert len(result.content) == 1
     structured = result.structured_content
     assert structured["answer"] == "hello over http"
     assert structured["status"] == "completed"
@@ -174,7 +178,7 @@ async def test_a_failing_agent_becomes_an_error_result(bridge: Bridge) -> None:
         fine = await client.call_tool("echo", {"message": "after failures"})
     assert failed.is_error is True
     assert failed.structured_content["status"] == "failed"
-    assert "Scripted failure" in failed.content[0].text
+    assert "Scripted failure" in failed.structured_content["error"]
     assert crashed.structured_content["status"] == "error"
     assert fine.is_error is False
 

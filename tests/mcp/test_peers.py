@@ -79,7 +79,8 @@ async def test_the_inspector_lists_and_calls_tools_over_http(
         "message=hello inspector",
     )
     assert {"echo", "researcher", "get_run"} <= {tool["name"] for tool in listed["tools"]}
-    assert called["content"][0]["text"] == "hello inspector"
+    assert json.loads(called["content"][0]["text"]) == called["structuredContent"]
+    assert called["structuredContent"]["answer"] == "hello inspector"
     assert called["structuredContent"]["status"] == "completed"
 
 
@@ -105,7 +106,7 @@ async def test_the_inspector_lists_and_calls_tools_over_stdio(
         **env,
     )
     assert "echo" in {tool["name"] for tool in listed["tools"]}
-    assert called["content"][0]["text"] == "hello stdio"
+    assert json.loads(called["content"][0]["text"])["answer"] == "hello stdio"
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

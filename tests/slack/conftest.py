@@ -102,6 +102,9 @@ async def serving(
             "signing_secret": slack.signing_secret,
             "app_token": slack.app_token,
             "api_url": slack.api_url,
+            # the fake serves files from 127.0.0.1 over http: allowed here, explicitly
+            "file_hosts": ["127.0.0.1"],
+            "allow_private_file_hosts": True,
         }
     config = SlackConfig.model_validate(base | options)
     settings = slack_settings(emulator, store_url)

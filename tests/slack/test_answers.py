@@ -49,12 +49,13 @@ async def test_thread_follow_up_without_mention_continues_the_same_upstream_task
     with anyio.fail_after(10):
         await slack.wait_for(lambda: len(_final(slack, "C1", first["ts"])) == 2)
     first_invoke, second_invoke = emulator.invokes()[-2:]
-    assert first_invoke.json.get("id") is None
     task_id = (
         await bridge.runtime.conversations.thread_for(
             ConversationKey("slack", "T0001:C1", first["ts"])
         )
     ).task_id
+    # The first turn goes under the id the bridge chose for the new thread.
+    assert first_invoke.json["id"] == task_id
     assert second_invoke.json["id"] == task_id
 
 

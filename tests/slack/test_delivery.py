@@ -259,3 +259,33 @@ async def test_rate_limits_pause_delivery_and_lose_no_text(emulator: Emulator) -
     assert final == [result]
     assert {c.method for c in slack.rate_limited} == {"chat.appendStream", "chat.stopStream"}
     assert bridge.runtime.scheduler.stats.rate_limited >= 2
+
+
+async def _two_answers(emulator: Emulator, **options: Any) -> FakeSlack:
+    """One answer whose chat.startStream fails with a 500, then an answer in another thread."""
+    async with open_fake_slack() as slack, serving(emulator, slack, **options) as bridge:
+        slack.fail("chat.startStream", status=500, error="internal_error")
+        for text in ("first chars=600 chunks=20 seconds=1", "second chars=400 chunks=10"):
+            sent = await bridge.mention(f"agent:writer {text}")
+            with anyio.fail_after(15):
+                await slack.wait_for(lambda sent=sent: _final(slack, "C1", sent["ts"]))
+    return slack
+
+
+async def test_a_failed_stream_start_updates_that_answer_and_streams_return_after_the_cooldown(
+    emulator: Emulator,
+) -> None:
+    slack = await _two_answers(emulator, stream_cooldown=0)
+    starts = slack.calls_to("chat.startStream")
+    assert [call.status for call in starts] == [500, 200]
+    # The first answer was one posted message brought up to date with updates.
+    assert len(slack.calls_to("chat.postMessage")) == 1
+    assert slack.calls_to("chat.update")
+
+
+async def test_within_the_cooldown_answers_are_updated_without_trying_to_stream(
+    emulator: Emulator,
+) -> None:
+    slack = await _two_answers(emulator, stream_cooldown=3600)
+    assert len(slack.calls_to("chat.startStream")) == 1
+    assert len(slack.calls_to("chat.postMessage")) == 2

@@ -32,9 +32,9 @@ async def test_new_starts_a_fresh_conversation(emulator: Emulator, fake: FakeBot
         await _ask(fake, "/new", "Fresh conversation")
         await _ask(fake, "three", "three")
     first, second, third = emulator.invokes()
-    assert first.thread_id is None
-    assert second.thread_id is not None
-    assert third.thread_id is None
+    assert second.thread_id == first.thread_id
+    assert third.thread_id not in (None, first.thread_id)
+    assert len(emulator.tasks) == 2
 
 
 async def test_agent_lists_agents_and_switches_to_the_named_one(

@@ -1,4 +1,4 @@
-"""Delivery guarantees: restarts, replayed updates, flood control, servers without drafts."""
+"""Delivery guarantees: restarts, replayed updates, flood control, drafts that fail."""
 
 from __future__ import annotations
 
@@ -35,8 +35,7 @@ async def test_a_conversation_continues_after_a_restart_on_a_shared_sqlite_store
         fake.queue(ALICE.says(fake, ALICE.id, "after the restart"))
         await _answered(fake, ALICE.id, "after the restart")
     first, second = emulator.invokes()
-    assert first.thread_id is None
-    assert second.thread_id == next(iter(emulator.tasks))
+    assert first.thread_id == second.thread_id == next(iter(emulator.tasks))
 
 
 async def test_a_replayed_update_starts_nothing(emulator: Emulator, fake: FakeBotAPI) -> None:
@@ -90,3 +89,40 @@ async def test_a_server_without_drafts_still_gets_the_answer_by_edits(
                 await fake.wait_for(lambda: len(fake.sent(ALICE.id)) == 2)
         assert len(fake.calls_to("sendMessageDraft")) == 1  # tried once, then remembered
         assert fake.sent(ALICE.id)[0].edits >= 1
+
+
+async def _two_answers(emulator: Emulator, fake: FakeBotAPI, **options: Any) -> None:
+    """One streamed answer whose first draft call fails with a 500, then a second one."""
+    fake.fail_next("sendMessageDraft", status=500)
+    async with running_bridge(emulator, fake, default_agent="writer", **options):
+        fake.queue(ALICE.says(fake, ALICE.id, "chunks=20 seconds=1 chars=600"))
+        with anyio.fail_after(15):
+            [task] = await fake.wait_for(lambda: _completed(emulator, 1))
+        await _answered(fake, ALICE.id, to_telegram(task.to_json()["result"])[0].text)
+        fake.queue(ALICE.says(fake, ALICE.id, "chunks=20 seconds=1 chars=400"))
+        with anyio.fail_after(15):
+            # The chat's second turn continues its thread.
+            await fake.wait_for(lambda: len(task.turns) == 2 and task.status == "completed")
+        await _answered(fake, ALICE.id, to_telegram(task.to_json()["result"])[0].text)
+
+
+async def test_a_failed_draft_edits_that_answer_and_drafts_return_after_the_cooldown(
+    emulator: Emulator, fake: FakeBotAPI
+) -> None:
+    await _two_answers(emulator, fake, draft_cooldown=0)
+    drafts = fake.calls_to("sendMessageDraft")
+    first, second = fake.sent(ALICE.id)
+    # The first answer: one failed draft, then one message edited as the answer grew.
+    assert drafts[0].status == 500
+    assert first.edits >= 1
+    # The second answer streams as drafts again and lands as one new message.
+    assert len(drafts) > 1 and all(call.status == 200 for call in drafts[1:])
+    assert second.edits == 0
+
+
+async def test_within_the_cooldown_answers_are_edited_without_trying_drafts(
+    emulator: Emulator, fake: FakeBotAPI
+) -> None:
+    await _two_answers(emulator, fake, draft_cooldown=3600)
+    assert len(fake.calls_to("sendMessageDraft")) == 1
+    assert all(message.edits >= 1 for message in fake.sent(ALICE.id))

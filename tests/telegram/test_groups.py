@@ -58,8 +58,7 @@ async def test_a_reply_to_the_bot_continues_the_group_conversation(
             fake.queue(ALICE.says(fake, GROUP, "second", reply_to=answer.message_id))
             await fake.wait_for(lambda: any(m.text == "second" for m in fake.sent(GROUP)))
     first, second = emulator.invokes()
-    assert first.thread_id is None
-    assert second.thread_id == next(iter(emulator.tasks))
+    assert first.thread_id == second.thread_id == next(iter(emulator.tasks))
 
 
 async def test_forum_topic_answers_stay_in_the_topic_and_topics_are_separate_conversations(
@@ -73,7 +72,7 @@ async def test_forum_topic_answers_stay_in_the_topic_and_topics_are_separate_con
             await fake.wait_for(lambda: any(m.text == "in nine" for m in fake.sent(FORUM)))
     seven, nine = fake.sent(FORUM)
     assert (seven.thread_id, nine.thread_id) == (7, 9)
-    assert [r.thread_id for r in emulator.invokes()] == [None, None]
+    assert [r.thread_id for r in emulator.invokes()] == list(emulator.tasks)
     assert len(emulator.tasks) == 2
 
 
@@ -90,9 +89,8 @@ async def test_reply_threads_are_separate_conversations_in_thread_mode(
             fake.queue(BOB.says(fake, GROUP, "three", reply_to=one.message_id))
             await fake.wait_for(lambda: any(m.text == "three" for m in fake.sent(GROUP)))
     first, second, third = emulator.invokes()
-    assert first.thread_id is None and second.thread_id is None
     tasks = list(emulator.tasks)
-    assert len(tasks) == 2
+    assert [first.thread_id, second.thread_id] == tasks
     assert third.thread_id == tasks[0], "the reply did not continue the thread it replied to"
 
 

@@ -1,8 +1,9 @@
 """`AgentClient`: the only code that talks HTTP to the platform.
 
 Retries are limited to what cannot duplicate work: requests that never reached
-the server, explicit 429/503 refusals, and idempotent reads. An invoke whose
-stream has shown `task_created` is never sent again (see `_run.Run`).
+the server, explicit 429/503 refusals, idempotent reads, and invokes the platform
+shows did not start their turn. An invoke whose turn started is never sent again
+(see `_run.Run` and `_checks`).
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from pydantic import SecretStr
 
 from bridge import errors
 from bridge._version import __version__
+from bridge.client._checks import Attempts, CallerIds, Checkpoint, find_turn
 from bridge.client._run import Run
-from bridge.client._transport import error_for_response, map_transport_errors
+from bridge.client._transport import error_for_response, map_transport_errors, read_capped
 from bridge.client._wire import build_invoke_body, parse_task
 from bridge.config import UpstreamConfig
 from bridge.models import Agent, InvokeOptions, Page, Task, ThreadMessage, User
@@ -58,6 +60,8 @@ class AgentClient:
         if api_key is not None:
             updates["api_key"] = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
         self.config = config.model_copy(update=updates)
+        #: Whether the platform keeps the ids chosen for new threads (learnt as it goes).
+        self.caller_ids = CallerIds(self.config.new_thread_ids)
         self._http = http_client or httpx.AsyncClient(
             base_url=self.config.base_url.rstrip("/"),
             headers=self._headers(),
@@ -109,31 +113,32 @@ class AgentClient:
             last = attempt >= self.config.max_attempts
             try:
                 with map_transport_errors():
-                    response = await self._http.send(build(), stream=stream)
+                    response = await self._http.send(build(), stream=True)
+                    if not stream or response.status_code >= 400:
+                        response = await read_capped(response, self.config.max_response_bytes)
             except errors.UpstreamConnectError:
                 if last:
                     raise
-                await self._backoff(attempt, None, "connect failed")
+                await self.backoff(attempt, None, "connect failed")
                 continue
             except errors.TransportError:
                 if last or retry != "idempotent":
                     raise
-                await self._backoff(attempt, None, "transport error")
+                await self.backoff(attempt, None, "transport error")
                 continue
             if response.status_code < 400:
                 return response
-            with map_transport_errors():
-                await response.aread()
-            await response.aclose()
             error = error_for_response(response)
             retryable = response.status_code in _REFUSALS or (
                 retry == "idempotent" and response.status_code >= 500
             )
             if last or not retryable:
                 raise error
-            await self._backoff(attempt, error.retry_after, f"HTTP {response.status_code}")
+            await self.backoff(attempt, error.retry_after, f"HTTP {response.status_code}")
 
-    async def _backoff(self, attempt: int, retry_after: float | None, why: str) -> None:
+    async def backoff(self, attempt: int, retry_after: float | None, why: str) -> None:
+        """Wait before retry `attempt`: `retry_after` when the platform said, else an
+        exponential delay with full jitter."""
         if retry_after is not None:
             delay = retry_after
         else:  # exponential backoff with "full jitter"
@@ -229,16 +234,21 @@ class AgentClient:
         source: str | None = None,
         options: InvokeOptions | None = None,
         stop_on_cancel: bool = False,
+        checkpoint: Checkpoint | None = None,
     ) -> Run:
         """Start a streamed turn. Use as `async with client.stream(...) as run: async for e in run`.
 
-        `thread` continues an earlier task's conversation. The events end with
-        `TaskFinished`; a failed turn raises `RunFailedError`. A stream lost after
-        `task_created` is completed by polling, never by re-sending the invoke.
+        `thread` continues an earlier task's conversation; without it a new thread
+        starts, under an id the bridge chooses (see `upstream.new_thread_ids`). The
+        events end with `TaskFinished`; a failed turn raises `RunFailedError`. A stream
+        lost after `task_created` is completed by polling, never by re-sending the invoke;
+        one that failed before it is re-sent only once the platform shows that the turn
+        did not start. Pass a `checkpoint` (from `checkpoint()`) recorded beforehand to
+        be able to tell after a crash whether the turn started (`find_turn`).
         """
         body = build_invoke_body(
             text,
-            thread=thread,
+            thread=None,
             files=tuple(files),
             user=user,
             source=source,
@@ -252,20 +262,44 @@ class AgentClient:
             read=self.config.idle_timeout,
         )
 
-        def build() -> httpx.Request:
-            return self._http.build_request(
-                "POST",
-                f"/v1/agents/{agent_id}/invoke/stream",
-                params=params,
-                json=body,
-                headers={"accept": "text/event-stream"},
-                timeout=timeout,
-            )
+        async def open_response(task_id: str | None) -> httpx.Response:
+            sent = {**body, "id": task_id} if task_id else body
 
-        async def open_response() -> httpx.Response:
+            def build() -> httpx.Request:
+                return self._http.build_request(
+                    "POST",
+                    f"/v1/agents/{agent_id}/invoke/stream",
+                    params=params,
+                    json=sent,
+                    headers={"accept": "text/event-stream"},
+                    timeout=timeout,
+                )
+
             return await self._send(build, retry="refusals", stream=True)
 
-        return Run(self, open_response, thread=thread, stop_on_cancel=stop_on_cancel)
+        return Run(
+            self,
+            open_response,
+            text=text,
+            thread=thread,
+            caller_ids=self.caller_ids,
+            stop_on_cancel=stop_on_cancel,
+            checkpoint=checkpoint,
+        )
+
+    async def checkpoint(self, text: str, *, thread: str | None = None) -> Checkpoint:
+        """What will identify a turn of `text` upstream (the id chosen for a new thread, or
+        the continued thread's message count), to record before the turn is sent."""
+        return await Checkpoint.take(self, text, thread, self.caller_ids)
+
+    async def find_turn(self, checkpoint: Checkpoint) -> Task | None:
+        """The task of the checkpoint's turn when the platform started it, None when the
+        platform shows it did not (sending it again then starts it once).
+
+        Raises:
+            TurnUnknownError: the platform's answers cannot tell.
+        """
+        return await find_turn(self, checkpoint, self.caller_ids)
 
     async def invoke(
         self,
@@ -278,7 +312,8 @@ class AgentClient:
         source: str | None = None,
         options: InvokeOptions | None = None,
     ) -> Task:
-        """Run a turn synchronously and return the completed task.
+        """Run a turn synchronously and return the completed task. Like `stream`, an invoke
+        that failed before the turn was known to start is checked, then followed or re-sent.
 
         Raises:
             RunFailedError: the turn ended failed, error or stopped.
@@ -293,7 +328,9 @@ class AgentClient:
             options=options,
             read_timeout=self.config.poll_timeout,
         )
-        if task.is_terminal and task.status != "completed":
+        if not task.is_terminal:  # an invoke that failed after its turn started
+            task = await self.wait_task(task.id)
+        if task.status != "completed":
             raise errors.RunFailedError(task)
         return task
 
@@ -334,23 +371,38 @@ class AgentClient:
     ) -> Task:
         body = build_invoke_body(
             text,
-            thread=thread,
+            thread=None,
             files=tuple(files),
             user=user,
             source=source,
             options=options,
             events_streaming=False,
         )
-        return parse_task(
-            await self._json(
-                "POST",
-                path,
-                retry="refusals",
-                json=body,
-                params=self._version_params(options),
-                read_timeout=read_timeout,
-            )
-        )
+        attempts = await Attempts.start(self, text, thread, self.caller_ids)
+        while True:
+            task_id = attempts.next_id()
+            try:
+                task = parse_task(
+                    await self._json(
+                        "POST",
+                        path,
+                        retry="refusals",
+                        json={**body, "id": task_id} if task_id else body,
+                        params=self._version_params(options),
+                        read_timeout=read_timeout,
+                    )
+                )
+            except errors.UpstreamError as exc:
+                if attempts.drop_refused_id(exc):
+                    continue
+                if not attempts.is_ambiguous(exc):
+                    raise
+                found = await attempts.resolve(exc)
+                if found is None:
+                    continue
+                return found
+            attempts.created(task.id)
+            return task
 
     def _version_params(self, options: InvokeOptions | None) -> dict[str, Any]:
         version = (options.version if options else None) or self.config.version

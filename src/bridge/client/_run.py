@@ -2,7 +2,9 @@
 
 If the stream breaks, ends early or stays silent past the idle timeout after
 `task_created`, the run resumes by polling `GET /v1/tasks/{id}` until the task
-is terminal, announcing it with a `ResumedByPolling` event.
+is terminal, announcing it with a `ResumedByPolling` event. If the invoke fails
+before `task_created` in a way that leaves open whether the turn started, the
+platform is asked (see `_checks`): a started turn is followed, else it is re-sent.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import anyio
 import httpx
 
 from bridge import errors
+from bridge.client._checks import Attempts, CallerIds, Checkpoint
 from bridge.client._sse import aiter_sse
 from bridge.client._transport import map_transport_errors
 from bridge.client._wire import parse_event_data
@@ -41,6 +44,17 @@ logger = logging.getLogger(__name__)
 _LIFECYCLE = (TaskCreated, TaskUpdated, TaskFinished)
 _DRAIN_SECONDS = 0.5
 
+OpenResponse = Callable[[str | None], Awaitable[httpx.Response]]
+"""Sends the invoke with the given thread id in its body (none: the platform chooses)."""
+
+
+class _Ambiguous(Exception):  # an internal signal that never leaves `Run`
+    """The attempt failed before `task_created`, and the turn may have started anyway."""
+
+    def __init__(self, error: errors.UpstreamError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
 
 class Run:
     """An agent run being streamed. Use as `async with client.stream(...) as run:` and
@@ -53,13 +67,21 @@ class Run:
     def __init__(
         self,
         client: AgentClient,
-        open_response: Callable[[], Awaitable[httpx.Response]],
+        open_response: OpenResponse,
         *,
+        text: str,
         thread: str | None,
+        caller_ids: CallerIds,
         stop_on_cancel: bool,
+        checkpoint: Checkpoint | None = None,
     ) -> None:
+        self._checkpoint = checkpoint
         self._client = client
         self._open = open_response
+        self._text = text
+        self._thread = thread
+        self._caller_ids = caller_ids
+        self._attempts: Attempts | None = None
         self._stop_on_cancel = stop_on_cancel
         self._response: httpx.Response | None = None
         self._events: AsyncIterator[Event] | None = None
@@ -143,7 +165,36 @@ class Run:
         return self.task
 
     async def _generate(self) -> AsyncIterator[Event]:
-        self._response = await self._open()
+        attempts = await Attempts.start(
+            self._client, self._text, self._thread, self._caller_ids, self._checkpoint
+        )
+        self._attempts = attempts
+        while True:
+            try:
+                async for event in self._attempt():
+                    yield event
+                return
+            except _Ambiguous as ambiguous:
+                error = ambiguous.error
+            task = await attempts.resolve(error)
+            if task is not None:
+                async for event in self._follow(task, str(error)):
+                    yield event
+                return
+
+    async def _open_attempt(self, attempts: Attempts) -> httpx.Response:
+        while True:
+            try:
+                return await self._open(attempts.next_id())
+            except errors.UpstreamError as exc:
+                if attempts.is_ambiguous(exc):
+                    raise _Ambiguous(exc) from exc
+                if not attempts.drop_refused_id(exc):
+                    raise
+
+    async def _attempt(self) -> AsyncIterator[Event]:
+        assert self._attempts is not None
+        self._response = await self._open_attempt(self._attempts)
         try:
             async for event in self._stream(self._response):
                 yield event
@@ -151,14 +202,22 @@ class Run:
                     return
             reason = "the stream ended before task_finished"
         except errors.StreamError as exc:
-            if self.task_id is None or not self._created:
-                raise
+            if not self._created:
+                raise _Ambiguous(exc) from exc
             reason = str(exc)
         finally:
             await self._close_response()
         if not self._created:
-            raise errors.StreamError("the stream ended before the task was created")
+            raise _Ambiguous(errors.StreamError("the stream ended before the task was created"))
         async for event in self._poll(reason):
+            yield event
+
+    async def _follow(self, task: Task, reason: str) -> AsyncIterator[Event]:
+        """Follow a turn the platform started although its invoke failed."""
+        self._created = True
+        self.task_id = task.id
+        yield TaskCreated(task_id=task.id, task=task)
+        async for event in self._poll(f"the invoke failed after the turn started ({reason})"):
             yield event
 
     async def _stream(self, response: httpx.Response) -> AsyncIterator[Event]:
@@ -186,6 +245,8 @@ class Run:
         if isinstance(event, TaskCreated) and not self._created:
             self._created = True
             self.task_id = task_id
+            if self._attempts is not None:
+                self._attempts.created(task_id)
         elif task_id != self.task_id:
             # A sub-agent's lifecycle must not end or redirect this run.
             return UnknownEvent(type=f"sub_{event.type}", raw=event.model_dump(mode="json"))

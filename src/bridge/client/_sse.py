@@ -114,5 +114,12 @@ async def aiter_sse(
     """Events from a byte stream; an unterminated event at the end is discarded (per spec)."""
     decoder = SSEDecoder(max_event_bytes)
     async for chunk in chunks:
-        for event in decoder.feed(chunk):
+        try:
+            events = decoder.feed(chunk)
+        except EventTooLargeError:
+            # Raised afresh, without the frames that hold the oversize text: the error may
+            # be kept (logged, chained) while the client asks the platform about the turn.
+            del decoder
+            raise EventTooLargeError(max_event_bytes) from None
+        for event in events:
             yield event

@@ -16,7 +16,7 @@ import httpx
 
 from bridge import errors
 
-__all__ = ["error_for_response", "map_transport_errors", "parse_retry_after"]
+__all__ = ["error_for_response", "map_transport_errors", "parse_retry_after", "read_capped"]
 
 _STATUS_ERRORS: dict[int, type[errors.UpstreamStatusError]] = {
     401: errors.AuthenticationError,
@@ -49,6 +49,43 @@ def map_transport_errors(*, streaming: bool = False, task_id: str | None = None)
         raise errors.TransportError(f"platform connection failed: {exc!r}") from exc
     except httpx.HTTPError as exc:
         raise errors.TransportError(f"platform request failed: {exc!r}") from exc
+
+
+async def read_capped(response: httpx.Response, limit: int) -> httpx.Response:
+    """Read a streamed response's body, refusing more than `limit` bytes, and return it as
+    a complete response (so that a hostile or broken server cannot exhaust memory).
+
+    Raises:
+        TransportError: the body is larger than `limit`.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                chunks.clear()  # the traceback keeps this frame alive: drop what it holds
+                request = response.request
+                raise errors.TransportError(
+                    f"platform response to {request.method} {request.url.path} is over "
+                    f"{limit} bytes (upstream.max_response_bytes)"
+                )
+            chunks.append(chunk)
+    finally:
+        await response.aclose()
+    # The body is decoded already: the rebuilt response must not decode it again.
+    headers = [
+        (key, value)
+        for key, value in response.headers.multi_items()
+        if key.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+    ]
+    return httpx.Response(
+        response.status_code,
+        headers=headers,
+        content=b"".join(chunks),
+        request=response.request,
+        extensions=response.extensions,
+    )
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -12,13 +12,13 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
 from bridge.emulator._agents import AgentSpec
 from bridge.emulator._control import control_routes
 from bridge.emulator._emulator import Emulator, TaskStateError
-from bridge.emulator._middleware import FAULT_SCOPE_KEY, EmulatorMiddleware
+from bridge.emulator._middleware import CREATED_SCOPE_KEY, FAULT_SCOPE_KEY, EmulatorMiddleware
 from bridge.emulator._schemas import (
     InvalidRequest,
     ListQuery,
@@ -116,9 +116,14 @@ class _Api:
                 ]
             )
         body = parse_body(await request.body())
+        if body.id and self.emu.caller_ids == "refuse" and body.id not in self.emu.tasks:
+            raise HTTPException(404, "Task not found")
         base_url = str(request.base_url).rstrip("/")
         record = self.emu.start_turn(spec, body, version=version, base_url=base_url)
         turn = record.latest
+        created = request.scope.get(CREATED_SCOPE_KEY)
+        if created is not None:
+            created.set()
         if mode == "stream":
             return EventStreamResponse(self.emu, turn, request.scope.get(FAULT_SCOPE_KEY))
         if mode == "async":
@@ -158,11 +163,12 @@ async def _conflict(request: Request, exc: Exception) -> Response:
 
 
 def create_app(emulator: Emulator) -> ASGIApp:
-    """The emulator's ASGI app: `/health`, `/v1/...`, and `/_emulator/...` control routes."""
+    """The emulator's ASGI app: `/health`, `/v1/...`, and (unless `control=False`) the
+    `/_emulator/...` control routes."""
     api = _Api(emulator)
     agent = "/v1/agents/{agent_id}"
     task = "/v1/tasks/{task_id}"
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/health", api.health, methods=["GET"]),
         Route("/v1/agents", api.list_agents, methods=["GET"]),
         Route("/v1/agents/full", api.list_agents_full, methods=["GET"]),
@@ -177,8 +183,9 @@ def create_app(emulator: Emulator) -> ASGIApp:
         Route(f"{task}/stop", api.stop_task, methods=["POST"]),
         Route(f"{task}/thread", api.thread, methods=["GET"]),
         Route(f"{task}/thread/full", api.thread_full, methods=["GET"]),
-        Mount("/_emulator", routes=control_routes(emulator)),
     ]
+    if emulator.control:
+        routes.append(Mount("/_emulator", routes=control_routes(emulator)))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

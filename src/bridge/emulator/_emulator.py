@@ -11,7 +11,7 @@ import hmac
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import anyio.abc
@@ -51,6 +51,8 @@ class Emulator:
         keepalive_interval: seconds of stream silence before a `: keep-alive` comment.
         slow_silence, login_timeout, step_delay: delays of the scripted agents.
         seed: makes task ids reproducible; random UUIDs when `None`.
+        caller_ids: what an invoke's `id` naming no task does: `keep` starts a new thread
+            under that id, `ignore` starts one under an id of its own, `refuse` answers 404.
     """
 
     def __init__(
@@ -65,7 +67,12 @@ class Emulator:
         login_timeout: float = 5.0,
         step_delay: float = 0.0,
         seed: int | str | None = None,
+        caller_ids: Literal["keep", "ignore", "refuse"] = "keep",
+        control: bool = True,
     ) -> None:
+        self.caller_ids = caller_ids
+        #: Whether `/_emulator/...` (faults, clock, agents; unauthenticated) is served.
+        self.control = control
         self.api_key = api_key if api_key is not None else "emulator-key"
         self.accepts_any_key = api_key is None
         self.organization_id = organization_id or default_organization_id()
@@ -238,8 +245,9 @@ class Emulator:
                 thread_id, f"Task {thread_id} is still running; wait for it to finish"
             )
         if record is None:
+            kept = thread_id if self.caller_ids == "keep" else None
             record = TaskRecord(
-                id=thread_id or self._ids.task_id(), organization_id=self.organization_id
+                id=kept or self._ids.task_id(), organization_id=self.organization_id
             )
             self._peak.setdefault(record.id, 1)
             self.tasks[record.id] = record

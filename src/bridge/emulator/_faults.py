@@ -8,6 +8,9 @@ or from the queue filled by `Emulator.inject(Fault(...))`. Header syntax (`;`-se
     drop-after=3                 send 3 SSE events, then cut the connection
     stall-after=2;stall-for=1.5  send 2 events, then go silent (no keep-alives), then cut
     garbage-after=1              send 1 event, then a malformed line, then carry on
+    reset                        reset the connection before any response (nothing runs)
+    status=500;create            run the request (a turn is created), then answer 500
+    reset;create                 run the request (a turn is created), then reset the connection
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any, Literal
 
 __all__ = ["STREAM_KINDS", "Fault", "FaultQueue", "FaultSyntaxError", "format_seconds"]
 
-FaultKind = Literal["status", "drop", "stall", "garbage"]
+FaultKind = Literal["status", "drop", "stall", "garbage", "reset"]
 #: Kinds that act on the event stream; unless a `path` is given they match stream requests only.
 STREAM_KINDS = frozenset({"drop", "stall", "garbage"})
 _DEFAULT_DETAILS = {429: "Rate limit exceeded", 500: "Internal server error"}
@@ -37,7 +40,9 @@ class Fault:
     """One injected fault.
 
     Attributes:
-        kind: `status` (answer `status` without running anything: no task is created),
+        kind: `status` (answer `status`; unless `create`, without running anything: no
+            task is created), `reset` (close the connection before any response; unless
+            `create`, without running anything),
             `drop` (cut the connection after `after` events), `stall` (after `after`
             events keep the connection open and silent for `seconds`, or until the
             emulator stops when `None`, then cut it), `garbage` (after `after` events
@@ -46,6 +51,9 @@ class Fault:
             `stall` lose the response (the request is still processed) and `garbage`
             replaces the response body.
         status: HTTP status for `status` faults.
+        create: for `status` and `reset`: run the request first (an invoke creates its
+            turn, which keeps running), then fail the response. The failure comes once the
+            turn exists (or the route refused the request).
         retry_after: seconds for a `Retry-After` header (429 always gets one, default 1).
         detail: the error body's `detail`; a default text when `None`.
         path: substring the request path must contain. `None` means any `/v1/` path for
@@ -57,6 +65,7 @@ class Fault:
 
     kind: FaultKind
     status: int = 503
+    create: bool = False
     retry_after: float | None = None
     after: int = 0
     seconds: float | None = None
@@ -69,7 +78,7 @@ class Fault:
     times: int = 1
 
     def __post_init__(self) -> None:
-        if self.kind not in ("status", "drop", "stall", "garbage"):
+        if self.kind not in ("status", "drop", "stall", "garbage", "reset"):
             raise FaultSyntaxError(f"unknown fault kind {self.kind!r}")
         if not 400 <= self.status <= 599:
             raise FaultSyntaxError(f"fault status must be 4xx or 5xx, not {self.status}")
@@ -102,6 +111,10 @@ class Fault:
                     fields["after"] = int(value or 0)
                 elif key in ("drop", "stall", "garbage"):
                     kinds.append(_KINDS_BY_KEY[f"{key}-after"])
+                elif key == "reset":
+                    kinds.append("reset")
+                elif key == "create":
+                    fields["create"] = value.lower() not in ("0", "false", "no")
                 elif key == "retry-after":
                     fields["retry_after"] = float(value)
                 elif key == "stall-for":
@@ -136,8 +149,11 @@ class Fault:
 
     def describe(self) -> str:
         """The fault in header syntax, as recorded on the request it hit."""
+        create = ";create" if self.create else ""
+        if self.kind == "reset":
+            return f"reset{create}"
         if self.kind == "status":
-            text = f"status={self.status}"
+            text = f"status={self.status}{create}"
             if self.retry_after is not None:
                 text += f";retry-after={format_seconds(self.retry_after)}"
             return text

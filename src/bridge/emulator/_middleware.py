@@ -18,12 +18,14 @@ from bridge.emulator._emulator import Emulator
 from bridge.emulator._faults import Fault, FaultSyntaxError, format_seconds
 from bridge.emulator._state import RecordedRequest
 
-__all__ = ["FAULT_SCOPE_KEY", "EmulatorMiddleware"]
+__all__ = ["CREATED_SCOPE_KEY", "FAULT_SCOPE_KEY", "EmulatorMiddleware"]
 
 logger = logging.getLogger(__name__)
 
 #: Scope key under which a stream fault is handed to the `/invoke/stream` route.
 FAULT_SCOPE_KEY = "bridge.emulator.fault"
+#: Scope key of the event an invoke route sets once its turn exists (`create` faults).
+CREATED_SCOPE_KEY = "bridge.emulator.created"
 
 
 class _Replay:
@@ -108,6 +110,12 @@ class EmulatorMiddleware:
             return
         record.fault = fault.describe()
         logger.info("fault %s on %s %s", record.fault, record.method, record.path)
+        if fault.create or fault.kind == "reset":
+            if fault.create:
+                await self._run_detached(scope, body).wait()
+            if fault.kind == "reset":
+                await self._reset(send)
+                return
         if fault.kind == "status":
             extra = {}
             if fault.retry_after is not None:
@@ -159,20 +167,44 @@ class EmulatorMiddleware:
             await send({"type": "http.response.body", "body": garbage, "more_body": False})
             return
 
+        # The request is still processed (a turn keeps running); only its response is lost.
+        self._run_detached(scope, body)
+        if fault.kind == "stall":
+            with anyio.move_on_after(fault.seconds):
+                await self.emulator.closing.wait()
+        # Starting the response and returning without finishing it makes uvicorn cut the socket.
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        self.emulator.expected_aborts += 1
+
+    def _run_detached(self, scope: Scope, body: bytes) -> anyio.Event:
+        """Run the request in the emulator's task group with its response discarded; the
+        event is set once an invoke's turn exists, or the request ended without one."""
+        created = anyio.Event()
+        detached = {**scope, CREATED_SCOPE_KEY: created}
+
         async def discard(message: Message) -> None:
             pass
 
         async def process_detached() -> None:
             try:
-                await self.app(dict(scope), _Replay(body, None), discard)
+                await self.app(detached, _Replay(body, None), discard)
             except Exception:  # outermost frame of a detached request: log and carry on
                 logger.exception("detached %s %s failed", scope["method"], scope["path"])
+            finally:
+                created.set()
 
-        # The request is still processed (a turn keeps running); only its response is lost.
         self.emulator.spawn(process_detached)
-        if fault.kind == "stall":
-            with anyio.move_on_after(fault.seconds):
-                await self.emulator.closing.wait()
-        # Starting the response and returning without finishing it makes uvicorn cut the socket.
+        return created
+
+    async def _reset(self, send: Send) -> None:
+        """Close the connection before any response byte, as a reset pooled connection does.
+
+        ASGI has no message for it; uvicorn's `send` is a method of the request cycle that
+        owns the transport, which is aborted here."""
+        transport = getattr(getattr(send, "__self__", None), "transport", None)
+        if transport is None:
+            raise RuntimeError("a reset fault needs the emulator served by uvicorn")
+        transport.abort()
+        # What follows goes nowhere; it keeps uvicorn from answering 500 on its own.
         await send({"type": "http.response.start", "status": 200, "headers": []})
         self.emulator.expected_aborts += 1

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
+from bridge._private import write_private
 from bridge.emulator._emulator import Emulator
 from bridge.emulator._state import TaskRecord, Turn
 
@@ -48,10 +48,7 @@ def save_state(emulator: Emulator, path: Path) -> None:
                 "turns": turns,
             }
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(path.suffix + ".tmp")
-    partial.write_text(json.dumps({"version": 1, "threads": threads}))
-    os.replace(partial, path)
+    write_private(path, json.dumps({"version": 1, "threads": threads}))
 
 
 def load_state(emulator: Emulator, path: Path) -> int:

@@ -12,6 +12,7 @@ from bridge.render._split import split_markdown
 from bridge.render.slack import (
     SLACK_MARKDOWN_TEXT_LIMIT,
     SLACK_TEXT_LIMIT,
+    escape_slack_markdown,
     split_slack_markdown,
     to_slack_mrkdwn,
     to_slack_mrkdwn_parts,
@@ -29,6 +30,7 @@ __all__ = [
     "TELEGRAM_TEXT_LIMIT",
     "TelegramEntity",
     "TelegramMessage",
+    "escape_slack_markdown",
     "heal_markdown",
     "split_markdown",
     "split_slack_markdown",

@@ -32,6 +32,8 @@ _MARKS = "bridge.render.heal"
 _LINK_TAIL = re.compile(r"\[([^\[\]]*)(?:\](?:\([^()]*)?)?\Z")
 
 _ROUNDS = 4
+_REMOVAL_ROUNDS = 8
+_PUNCTUATION = re.compile(r"[!-/:-@\[-`{-~]")
 _Rule = Callable[[StateInline, bool], bool]
 _Plan = tuple[list[tuple[int, int]], int, str]
 """Removals (offset, length), the offset the content is cut at, and what is appended."""
@@ -67,9 +69,14 @@ def heal_markdown(partial: str) -> str:
             break  # a fixed point that is still not clean
         text = healed
     # Closing keeps making new openers (a closer that cannot close there): remove instead.
-    while (healed := _heal_once(text, _removal_plan)) is not None and healed != text:
+    for _ in range(_REMOVAL_ROUNDS):
+        healed = _heal_once(text, _removal_plan)
+        if healed is None or healed == text:
+            return text
         text = healed
-    return text
+    # Hundreds of dangling openers (hostile output): show the prefix as literal text
+    # rather than spend a parse per opener.
+    return _PUNCTUATION.sub(r"\\\g<0>", normalize_newlines(partial)).rstrip()
 
 
 def _heal_once(text: str, planner: Callable[[str], _Plan]) -> str | None:

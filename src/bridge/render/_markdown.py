@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
 from markdown_it.tree import SyntaxTreeNode
+
+MAX_NESTING = 20
+"""Deepest nesting of blocks plus inline spans a renderer walks; deeper text is shown plain."""
+
+
+class MarkdownTooDeepError(ValueError):
+    """The text nests blocks or emphasis deeper than `MAX_NESTING`."""
 
 
 def new_parser() -> MarkdownIt:
@@ -20,8 +29,33 @@ def markdown_parser() -> MarkdownIt:
 
 
 def parse_tree(text: str) -> SyntaxTreeNode:
-    """The syntax tree of `text` (line endings normalized)."""
-    return SyntaxTreeNode(markdown_parser().parse(normalize_newlines(text)))
+    """The syntax tree of `text` (line endings normalized).
+
+    The flat token list is checked before the (recursive) tree is built, so hostile
+    nesting such as 600 `*` around a letter can never exhaust the stack.
+    Raises MarkdownTooDeepError past `MAX_NESTING`.
+    """
+    tokens = markdown_parser().parse(normalize_newlines(text))
+    check_nesting(tokens)
+    return SyntaxTreeNode(tokens)
+
+
+def check_nesting(tokens: Sequence[Token], limit: int = MAX_NESTING) -> None:
+    """Raise MarkdownTooDeepError if blocks plus inline spans nest deeper than `limit`.
+
+    markdown-it caps block nesting while parsing, but emphasis is paired after
+    parsing, so a long run of delimiters nests without bound: count it here.
+    """
+    depth = 0
+    for token in tokens:
+        depth += token.nesting
+        inline = depth
+        for child in token.children or ():
+            inline += child.nesting
+            if inline > limit:
+                raise MarkdownTooDeepError(f"Markdown nests deeper than {limit} levels")
+        if depth > limit:
+            raise MarkdownTooDeepError(f"Markdown nests deeper than {limit} levels")
 
 
 def normalize_newlines(text: str) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from markdown_it.tree import SyntaxTreeNode
 
-from bridge.render._markdown import markdown_parser, normalize_newlines
+from bridge.render._markdown import MarkdownTooDeepError, normalize_newlines, parse_tree
 
 __all__ = ["split_markdown"]
 
@@ -43,8 +43,11 @@ def split_markdown(text: str, limit: int, *, length: Callable[[str], int] = len)
         return _pack([text], limit, length)
     raw = text.split("\n")
     lines = [line + "\n" for line in raw[:-1]] + ([raw[-1]] if raw[-1] else [])
-    root = SyntaxTreeNode(markdown_parser().parse(text))
-    pieces = _Splitter(lines, limit, length).blocks(root.children, 0, len(lines))
+    splitter = _Splitter(lines, limit, length)
+    try:
+        pieces = splitter.blocks(parse_tree(text).children, 0, len(lines))
+    except (MarkdownTooDeepError, RecursionError):
+        pieces = splitter.plain(0, len(lines))  # too deep to parse: cut at lines and words
     return _pack(pieces, limit, length)
 
 

@@ -7,14 +7,24 @@ walking markdown-it's syntax tree.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection
+
 from markdown_it.tree import SyntaxTreeNode
 
-from bridge.render._markdown import is_tight, parse_tree, table_text
+from bridge.render._markdown import (
+    MarkdownTooDeepError,
+    is_tight,
+    normalize_newlines,
+    parse_tree,
+    table_text,
+)
 from bridge.render._split import split_markdown
 
 __all__ = [
     "SLACK_MARKDOWN_TEXT_LIMIT",
     "SLACK_TEXT_LIMIT",
+    "escape_slack_markdown",
     "split_slack_markdown",
     "to_slack_mrkdwn",
     "to_slack_mrkdwn_parts",
@@ -26,6 +36,7 @@ SLACK_TEXT_LIMIT = 40_000
 """Characters of a message's `text`."""
 
 _WRAP = {"strong": "*", "em": "_", "s": "~"}
+_LINKABLE = frozenset({"http", "https", "mailto"})
 
 
 def split_slack_markdown(text: str, limit: int = SLACK_MARKDOWN_TEXT_LIMIT) -> list[str]:
@@ -65,9 +76,45 @@ def to_slack_mrkdwn(text: str) -> str:
     "> ", tables as code blocks; `&`, `<` and `>` escaped everywhere.
     Slack has no escape for `*`, `_`, `~` or a backtick, so literal ones may
     still format, and emphasis inside a word does not render in Slack.
+    Text nested too deeply to render safely comes back as escaped plain text.
     """
-    root = parse_tree(text)
-    return _blocks(root.children, tight=False).strip("\n")
+    try:
+        return _blocks(parse_tree(text).children, tight=False).strip("\n")
+    except (MarkdownTooDeepError, RecursionError):
+        return escape(normalize_newlines(text)).strip("\n")
+
+
+_QUOTE = re.compile(r"(?:[ ]{0,3}>[ ]?)+")
+#: Slack's mention syntax, as it reads once escaped: what `allow` can turn back on.
+_MENTIONS = {
+    "users": r"@[UW][A-Z0-9]+(?:\|[^&\n]*)?",
+    "user_groups": r"!subteam\^[A-Z0-9]+(?:\|[^&\n]*)?",
+    "here": r"!here(?:\|here)?",
+    "channel": r"!channel(?:\|channel)?",
+    "everyone": r"!everyone(?:\|everyone)?",
+}
+
+
+def escape_slack_markdown(
+    text: str, *, allow: Collection[str] = (), at_line_start: bool = True
+) -> str:
+    """Standard Markdown as it may be sent to Slack (`markdown_text`, `markdown` blocks, `text`):
+    `&`, `<` and `>` escaped, so that no `<!channel>`, `<!here>`, `<!everyone>`,
+    `<!subteam^…>`, `<@U…>` or other control sequence reaches Slack, except the kinds in
+    `allow` (`users`, `user_groups`, `here`, `channel`, `everyone`). Quote markers (`>` at
+    a line start; the text's first line counts as one when `at_line_start`) stay Markdown.
+    """
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        marker = _QUOTE.match(line) if i or at_line_start else None
+        cut = marker.end() if marker else 0
+        lines[i] = line[:cut] + escape(line[cut:])
+    escaped = "\n".join(lines)
+    kinds = [_MENTIONS[kind] for kind in allow if kind in _MENTIONS]
+    if kinds:
+        pattern = re.compile(f"&lt;((?:{'|'.join(kinds)}))&gt;")
+        escaped = pattern.sub(r"<\1>", escaped)
+    return escaped
 
 
 def escape(text: str) -> str:
@@ -149,8 +196,8 @@ def _link(node: SyntaxTreeNode) -> str:
     url = str(node.attrs.get("href" if node.type == "link" else "src", ""))
     label = _inlines(node.children, in_link=True)
     target = escape(url).replace("|", "%7C")
-    if not url:
-        return label
+    if not url or url.split(":", 1)[0].lower() not in _LINKABLE:
+        return label  # `<!here|x>`, `<@U1|x>`: only web and mail addresses become links
     if not label or label == escape(url):
         return f"<{target}>"
     return f"<{target}|{label}>"

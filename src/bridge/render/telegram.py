@@ -16,14 +16,22 @@ from urllib.parse import urlsplit
 
 from markdown_it.tree import SyntaxTreeNode
 
-from bridge.render._markdown import is_tight, parse_tree, table_text, utf16_len
+from bridge.render._markdown import (
+    MarkdownTooDeepError,
+    is_tight,
+    normalize_newlines,
+    parse_tree,
+    table_text,
+    utf16_len,
+)
 
 __all__ = ["TELEGRAM_TEXT_LIMIT", "TelegramEntity", "TelegramMessage", "to_telegram"]
 
 TELEGRAM_TEXT_LIMIT = 4096
 """Characters (UTF-16 code units) in one text message, after entity parsing."""
 
-_LINKABLE = frozenset({"http", "https", "tg"})
+#: Only web and mail links: `tg://user?id=…` would mention someone, `tg://join` joins a chat.
+_LINKABLE = frozenset({"http", "https", "mailto"})
 _CODE = frozenset({"code", "pre"})
 _SIMPLE = {"strong": "bold", "em": "italic", "s": "strikethrough"}
 _RANK = {"blockquote": 0, "bold": 1, "italic": 1, "strikethrough": 1, "code": 3, "pre": 3}
@@ -55,13 +63,16 @@ def to_telegram(text: str, *, limit: int = TELEGRAM_TEXT_LIMIT) -> list[Telegram
     or "1. " prefixes; tables become a preformatted block. Entities are nested
     or disjoint, as Telegram requires; one that crosses a message boundary is
     split in two. Cuts prefer blank lines, then line breaks, then spaces.
-    Whitespace-only input gives no messages. Raises ValueError if `limit` < 2.
+    Whitespace-only input gives no messages. Text nested too deeply to render
+    safely is sent as plain text, split the same way. Raises ValueError if `limit` < 2.
     """
     if limit < 2:
         raise ValueError(f"limit must hold one character of two UTF-16 units, got {limit}")
     out = _Builder()
-    root = parse_tree(text)
-    _blocks(out, root.children, tight=False)
+    try:
+        _blocks(out, parse_tree(text).children, tight=False)
+    except (MarkdownTooDeepError, RecursionError):
+        return _split(normalize_newlines(text), [], limit)
     return _split("".join(out.chunks), out.entities, limit)
 
 

@@ -9,11 +9,11 @@ from bridge.errors import ConfigError
 from bridge.stores._base import InFlightTurn, SessionStore, ThreadRef
 from bridge.stores._retention import DEFAULT_CLAIM_TTL, DEFAULT_THREAD_RETENTION
 from bridge.stores.memory import MemoryStore
-from bridge.stores.redis import RedisStore
 from bridge.stores.sqlite import SQLiteStore
 
 if TYPE_CHECKING:
     from bridge.stores.postgres import PostgresStore
+    from bridge.stores.redis import RedisStore
 
 __all__ = [
     "InFlightTurn",
@@ -28,7 +28,12 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # The Postgres driver is imported only when a store needs it.
+    # The Redis client (and the telemetry it loads) and the Postgres driver are imported
+    # only when a store needs them.
+    if name == "RedisStore":
+        from bridge.stores.redis import RedisStore
+
+        return RedisStore
     if name == "PostgresStore":
         from bridge.stores.postgres import PostgresStore
 
@@ -74,6 +79,8 @@ def open_store(
             raise ConfigError(f"sqlite store url {url!r} names no file", key="store.url")
         return SQLiteStore(path, url=url, thread_retention=thread_retention, claim_ttl=claim_ttl)
     if scheme in _REDIS_SCHEMES:
+        from bridge.stores.redis import RedisStore
+
         return RedisStore(url, thread_retention=thread_retention, claim_ttl=claim_ttl)
     if scheme in _POSTGRES_SCHEMES:
         from bridge.stores.postgres import PostgresStore

@@ -1,5 +1,6 @@
 """The `SessionStore` protocol: durable state shared by every replica of the bridge.
 
+
 Implementations: `memory://` (tests), `sqlite:///path` (embedded default),
 `redis://…` and `postgresql://…` (scale-out). One conformance suite
 runs against all of them: `bridge.testing._stores.STORE_CHECKS`.
@@ -52,8 +53,17 @@ class InFlightTurn(BaseModel):
     """The thread (task id) this turn continues, if any."""
     task_id: str | None = None
     """Set once `task_created` showed the turn reached the platform."""
+    new_thread_id: str | None = None
+    """The id chosen for the new thread this turn starts, recorded before it is sent."""
+    thread_messages: int | None = None
+    """How many messages `thread` had before this turn was sent."""
     reply: dict[str, Any] = Field(default_factory=dict)
     holder: str | None = None
+    attempts: int = 0
+    """Deliveries of this turn that failed with something other than a platform error."""
+    quarantined: bool = False
+    """Set after `max_delivery_attempts` such failures: kept for operators, never retried."""
+    last_error: str | None = None
     started_at: float = Field(default_factory=_now)
     heartbeat_at: float = Field(default_factory=_now)
 
@@ -117,6 +127,18 @@ class SessionStore(Protocol):
 
     async def lock_owner(self, name: str) -> str | None:
         """The current unexpired holder, or None."""
+
+    # -- shared secrets ----------------------------------------------------
+    async def ensure_secret(self, name: str, candidate: str) -> str:
+        """Store `candidate` under `name` unless a value is there already; return the stored value.
+        Atomic: concurrent callers on every replica get the same value."""
+
+    # -- short-lived records -----------------------------------------------
+    async def put_record(self, name: str, value: str, ttl: float) -> None:
+        """Insert or replace a small value under `name` that expires after `ttl` seconds."""
+
+    async def get_record(self, name: str) -> str | None:
+        """The unexpired value under `name`, or None."""
 
 
 class OpensAsContext:

@@ -46,6 +46,8 @@ class MemoryStore(OpensAsContext):
         self._seen: dict[str, float] = {}
         self._claims: dict[str, float] = {}
         self._locks: dict[str, tuple[str, float]] = {}
+        self._secrets: dict[str, str] = {}
+        self._records: dict[str, tuple[str, float]] = {}
 
     async def open(self) -> None:
         self._is_open = True
@@ -163,6 +165,27 @@ class MemoryStore(OpensAsContext):
     async def lock_owner(self, name: str) -> str | None:
         self._check_open()
         held = self._locks.get(name)
+        if held is None or held[1] <= self._clock():
+            return None
+        return held[0]
+
+    # -- shared secrets ----------------------------------------------------
+    async def ensure_secret(self, name: str, candidate: str) -> str:
+        self._check_open()
+        return self._secrets.setdefault(name, candidate)
+
+    # -- short-lived records -----------------------------------------------
+    async def put_record(self, name: str, value: str, ttl: float) -> None:
+        _require_positive("ttl", ttl)
+        self._check_open()
+        now = self._clock()
+        self._records[name] = (value, now + ttl)
+        if len(self._records) % 1024 == 0:
+            self._records = {k: v for k, v in self._records.items() if v[1] > now}
+
+    async def get_record(self, name: str) -> str | None:
+        self._check_open()
+        held = self._records.get(name)
         if held is None or held[1] <= self._clock():
             return None
         return held[0]

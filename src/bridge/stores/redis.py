@@ -266,6 +266,27 @@ class RedisStore(OpensAsContext):
             holder: str | bytes | None = await self._redis.get(self._key("lock:", name))
         return holder.decode() if isinstance(holder, bytes) else holder
 
+    # -- shared secrets ----------------------------------------------------
+    async def ensure_secret(self, name: str, candidate: str) -> str:
+        with self._translate_errors():
+            key = self._key("secret:", name)
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.set(key, candidate, nx=True)
+                pipe.get(key)
+                _, stored = await pipe.execute()
+        return stored.decode() if isinstance(stored, bytes) else str(stored)
+
+    # -- short-lived records -----------------------------------------------
+    async def put_record(self, name: str, value: str, ttl: float) -> None:
+        _require_positive("ttl", ttl)
+        with self._translate_errors():
+            await self._redis.set(self._key("record:", name), value, px=_millis(ttl))
+
+    async def get_record(self, name: str) -> str | None:
+        with self._translate_errors():
+            raw: str | bytes | None = await self._redis.get(self._key("record:", name))
+        return raw.decode() if isinstance(raw, bytes) else raw
+
     async def _call(self, script: str, keys: list[str], args: list[Any]) -> Any:
         """Run one of `_SCRIPTS` (EVALSHA, loading it on first use)."""
         client = self._redis

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
+from bridge._private import private_file
 from bridge.errors import StoreError
 from bridge.stores._base import InFlightTurn, OpensAsContext, ThreadRef
 from bridge.stores._retention import DEFAULT_CLAIM_TTL, DEFAULT_THREAD_RETENTION
@@ -25,7 +26,7 @@ __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Stored in `PRAGMA user_version`; bump it with a migration step in `_migrate`."""
 
 _SCHEMA_V1 = """
@@ -37,8 +38,12 @@ CREATE TABLE claims (turn_id TEXT PRIMARY KEY, expires_at REAL NOT NULL);
 CREATE INDEX claims_expiry ON claims (expires_at);
 CREATE TABLE locks (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL);
 """
-# v2: threads expire; rows from v1 start their retention at the upgrade (`?` = that time).
 _SCHEMA_V2 = """
+CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS records (name TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL NOT NULL);
+"""
+# v3: threads expire; rows from before start their retention at the upgrade (`?` = that time).
+_SCHEMA_V3 = """
 ALTER TABLE threads ADD COLUMN expires_at REAL NOT NULL DEFAULT 0;
 UPDATE threads SET expires_at = ?;
 CREATE INDEX threads_expiry ON threads (expires_at);
@@ -120,7 +125,7 @@ class SQLiteStore(OpensAsContext):
 
     def _connect(self) -> sqlite3.Connection:
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            private_file(self.path)  # 0600; SQLite gives its -wal and -shm files the same mode
         # isolation_level=None: we issue BEGIN IMMEDIATE ourselves.
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
@@ -145,15 +150,14 @@ class SQLiteStore(OpensAsContext):
                     url=self.url,
                 )
             now = time.time()
-            if version < 1:
-                for statement in filter(str.strip, _SCHEMA_V1.split(";")):
-                    conn.execute(statement)
-            if version < 2:
-                for statement in filter(str.strip, _SCHEMA_V2.split(";")):
-                    params = (now + self._thread_retention,) if "?" in statement else ()
-                    conn.execute(statement, params)
+            steps = [(1, _SCHEMA_V1), (2, _SCHEMA_V2), (3, _SCHEMA_V3)]
+            for step, schema in steps:
+                if version < step:
+                    for statement in filter(str.strip, schema.split(";")):
+                        params = (now + self._thread_retention,) if "?" in statement else ()
+                        conn.execute(statement, params)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            for table in ("threads", "seen", "claims"):
+            for table in ("threads", "seen", "claims", "records"):
                 conn.execute(f"DELETE FROM {table} WHERE expires_at <= ?", (now,))
             conn.execute("COMMIT")
         except BaseException:
@@ -310,5 +314,39 @@ class SQLiteStore(OpensAsContext):
     async def lock_owner(self, name: str) -> str | None:
         row = await self._fetchone(
             "SELECT owner FROM locks WHERE name = ? AND expires_at > ?", (name, time.time())
+        )
+        return None if row is None else str(row[0])
+
+    # -- shared secrets ----------------------------------------------------
+    async def ensure_secret(self, name: str, candidate: str) -> str:
+        def work(conn: sqlite3.Connection) -> str:
+            conn.execute(
+                "INSERT OR IGNORE INTO secrets (name, value) VALUES (?, ?)", (name, candidate)
+            )
+            (value,) = conn.execute("SELECT value FROM secrets WHERE name = ?", (name,)).fetchone()
+            return str(value)
+
+        return await self._run(work, write=True)
+
+    # -- short-lived records -----------------------------------------------
+    async def put_record(self, name: str, value: str, ttl: float) -> None:
+        _require_positive("ttl", ttl)
+        self._writes += 1
+        purge = self._writes % _PURGE_EVERY == 0
+
+        def work(conn: sqlite3.Connection) -> None:
+            now = time.time()
+            if purge:
+                conn.execute("DELETE FROM records WHERE expires_at <= ?", (now,))
+            conn.execute(
+                "INSERT OR REPLACE INTO records (name, value, expires_at) VALUES (?, ?, ?)",
+                (name, value, now + ttl),
+            )
+
+        await self._run(work, write=True)
+
+    async def get_record(self, name: str) -> str | None:
+        row = await self._fetchone(
+            "SELECT value FROM records WHERE name = ? AND expires_at > ?", (name, time.time())
         )
         return None if row is None else str(row[0])

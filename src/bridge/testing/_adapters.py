@@ -41,7 +41,8 @@ async def check_adapter_contract(
     Raises:
         AssertionError: a part of the contract is broken.
     """
-    emulator.inject(Fault(kind="status", status=500, path="/invoke", times=1000))
+    # 503s: refusals the client retries (quickly, as Retry-After says) and then gives up on.
+    emulator.inject(Fault(kind="status", status=503, retry_after=0.01, path="/invoke", times=1000))
     stopped = anyio.Event()
     outcome: dict[str, Any] = {}
 

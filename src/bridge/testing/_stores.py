@@ -279,6 +279,7 @@ async def check_nonpositive_durations_are_rejected(store: SessionStore) -> None:
         lambda ttl: store.mark_seen("ev", ttl),
         lambda lease: store.acquire_lock("k", "a", lease),
         lambda lease: store.renew_lock("k", "a", lease),
+        lambda ttl: _put_record(store, ttl),
     ]
     for call in calls:
         for bad in (0.0, -1.0):
@@ -302,6 +303,48 @@ async def check_open_and_close_are_idempotent(store: SessionStore) -> None:
         raise AssertionError("a closed store answered")
     await store.open()
     assert await store.get_thread("k") == _ref()
+
+
+# -- shared secrets and records ---------------------------------------------------
+async def check_ensure_secret_keeps_the_first_value(store: SessionStore) -> None:
+    assert await store.ensure_secret("handles", "first") == "first"
+    assert await store.ensure_secret("handles", "second") == "first"
+    assert await store.ensure_secret("other", "third") == "third"
+
+
+async def check_ensure_secret_is_atomic_under_concurrency(store: SessionStore) -> None:
+    results: list[str] = [""] * 20
+
+    async def ensure(index: int) -> bool:
+        results[index] = await store.ensure_secret("shared", f"candidate-{index}")
+        return True
+
+    await _concurrently(20, ensure)
+    assert len(set(results)) == 1
+    assert results[0].startswith("candidate-")
+
+
+async def check_records_round_trip_and_are_replaced(store: SessionStore) -> None:
+    assert await store.get_record("run:1") is None
+    await store.put_record("run:1", '{"a": "é"}', 60)
+    assert await store.get_record("run:1") == '{"a": "é"}'
+    await store.put_record("run:1", "second", 60)
+    assert await store.get_record("run:1") == "second"
+    assert await store.get_record("run:") is None
+
+
+async def check_records_expire_after_ttl(store: SessionStore) -> None:
+    await store.put_record("short", "v", LEASE)
+    await _eventually(lambda: _is_none(store.get_record("short")))
+
+
+async def _put_record(store: SessionStore, ttl: float) -> bool:
+    await store.put_record("r", "v", ttl)
+    return True
+
+
+async def _is_none(value: Awaitable[Any]) -> bool:
+    return await value is None
 
 
 STORE_CHECKS: tuple[StoreCheck, ...] = tuple(
@@ -348,10 +391,6 @@ async def retention_check_ledger_and_locks_do_not_expire(store: SessionStore) ->
     assert await store.lock_owner("k") == "a"
 
 
-async def _is_none(value: Awaitable[object]) -> bool:
-    return await value is None
-
-
 RETENTION_CHECKS: tuple[StoreCheck, ...] = tuple(
     check for name, check in sorted(globals().items()) if name.startswith("retention_check_")
 )
@@ -359,10 +398,16 @@ RETENTION_CHECKS: tuple[StoreCheck, ...] = tuple(
 
 
 # -- races between processes ---------------------------------------------------
+async def _ensure_own_secret(store: SessionStore, ident: str, owner: str) -> bool:
+    """True for the one racer whose candidate became the stored secret."""
+    return await store.ensure_secret(ident, owner) == owner
+
+
 RACE_OPERATIONS: dict[str, Callable[[SessionStore, str, str], Awaitable[bool]]] = {
     "mark_seen": lambda store, ident, _owner: store.mark_seen(ident, 60),
     "claim_delivery": lambda store, ident, _owner: store.claim_delivery(ident),
     "acquire_lock": lambda store, ident, owner: store.acquire_lock(ident, owner, 60),
+    "ensure_secret": _ensure_own_secret,
 }
 
 

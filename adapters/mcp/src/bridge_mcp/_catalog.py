@@ -26,7 +26,11 @@ logger = logging.getLogger(__name__)
 AGENT_INPUT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "message": {"type": "string", "description": "What to ask or tell the agent."},
+        "message": {
+            "type": "string",
+            "minLength": 1,
+            "description": "What to ask or tell the agent.",
+        },
         "conversation": {
             "type": "string",
             "description": "A `conversation` handle from an earlier result, to continue that thread.",
@@ -63,9 +67,14 @@ AGENT_OUTPUT_SCHEMA: dict[str, Any] = {
                 "paused",
                 "login_required",
                 "working",
+                "running",
             ],
+            "description": "'running': the call's time budget is spent and the agent goes on; "
+            "follow it with get_run.",
         },
         "run": {"type": "string", "description": "Run id for get_run while the agent goes on."},
+        "error": {"type": "string", "description": "Why the turn did not complete."},
+        "note": {"type": "string", "description": "What to do next."},
     },
     "required": ["answer", "conversation", "task_id", "status"],
 }
@@ -104,6 +113,8 @@ class AgentCatalog:
         self.agents: dict[str, Agent] = {}
         self.tools: list[types.Tool] = []
         self._listeners: list[ChangeListener] = []
+        self.problem: str | None = None
+        """Why the agents cannot be listed (a refused key, an unreachable platform), if so."""
 
     def on_change(self, listener: ChangeListener) -> None:
         self._listeners.append(listener)
@@ -139,16 +150,34 @@ class AgentCatalog:
         self.agents, self.tools = {name: named[name] for name in sorted(named)}, tools
         return True
 
+    async def refresh_or_note(self) -> bool:
+        """`refresh`, keeping why it failed in `problem` (and the last good list)."""
+        try:
+            changed = await self.refresh()
+        except errors.UpstreamError as exc:
+            self.problem = _describe(exc, self._client.config.base_url)
+            logger.warning("could not list the agents: %s", self.problem)
+            return False
+        self.problem = None
+        return changed
+
     async def watch(self, interval: float) -> None:
         """Refresh every `interval` seconds until cancelled; tell the listeners on change."""
         while True:
             await anyio.sleep(interval)
-            try:
-                changed = await self.refresh()
-            except errors.UpstreamError as exc:
-                logger.warning("could not refresh the agent list: %s", exc)
-                continue
-            if changed:
+            if await self.refresh_or_note():
                 logger.info("agent list changed: %d tools", len(self.tools))
                 for listener in self._listeners:
                     await listener()
+
+
+def _describe(exc: errors.UpstreamError, base_url: str) -> str:
+    """The failure in the user's terms: what to fix, and where."""
+    if isinstance(exc, errors.AuthenticationError | errors.PermissionDeniedError):
+        return (
+            f"the agent platform at {base_url} refused the API key "
+            f"(HTTP {exc.status_code}); set XPANDER_API_KEY (or [upstream] api_key) to a valid key"
+        )
+    if isinstance(exc, errors.UpstreamStatusError):
+        return f"the agent platform at {base_url} answered HTTP {exc.status_code}: {exc}"
+    return f"could not reach the agent platform at {base_url}: {exc}"

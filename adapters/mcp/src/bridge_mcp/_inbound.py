@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import uuid
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -10,22 +12,25 @@ import pydantic
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 from mcp.server.context import ServerRequestContext
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from pydantic import BaseModel, ConfigDict, Field
 
 from bridge.conversations import ConversationKey
 from bridge.models import User
-from bridge_mcp._config import MCPConfig
+from bridge_mcp._config import BearerToken, MCPConfig
 
 __all__ = [
     "AgentArguments",
     "ArgumentsError",
     "Caller",
+    "CancelRunArguments",
     "RunArguments",
     "StartRunArguments",
     "TokenTable",
     "caller_for",
     "conversation_key",
     "parse_arguments",
+    "principal_digest",
 ]
 
 A = TypeVar("A", bound=BaseModel)
@@ -45,8 +50,11 @@ class StartRunArguments(AgentArguments):
     agent: str = Field(min_length=1)
 
 
-class RunArguments(_Arguments):
+class CancelRunArguments(_Arguments):
     run: str = Field(min_length=1)
+
+
+class RunArguments(CancelRunArguments):
     wait: float = Field(default=0.0, ge=0, le=50)
 
 
@@ -79,17 +87,46 @@ class Caller:
     session: str | None
 
 
-class TokenTable:
-    """Bearer tokens configured in `[adapters.mcp] tokens`, as an SDK `TokenVerifier`."""
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
 
-    def __init__(self, tokens: dict[SecretStr, str]) -> None:
-        self._tokens = {token.get_secret_value(): principal for token, principal in tokens.items()}
+
+def principal_digest(principal: str) -> str:
+    """A short, stable stand-in for a principal in store keys (which never hold emails)."""
+    return _digest(principal).hex()[:24]
+
+
+class TokenTable:
+    """Bearer tokens configured in `[adapters.mcp] tokens`, as an SDK `TokenVerifier`.
+
+    Every configured token is compared, in constant time, so that the time taken
+    tells nothing about which bytes of a guess were right."""
+
+    def __init__(self, tokens: list[BearerToken]) -> None:
+        self._tokens = [
+            (_digest(entry.token.get_secret_value()), entry.principal) for entry in tokens
+        ]
 
     async def verify_token(self, token: str) -> AccessToken | None:
-        principal = self._tokens.get(token)
+        offered = _digest(token)
+        principal: str | None = None
+        for digest, owner in self._tokens:
+            if hmac.compare_digest(digest, offered):
+                principal = owner
         if principal is None:
             return None
         return AccessToken(token=token, client_id=principal, scopes=[], subject=principal)
+
+
+def _validated_session(ctx: ServerRequestContext[Any, Any], config: MCPConfig) -> str | None:
+    """The request's session id, only where the transport checked it: the stateful
+    handshake-era path, where the SDK admits a session id only for the credential
+    that opened it. Stateless mode and 2026-07-28 requests have no validated session."""
+    if config.stateless or ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+        return None
+    assert ctx.request is not None
+    session_id: str | None = ctx.request.headers.get("mcp-session-id")
+    return f"http-{session_id}" if session_id else None
 
 
 def caller_for(
@@ -103,8 +140,7 @@ def caller_for(
         user = request.scope.get("user")
         if isinstance(user, AuthenticatedUser):
             principal = user.access_token.subject or user.access_token.client_id
-        session_id = request.headers.get("mcp-session-id")
-        session = f"http-{session_id}" if session_id else None
+        session = _validated_session(ctx, config)
     if principal is None:
         principal = config.user_id or config.user_email or "local"
         email = config.user_email or (principal if "@" in principal else f"{principal}@localhost")
@@ -114,8 +150,10 @@ def caller_for(
 
 
 def conversation_key(caller: Caller, agent_id: str) -> tuple[ConversationKey, bool]:
-    """The key calls continue in: the session's thread with this agent, or (stateless)
-    a key of its own for this call only. Returns (key, ephemeral)."""
+    """The key calls continue in: the principal's thread with this agent in a validated
+    session, or (no validated session) a key of its own for this call only, so that
+    only a handle continues a thread. Returns (key, ephemeral)."""
     if caller.session is not None:
-        return ConversationKey("mcp", caller.session, agent_id), False
+        space = f"{caller.session}.{principal_digest(caller.principal)}"
+        return ConversationKey("mcp", space, agent_id), False
     return ConversationKey("mcp", f"call-{uuid.uuid4().hex}", agent_id), True

@@ -6,17 +6,20 @@ is returned, so none can arrive after it.
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 from typing import Any
 
 import anyio
 import mcp_types as types
 from mcp.server.context import ServerRequestContext
 from mcp.shared.exceptions import MCPError, NoBackChannelError
+from mcp.shared.jsonrpc_dispatcher import progress_token_from_params
 
 from bridge_mcp._runs import AgentRun, Attention
 
-__all__ = ["error_result", "follow", "run_result", "run_state"]
+__all__ = ["error_result", "follow", "run_result", "run_state", "state_result"]
 
 logger = logging.getLogger(__name__)
 
@@ -27,9 +30,16 @@ def _text(text: str) -> types.TextContent:
     return types.TextContent(type="text", text=text)
 
 
-def error_result(message: str, **structured: Any) -> types.CallToolResult:
+def error_result(message: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[_text(message)], is_error=True)
+
+
+def _structured(structured: dict[str, Any], *, is_error: bool = False) -> types.CallToolResult:
+    """Structured content, and the same serialized as the one text block (MCP 2025-06-18):
+    the answer reaches the model once."""
+    text = json.dumps(structured, ensure_ascii=False)
     return types.CallToolResult(
-        content=[_text(message)], structured_content=structured or None, is_error=True
+        content=[_text(text)], structured_content=structured, is_error=is_error
     )
 
 
@@ -42,32 +52,13 @@ def _agent_structured(run: AgentRun, answer: str) -> dict[str, Any]:
     }
 
 
-def _handle_note(run: AgentRun) -> list[types.TextContent]:
-    if not run.conversation:
-        return []
-    return [
-        _text(
-            f"conversation: {run.conversation} (pass it as `conversation` to continue this thread)"
-        )
-    ]
-
-
 def final_result(run: AgentRun) -> types.CallToolResult:
     """The result of a finished run: its answer, or a clear error with what was written."""
     if run.status == "completed":
-        answer = run.answer or ""
-        return types.CallToolResult(
-            content=[_text(answer), *_handle_note(run)],
-            structured_content=_agent_structured(run, answer),
-        )
-    partial = run.text
-    message = run.error or f"the agent's turn ended {run.status}"
-    text = f"{message}\n\nWritten before it stopped:\n{partial}" if partial else message
-    return types.CallToolResult(
-        content=[_text(text), *_handle_note(run)],
-        structured_content=_agent_structured(run, partial),
-        is_error=True,
-    )
+        return _structured(_agent_structured(run, run.answer or ""))
+    structured = _agent_structured(run, run.text)
+    structured["error"] = run.error or f"the agent's turn ended {run.status}"
+    return _structured(structured, is_error=True)
 
 
 def attention_result(run: AgentRun, attention: Attention) -> types.CallToolResult:
@@ -79,10 +70,20 @@ def attention_result(run: AgentRun, attention: Attention) -> types.CallToolResul
         f"The agent goes on once that is done. Follow it with get_run(run={run.id!r}), "
         "or call this tool again later."
     )
-    structured = {**_agent_structured(run, run.text), "run": run.id}
-    return types.CallToolResult(
-        content=[_text("\n".join(lines)), *_handle_note(run)], structured_content=structured
+    structured = {**_agent_structured(run, run.text), "run": run.id, "note": "\n".join(lines)}
+    return _structured(structured)
+
+
+def running_result(run: AgentRun, budget: float) -> types.CallToolResult:
+    """The call's budget is spent and the agent is still working: the run goes on."""
+    note = (
+        f"The agent is still working after {budget:g} seconds. Follow it with "
+        f"get_run(run={run.id!r}, wait=50) until its status is no longer 'working', "
+        "or stop it with cancel_run."
     )
+    structured = {**_agent_structured(run, run.text), "status": "running", "run": run.id}
+    structured["note"] = note
+    return _structured(structured)
 
 
 def run_state(run: AgentRun, tool: str) -> dict[str, Any]:
@@ -105,17 +106,12 @@ def run_state(run: AgentRun, tool: str) -> dict[str, Any]:
 
 
 def run_result(run: AgentRun, tool: str) -> types.CallToolResult:
-    state = run_state(run, tool)
-    if run.done.is_set():
-        summary = run.answer if run.status == "completed" else (run.error or run.status)
-    else:
-        summary = f"{run.status}: {run.step or 'started'} ({len(run.text)} characters written)"
-    text = f"run {run.id} [{run.status}]\n{summary or ''}"
-    return types.CallToolResult(
-        content=[_text(text)],
-        structured_content=state,
-        is_error=run.done.is_set() and run.status not in ("completed",),
-    )
+    return state_result(run_state(run, tool))
+
+
+def state_result(state: dict[str, Any]) -> types.CallToolResult:
+    done = state["status"] not in ("working", "paused", "login_required")
+    return _structured(state, is_error=done and state["status"] != "completed")
 
 
 def _supports_url_elicitation(ctx: ServerRequestContext[Any, Any]) -> bool:
@@ -153,27 +149,34 @@ async def _elicit(ctx: ServerRequestContext[Any, Any], run: AgentRun, attention:
 
 
 async def follow(
-    ctx: ServerRequestContext[Any, Any], run: AgentRun, *, heartbeat: float
+    ctx: ServerRequestContext[Any, Any], run: AgentRun, *, heartbeat: float, budget: float
 ) -> types.CallToolResult:
     """Follow a run to its end, reporting progress; stop it if the call is cancelled.
 
     A run that needs the user (sign-in, approval) is shown with URL elicitation when
-    the client supports it, else the call returns the link and the run goes on.
+    the client supports it, else the call returns the link and the run goes on. So
+    does a run still working after `budget` seconds (0: no budget).
     """
     progress = _Progress(ctx)
     elicit = _supports_url_elicitation(ctx)
+    # Without a progress token there is nothing to report: wake only at milestones.
+    quiet = progress_token_from_params(ctx.params) is None
+    if quiet:
+        heartbeat = math.inf
+    deadline = anyio.current_time() + budget if budget else math.inf
     seen, written = 0, 0
     handled: Attention | None = None
     try:
         async with anyio.create_task_group() as group:
             while True:
-                changed = run.changed()
-                for step in run.steps[seen:]:
-                    await progress.send(step)
-                seen = len(run.steps)
-                if len(run.text) != written:
-                    written = len(run.text)
-                    await progress.send(f"writing… {written} characters")
+                changed = run.milestone() if quiet else run.changed()
+                if not quiet:
+                    for step in run.steps[seen:]:
+                        await progress.send(step)
+                    seen = len(run.steps)
+                    if len(run.text) != written:
+                        written = len(run.text)
+                        await progress.send(f"writing… {written} characters")
                 if run.done.is_set():
                     break
                 attention = run.attention
@@ -183,9 +186,13 @@ async def follow(
                         group.cancel_scope.cancel()
                         return attention_result(run, attention)
                     group.start_soon(_elicit, ctx, run, attention)
+                if anyio.current_time() >= deadline:
+                    group.cancel_scope.cancel()
+                    return running_result(run, budget)
                 # Silence is counted from the last notification sent, so that changes which
                 # send nothing cannot starve the heartbeat.
-                with anyio.move_on_after(progress.sent_at + heartbeat - anyio.current_time()):
+                wake = min(progress.sent_at + heartbeat, deadline)
+                with anyio.move_on_after(wake - anyio.current_time()):
                     await changed.wait()
                 if anyio.current_time() - progress.sent_at >= heartbeat:
                     await progress.send(f"still working: {run.step or 'waiting for the agent'}")

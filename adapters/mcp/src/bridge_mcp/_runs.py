@@ -78,6 +78,7 @@ class AgentRun:
         self.finished_at: float | None = None
         self.done = anyio.Event()
         self._changed = anyio.Event()
+        self._milestone = anyio.Event()
         self._scope: anyio.CancelScope | None = None
 
     @property
@@ -88,15 +89,28 @@ class AgentRun:
         """An event set at the next change of this run (take it before reading the state)."""
         return self._changed
 
-    def _notify(self) -> None:
+    def milestone(self) -> anyio.Event:
+        """An event set at the next change of status or attention, or at the end (take it
+        before reading the state): all a caller that shows no progress waits for."""
+        return self._milestone
+
+    def _notify(self, *, milestone: bool = False) -> None:
         self._changed.set()
         self._changed = anyio.Event()
+        if milestone:
+            self._milestone.set()
+            self._milestone = anyio.Event()
 
     def _add_step(self, text: str) -> None:
         self.steps.append(_short(text))
 
     def apply(self, event: Event) -> None:
         """Fold one agent event into the run's state."""
+        before = (self.status, self.attention)
+        if self._fold(event):
+            self._notify(milestone=(self.status, self.attention) != before)
+
+    def _fold(self, event: Event) -> bool:
         if isinstance(event, TaskCreated):
             self.task_id = event.task.id
         elif isinstance(event, ThoughtRecorded | AnalysisRecorded):
@@ -115,8 +129,8 @@ class AgentRun:
         elif isinstance(event, ResumedByPolling):
             self._add_step("lost the agent's stream; waiting for it to finish")
         else:
-            return
-        self._notify()
+            return False
+        return True
 
     def _task_updated(self, event: TaskUpdated) -> None:
         task = event.task
@@ -154,7 +168,7 @@ class AgentRun:
         self.attention = None
         self.finished_at = time.monotonic()
         self.done.set()
-        self._notify()
+        self._notify(milestone=True)
 
     def cancel(self) -> None:
         """Stop the run: the upstream task is stopped, then `done` is set."""
@@ -178,6 +192,7 @@ class RunRegistry:
         self._ttl = ttl
         self._max_runs = max_runs
         self._runs: dict[str, AgentRun] = {}
+        self._pruned_at = 0.0
 
     @classmethod
     @asynccontextmanager
@@ -187,6 +202,11 @@ class RunRegistry:
         async with anyio.create_task_group() as group:
             yield cls(conversations, group, ttl=ttl, max_runs=max_runs)
             group.cancel_scope.cancel()
+
+    def forget(self, run: AgentRun) -> None:
+        """Drop a finished run nobody can ask for (its call showed the whole result)."""
+        if run.done.is_set():
+            self._runs.pop(run.id, None)
 
     def get(self, run_id: str, principal: str) -> AgentRun | None:
         """The run, if it exists and belongs to `principal`."""
@@ -210,6 +230,9 @@ class RunRegistry:
 
     def _prune(self) -> None:
         now = time.monotonic()
+        if len(self._runs) < self._max_runs and now - self._pruned_at < min(self._ttl, 10.0):
+            return
+        self._pruned_at = now
         for run_id, run in list(self._runs.items()):
             if run.finished_at is not None and now - run.finished_at > self._ttl:
                 del self._runs[run_id]

@@ -1,4 +1,4 @@
-"""The MCP server: the SDK's low-level `Server` with the bridge's tools, and its HTTP app.
+"""The MCP server: the SDK's low-level `Server` with the bridge's tools.
 
 One tool per exposed agent plus the run tools (`start_run`, `get_run`, `cancel_run`)
 for clients that time out on long calls.
@@ -8,52 +8,56 @@ from __future__ import annotations
 
 import logging
 import uuid
+import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
 from typing import Any
 
 import anyio
+import anyio.abc
 import mcp_types as types
-from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
-from mcp.server.auth.middleware.bearer_auth import BearerAuthBackend, RequireAuthMiddleware
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
 from mcp.server.session import ServerSession
-from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
-from mcp.server.transport_security import TransportSecuritySettings
-from mcp.shared.exceptions import MCPError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
-from starlette.middleware.authentication import AuthenticationMiddleware
-from starlette.types import ASGIApp
 
 from bridge import errors
 from bridge.conversations import Conversations, Message
 from bridge.models import Agent
+from bridge_mcp._cancel import DetachedCalls
 from bridge_mcp._catalog import AGENT_INPUT_SCHEMA, AgentCatalog
 from bridge_mcp._config import MCPConfig
 from bridge_mcp._inbound import (
     AgentArguments,
     ArgumentsError,
     Caller,
+    CancelRunArguments,
     RunArguments,
     StartRunArguments,
-    TokenTable,
     caller_for,
     conversation_key,
     parse_arguments,
 )
-from bridge_mcp._outbound import error_result, follow, run_result
-from bridge_mcp._runs import RunRegistry
+from bridge_mcp._outbound import error_result, follow, run_result, state_result
+from bridge_mcp._records import RunRecords
+from bridge_mcp._runs import AgentRun, RunRegistry
 from bridge_mcp._tools import RUN_TOOL_SCHEMAS, RUN_TOOLS
 
-__all__ = ["BridgeServer", "http_app", "open_bridge_server"]
+__all__ = ["BridgeServer", "open_bridge_server"]
 
 logger = logging.getLogger(__name__)
 
 _MAX_WATCHED_SESSIONS = 10_000
+_INSTRUCTIONS = (
+    "Each tool is an agent of your organisation. Calls stream progress; pass a result's "
+    "`conversation` to continue that thread. A call still running after a while returns "
+    "status 'running' with a run id: follow it with get_run. For long work, use "
+    "start_run / get_run / cancel_run."
+)
 
 
 class _Server(Server[Any]):
@@ -81,6 +85,7 @@ class BridgeServer:
         catalog: AgentCatalog,
         runs: RunRegistry,
         config: MCPConfig,
+        group: anyio.abc.TaskGroup,
         *,
         stdio: bool,
     ) -> None:
@@ -88,6 +93,9 @@ class BridgeServer:
         self.catalog = catalog
         self._runs = runs
         self._config = config
+        self._group = group
+        self.calls = DetachedCalls(conversations.store, poll_interval=config.cancel_poll_interval)
+        self._records = RunRecords(conversations.store, conversations.client, ttl=config.run_ttl)
         self._stdio_session = f"stdio-{uuid.uuid4().hex}" if stdio else None
         self._bus = InMemorySubscriptionBus()
         self._watchers: dict[str, ServerSession] = {}
@@ -95,15 +103,34 @@ class BridgeServer:
             "agent-bridge",
             version=version("agent-bridge-mcp"),
             title="Agent bridge",
-            instructions="Each tool is an agent of your organisation. Calls stream progress; "
-            "pass a result's `conversation` to continue that thread. For long work, use "
-            "start_run / get_run / cancel_run.",
+            instructions=_INSTRUCTIONS,
             get_tool_input_schema=self._input_schema,
             on_list_tools=self._list_tools,
             on_call_tool=self._call_tool,
             on_subscriptions_listen=ListenHandler(self._bus),
         )
+        self.server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, _set_level)
         catalog.on_change(self.tools_changed)
+        self.note_problem()
+
+    def note_problem(self) -> None:
+        """Tell clients at initialize why there are no agents, if the platform refused us."""
+        problem = self.catalog.problem
+        self.server.instructions = (
+            _INSTRUCTIONS
+            if problem is None
+            else f"Agents unavailable: {problem}.\n\n{_INSTRUCTIONS}"
+        )
+
+    async def _tell_problem(self, ctx: ServerRequestContext[Any, Any]) -> None:
+        problem = self.catalog.problem
+        if problem is None or ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            return
+        # Deprecated for 2026-07-28 only; the clients this goes to speak an earlier revision.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            sending = ctx.session.send_log_message("error", problem, "agent-bridge", ctx.request_id)
+        await sending
 
     # -- tools/list and list changes ---------------------------------------------
 
@@ -115,7 +142,11 @@ class BridgeServer:
     async def _list_tools(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
+        if params is not None and params.cursor is not None:
+            raise MCPError(types.INVALID_PARAMS, f"unknown cursor {params.cursor[:64]!r}")
         self._watch(ctx)
+        self.note_problem()
+        await self._tell_problem(ctx)
         return types.ListToolsResult(tools=[*self.catalog.tools, *RUN_TOOLS])
 
     def _watch(self, ctx: ServerRequestContext[Any, Any]) -> None:
@@ -134,7 +165,7 @@ class BridgeServer:
             try:
                 await session.send_tool_list_changed()
             except Exception as exc:  # a gone session fails in transport-specific ways
-                logger.debug("dropping session %s from tool-change notices: %r", name, exc)
+                logger.debug("dropping a session from tool-change notices: %r", exc)
                 self._watchers.pop(name, None)
 
     # -- tools/call ----------------------------------------------------------------
@@ -146,6 +177,9 @@ class BridgeServer:
         tool's schema are a tool error, which the model can see and correct (MCP 2025-11-25)."""
         name = params.name
         if name not in self.catalog.agents and name not in RUN_TOOL_SCHEMAS:
+            if self.catalog.problem is not None:
+                await self._tell_problem(ctx)
+                return error_result(f"agent {name!r} is unavailable: {self.catalog.problem}")
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {name}")
         caller = caller_for(ctx, self._config, self._stdio_session)
         try:
@@ -153,10 +187,13 @@ class BridgeServer:
                 return await self._start_run(
                     parse_arguments(StartRunArguments, params.arguments), caller
                 )
-            if name in ("get_run", "cancel_run"):
+            if name == "get_run":
                 return await self._run_tool(
                     name, parse_arguments(RunArguments, params.arguments), caller
                 )
+            if name == "cancel_run":
+                cancel = parse_arguments(CancelRunArguments, params.arguments)
+                return await self._run_tool(name, RunArguments(run=cancel.run), caller)
             arguments = parse_arguments(AgentArguments, params.arguments)
         except ArgumentsError as exc:
             return error_result(str(exc))
@@ -164,6 +201,8 @@ class BridgeServer:
 
     async def _start_run(self, start: StartRunArguments, caller: Caller) -> types.CallToolResult:
         found = self.catalog.find(start.agent)
+        if found is None and self.catalog.problem is not None:
+            return error_result(f"agent {start.agent!r} is unavailable: {self.catalog.problem}")
         if found is None:
             return error_result(f"no agent named {start.agent!r}; see tools/list for the agents")
         return await self._start(found[0], found[1], start, caller, ctx=None)
@@ -199,17 +238,44 @@ class BridgeServer:
         )
         run = await self._runs.start(agent, message, key, caller.principal, ephemeral=ephemeral)
         if ctx is None:
+            await self._records.share(run, tool, self._group)
             return run_result(run, tool)
-        return await follow(ctx, run, heartbeat=self._config.heartbeat_interval)
+        with self.calls.following(caller.principal, ctx.request_id, run):
+            result = await follow(
+                ctx, run, heartbeat=self._config.heartbeat_interval, budget=self._config.call_budget
+            )
+        if run.done.is_set():
+            self._runs.forget(run)
+        else:  # the call ends and the run goes on: get_run may follow it
+            await self._records.share(run, tool, self._group)
+        return result
 
     async def _run_tool(
         self, name: str, arguments: RunArguments, caller: Caller
     ) -> types.CallToolResult:
         run = self._runs.get(arguments.run, caller.principal)
         if run is None:
-            return error_result(
-                f"no run {arguments.run!r} here (runs are kept for a while by the bridge that started them)"
-            )
+            return await self._remote_run_tool(name, arguments, caller)
+        return await self._local_run_tool(name, arguments, run)
+
+    async def _remote_run_tool(
+        self, name: str, arguments: RunArguments, caller: Caller
+    ) -> types.CallToolResult:
+        """A run another replica (or an earlier process) started, through the store."""
+        try:
+            if name == "cancel_run":
+                state = await self._records.cancel(arguments.run, caller.principal)
+            else:
+                state = await self._records.wait(arguments.run, caller.principal, arguments.wait)
+        except errors.StoreError as exc:
+            return error_result(f"could not read run {arguments.run!r}: {exc}")
+        if state is None:
+            return error_result(f"no run {arguments.run!r} (unknown, someone else's, or expired)")
+        return state_result(state)
+
+    async def _local_run_tool(
+        self, name: str, arguments: RunArguments, run: AgentRun
+    ) -> types.CallToolResult:
         tool = next(
             (t for t, a in self.catalog.agents.items() if a.id == run.agent.id), run.agent.name
         )
@@ -229,59 +295,19 @@ async def open_bridge_server(
 ) -> AsyncIterator[BridgeServer]:
     """The server with its catalog loaded and refreshed in the background, and its runs' task group."""
     catalog = AgentCatalog(conversations.client, config.agents)
-    try:
-        await catalog.refresh()
-    except errors.UpstreamError as exc:
-        logger.warning("could not list the agents yet (%s); will retry", exc)
+    await catalog.refresh_or_note()
     async with (
         RunRegistry.open(conversations, ttl=config.run_ttl, max_runs=config.max_runs) as runs,
         anyio.create_task_group() as group,
     ):
-        bridge = BridgeServer(conversations, catalog, runs, config, stdio=stdio)
+        bridge = BridgeServer(conversations, catalog, runs, config, group, stdio=stdio)
         group.start_soon(catalog.watch, config.refresh_interval)
         yield bridge
         group.cancel_scope.cancel()
 
 
-_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
-
-
-def is_loopback(host: str) -> bool:
-    return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
-
-
-def security_settings(config: MCPConfig, bind_host: str) -> TransportSecuritySettings:
-    """Host and Origin checks against DNS rebinding: loopback names, the bound host, and
-    what the config adds."""
-    hosts = [f"{host}:*" for host in _LOOPBACK_HOSTS] + list(_LOOPBACK_HOSTS)
-    if bind_host not in ("0.0.0.0", "::") and not is_loopback(bind_host):
-        hosts += [bind_host, f"{bind_host}:*"]
-    for host in config.allowed_hosts:
-        hosts += [host] if ":" in host else [host, f"{host}:*"]
-    origins = [f"http://{host}:*" for host in _LOOPBACK_HOSTS] + [
-        f"http://{h}" for h in _LOOPBACK_HOSTS
-    ]
-    origins += config.allowed_origins
-    return TransportSecuritySettings(
-        enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
-    )
-
-
-def http_app(
-    bridge: BridgeServer, config: MCPConfig, bind_host: str
-) -> tuple[ASGIApp, StreamableHTTPSessionManager]:
-    """The streamable HTTP endpoint (run the manager with `async with manager.run()`).
-
-    With tokens configured, requests need `Authorization: Bearer <token>` (401 otherwise)."""
-    manager = StreamableHTTPSessionManager(
-        app=bridge.server,
-        stateless=config.stateless,
-        json_response=config.json_response,
-        security_settings=security_settings(config, bind_host),
-    )
-    app: ASGIApp = StreamableHTTPASGIApp(manager)
-    if config.tokens:
-        app = RequireAuthMiddleware(app, required_scopes=[])
-        app = AuthContextMiddleware(app)
-        app = AuthenticationMiddleware(app, backend=BearerAuthBackend(TokenTable(config.tokens)))
-    return app, manager
+async def _set_level(
+    ctx: ServerRequestContext[Any, Any], params: types.SetLevelRequestParams
+) -> types.EmptyResult:
+    """`logging/setLevel`: accepted; the bridge sends only errors the user must act on."""
+    return types.EmptyResult()

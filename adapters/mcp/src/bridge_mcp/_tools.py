@@ -8,13 +8,21 @@ import mcp_types as types
 
 __all__ = ["RUN_TOOLS", "RUN_TOOL_SCHEMAS"]
 
-_RUN_ID = {"type": "string", "description": "The run id start_run returned."}
+_RUN_ID = {"type": "string", "minLength": 1, "description": "The run id start_run returned."}
 
 _START_INPUT: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "agent": {"type": "string", "description": "Tool name, agent name or agent id."},
-        "message": {"type": "string", "description": "What to ask or tell the agent."},
+        "agent": {
+            "type": "string",
+            "minLength": 1,
+            "description": "Tool name, agent name or agent id.",
+        },
+        "message": {
+            "type": "string",
+            "minLength": 1,
+            "description": "What to ask or tell the agent.",
+        },
         "conversation": {
             "type": "string",
             "description": "A `conversation` handle from an earlier result, to continue that thread.",

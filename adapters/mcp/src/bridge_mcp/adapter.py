@@ -12,10 +12,11 @@ from mcp.server.stdio import stdio_server
 
 from bridge.adapters import AdapterConfig, CommandContext
 from bridge.config import validate_adapter_config
-from bridge.errors import ConfigError
-from bridge.runtime import Runtime, serve
+from bridge.runtime import Runtime, open_runtime, serve
 from bridge_mcp._config import MCPConfig
-from bridge_mcp._server import http_app, is_loopback, open_bridge_server
+from bridge_mcp._http import http_app
+from bridge_mcp._install import install_command
+from bridge_mcp._server import open_bridge_server
 
 __all__ = ["MCPAdapter"]
 
@@ -40,17 +41,13 @@ class MCPAdapter:
         """Mount the streamable HTTP endpoint and serve until cancelled.
 
         Raises:
-            ConfigError: bound beyond loopback without bearer tokens.
+            ConfigError: reachable beyond loopback (bound elsewhere, a public name in
+                `allowed_hosts` or `[http] public_url`) without bearer tokens.
         """
         host = runtime.settings.http.host
-        if not is_loopback(host) and not self.config.tokens:
-            raise ConfigError(
-                f"the MCP endpoint would be reachable on {host} without authentication; "
-                "configure bearer tokens or bind to 127.0.0.1",
-                key="adapters.mcp.tokens",
-            )
+        self.config.check_settings(runtime.settings)
         async with open_bridge_server(runtime.conversations, self.config, stdio=False) as bridge:
-            app, manager = http_app(bridge, self.config, host)
+            app, manager = http_app(bridge.server, self.config, host, bridge.calls)
             runtime.http.add_route(
                 self.config.path, cast(Any, app), methods=["GET", "POST", "DELETE"]
             )
@@ -58,9 +55,17 @@ class MCPAdapter:
                 task_status.started()
                 await anyio.sleep_forever()
 
+    def describe(self, base_url: str) -> str:
+        """One line of `bridge serve`'s start-up summary."""
+        auth = "bearer tokens" if self.config.tokens else "no tokens: loopback only"
+        return f"MCP at {base_url}{self.config.path} ({auth})"
+
     @staticmethod
     async def command(ctx: CommandContext, argv: list[str]) -> int:
-        """`bridge mcp [--transport stdio|http] [--host H] [--port P] [--stateless]`."""
+        """`bridge mcp [--transport stdio|http] [--host H] [--port P] [--stateless]`, and
+        `bridge mcp install CLIENT [--print]`."""
+        if argv[:1] == ["install"]:
+            return install_command(ctx, argv[1:])
         parser = argparse.ArgumentParser(
             prog="bridge mcp", description="Serve the agents as MCP tools."
         )
@@ -100,7 +105,10 @@ async def _serve_http(
 
 async def _serve_stdio(ctx: CommandContext, config: MCPConfig) -> int:
     """Serve one client over stdin/stdout until it closes stdin. Nothing else goes to stdout."""
-    async with ctx.open_runtime() as runtime, anyio.create_task_group() as group:
+    async with (
+        open_runtime(ctx.settings, metrics=False) as runtime,
+        anyio.create_task_group() as group,
+    ):
         await group.start(runtime.conversations.heartbeat)
         async with (
             open_bridge_server(runtime.conversations, config, stdio=True) as bridge,

@@ -124,25 +124,3 @@ class SlackApi:
                 filename=filename,
                 initial_comment=comment,
             )
-
-    async def download(self, url: str, limit: int) -> bytes:
-        """A private file, fetched with the bot token; at most `limit` bytes.
-
-        Raises:
-            SlackCallError: too large, or Slack answered with its sign-in page.
-            SlackTransportError: the download failed.
-        """
-        headers = {"Authorization": f"Bearer {self.web.token}"}
-        async with (
-            _mapped("files.download"),
-            aiohttp.ClientSession() as session,
-            session.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=60)) as response,
-        ):
-            if response.status != 200 or response.content_type == "text/html":
-                raise SlackCallError(
-                    "file_not_accessible", method="files.download", status=response.status
-                )
-            data = await response.content.read(limit + 1)
-        if len(data) > limit:
-            raise SlackCallError("file_too_large", method="files.download")
-        return data

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationInfo, model_validator
 
 from bridge.adapters import AdapterConfig
+from bridge.config import Required
 
 __all__ = ["SlackConfig"]
 
 
 class SlackConfig(AdapterConfig):
     """Every key of `[adapters.slack]`; see `config.example.toml` in this package's folder."""
+
+    public: ClassVar[bool] = True
 
     bot_token: SecretStr | None = None
     signing_secret: SecretStr | None = None
@@ -26,6 +29,9 @@ class SlackConfig(AdapterConfig):
     follow_threads: bool = True
     dm_conversation: Literal["thread", "dm"] = "thread"
     streaming: bool = True
+    stream_cooldown: float = Field(
+        default=300.0, ge=0, description="seconds streams stay off after chat.startStream failed"
+    )
     allowed_channels: list[str] = Field(default_factory=list)
     allowed_users: list[str] = Field(default_factory=list)
     user_rate_limit: int = Field(default=20, ge=1)
@@ -33,8 +39,41 @@ class SlackConfig(AdapterConfig):
     max_file_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
     max_message_parts: int = Field(default=4, ge=1, description="more parts go into a file")
     stop_words: list[str] = Field(default_factory=lambda: ["stop", "cancel"])
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="/slack/events bodies")
+    file_hosts: list[str] = Field(
+        default_factory=lambda: ["files.slack.com"],
+        description="the only hosts the bot token is sent to for shared files",
+    )
+    allow_private_file_hosts: bool = Field(
+        default=False, description="allow http and private/loopback addresses (local fakes only)"
+    )
+    allow_mentions: list[Literal["users", "user_groups", "here", "channel", "everyone"]] = Field(
+        default_factory=list, description="mentions agent output may make; none by default"
+    )
+
+    @model_validator(mode="after")
+    def _tokens_for_the_mode(self, info: ValidationInfo) -> SlackConfig:
+        if not self.enabled or not (info.context or {}).get("requirements", True):
+            return self
+        if not _given(self.bot_token):
+            raise Required("bot_token", "the Slack adapter needs a bot token (SLACK_BOT_TOKEN)")
+        if self.mode == "http" and not _given(self.signing_secret):
+            raise Required(
+                "signing_secret",
+                "mode = 'http' needs the signing secret (SLACK_SIGNING_SECRET); "
+                "or mode = 'socket' with app_token",
+            )
+        if self.mode == "socket" and not _given(self.app_token):
+            raise Required(
+                "app_token", "mode = 'socket' needs an app-level token (SLACK_APP_TOKEN, xapp-…)"
+            )
+        return self
 
     @property
     def api_base(self) -> str:
         """`api_url` with the trailing slash slack_sdk needs."""
         return self.api_url if self.api_url.endswith("/") else self.api_url + "/"
+
+
+def _given(secret: SecretStr | None) -> bool:
+    return secret is not None and bool(secret.get_secret_value())

@@ -1,14 +1,14 @@
 """Turn events → Slack calls for one answer, through the output scheduler.
 
 `Reply` streams natively (`chat.startStream` / `appendStream` / `stopStream`, tool
-calls as `task_update` chunks) or, when streaming is unavailable, keeps one message
-up to date with `chat.update`. The final message is always the canonical answer.
+calls as `task_update` chunks) or, when streaming is unavailable or fails, keeps one
+message up to date with `chat.update`. The final message is always the canonical answer.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ from bridge.events import (
     ToolCallFinished,
     ToolCallRequested,
 )
+from bridge.render import escape_slack_markdown
 from bridge.scheduler import OutputScheduler, Priority
 from bridge_slack._api import SlackApi, SlackCallError
 from bridge_slack._render import MARKDOWN_LIMIT, body_blocks, final_parts, hitl_text, progress_body
@@ -64,6 +65,7 @@ class Reply:
         max_parts: int = 4,
         record: Record = _no_record,
         on_unsupported: Callable[[], None] | None = None,
+        mentions: Collection[str] = (),
     ) -> None:
         self.api, self.scheduler, self.where = api, scheduler, where
         self.turn_id = turn_id
@@ -72,6 +74,7 @@ class Reply:
         self.max_parts = max_parts
         self.record = record
         self.on_unsupported = on_unsupported
+        self.mentions = tuple(mentions)
         self.text = ""
         self.sent = 0
         self.ts: str | None = None
@@ -107,7 +110,8 @@ class Reply:
             self.status(event.text[:120])
         elif isinstance(event, TaskUpdated) and event.task.is_paused and event.task.hitl_request:
             self.prompts += 1
-            await self._prompt(f"{self.turn_id}:hitl:{self.prompts}", hitl_text(event.task))
+            text = self._escape(hitl_text(event.task))
+            await self._prompt(f"{self.turn_id}:hitl:{self.prompts}", text)
         elif isinstance(event, AuthEventReceived) and event.is_login_required and event.url:
             await self.private_link(event.url, event.server_name)
 
@@ -183,7 +187,13 @@ class Reply:
 
     async def private_link(self, url: str, service: str | None) -> None:
         """A sign-in link for the requesting user only (ephemeral), never in the channel."""
-        text = f"To continue, sign in{f' to {service}' if service else ''}: <{url}|sign in>"
+        where = f" to {self._escape(service)}" if service else ""
+        if url.startswith(("https://", "http://")):
+            link = "<" + url.replace("&", "&amp;").replace("<", "%3C").replace(">", "%3E")
+            link = link.replace("|", "%7C") + "|sign in>"
+        else:  # no other scheme becomes a link (`<!here|…>` would ping the channel)
+            link = self._escape(url)
+        text = f"To continue, sign in{where}: {link}"
         await self.scheduler.submit(
             self.dest,
             lambda: self.api.call(
@@ -213,7 +223,9 @@ class Reply:
                     )
                 else:
                     logger.info(
-                        "no native streaming in %s (%s): falling back", self.dest, exc.error
+                        "no native stream in %s (%s): this answer is updated instead",
+                        self.dest,
+                        exc.error,
                     )
                     if self.on_unsupported is not None:
                         self.on_unsupported()
@@ -223,8 +235,25 @@ class Reply:
         except SlackCallError as exc:
             logger.warning("could not update the answer in %s: %s", self.dest, exc.error)
 
+    def _escape(self, text: str, *, at_line_start: bool = True) -> str:
+        """Agent output as it may reach Slack: no mention or control sequence it did not
+        allow (`[adapters.slack] allow_mentions`)."""
+        return escape_slack_markdown(text, allow=self.mentions, at_line_start=at_line_start)
+
+    def _next_piece(self, limit: int) -> tuple[str, int]:
+        """The escaped text from `sent` on, at most `limit` characters; and how much it uses."""
+        start = self.sent
+        at_line_start = start == 0 or self.text[start - 1] == "\n"
+        size = limit
+        while True:
+            raw = self.text[start : start + size]
+            piece = self._escape(raw, at_line_start=at_line_start)
+            if len(piece) <= limit:
+                return piece, len(raw)
+            size = max(1, size * limit // len(piece) - 1)
+
     async def _stream_step(self, *, limit: int = MARKDOWN_LIMIT) -> None:
-        piece = self.text[self.sent : self.sent + limit]
+        piece, used = self._next_piece(limit)
         chunks = list(self._chunks)
         if not piece and not chunks:
             return
@@ -244,11 +273,11 @@ class Reply:
             await self.record(ts=self.ts, mode="stream")
         else:
             await self.api.call("chat.appendStream", channel=w.channel, ts=self.ts, **content)
-        self.sent += len(piece)
+        self.sent += used
         del self._chunks[: len(chunks)]
 
     async def _update_step(self) -> None:
-        body = progress_body(self.text) if self.text.strip() else "_Thinking…_"
+        body = progress_body(self._escape(self.text)) if self.text.strip() else "_Thinking…_"
         await self._draw(0, body, self.stop_value)
 
     async def _draw(self, index: int, body: str, stop_value: str | None = None) -> None:
@@ -279,7 +308,7 @@ class Reply:
     async def finish(self, text: str) -> None:
         """Commit the canonical answer: split at clean boundaries, or attach a file beyond
         `max_parts` messages. Raises `PlatformError` when Slack refuses it."""
-        parts = final_parts(text)
+        parts = final_parts(self._escape(text))
         attach = len(parts) > self.max_parts
         if attach:
             parts = [parts[0] + "\n\n_The full answer is attached as a file._"]
@@ -311,11 +340,12 @@ class Reply:
 
     async def _final_first(self, part: str) -> None:
         if self.mode == "stream" and self.ts is not None:
-            streamed_all = self.text == part
+            streamed_all = self._escape(self.text) == part
             try:
-                while len(self.text) - self.sent > MARKDOWN_LIMIT:
+                rest, used = self._next_piece(MARKDOWN_LIMIT)
+                while self.sent + used < len(self.text):
                     await self._stream_step()
-                rest = self.text[self.sent :]
+                    rest, used = self._next_piece(MARKDOWN_LIMIT)
                 await self.api.call(
                     "chat.stopStream",
                     channel=self.where.channel,

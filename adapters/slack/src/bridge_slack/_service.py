@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractAsyncContextManager
 from typing import Any
+from urllib.parse import urlsplit
 
-from bridge.conversations import ConversationKey, Message
+from bridge.conversations import NOT_SHOWN_TEXT, ConversationKey, Message
+from bridge.cooldown import Cooldown
 from bridge.errors import PlatformError, RunFailedError, UpstreamError
 from bridge.events import TaskFinished
+from bridge.files import FileBody, fetch_url
 from bridge.models import Task
 from bridge.runtime import Runtime
 from bridge.stores import InFlightTurn
@@ -25,6 +29,13 @@ logger = logging.getLogger(__name__)
 SOURCE = "slack"
 
 
+def _host(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:  # a malformed bracketed address
+        return ""
+
+
 class SlackService:
     """Answers Slack messages with agents; shared by the HTTP and Socket Mode front ends."""
 
@@ -36,7 +47,8 @@ class SlackService:
         self.users = UserDirectory(api)
         self.agents = AgentNames(runtime.client)
         self.gate = RateGate(config.user_rate_limit, config.user_rate_window)
-        self.no_streaming: set[str] = set()
+        #: Workspaces whose streams failed to start are set aside, then tried again.
+        self.no_streaming = Cooldown(config.stream_cooldown)
 
     def key(self, inbound: Inbound) -> ConversationKey:
         return key_for(
@@ -138,27 +150,42 @@ class SlackService:
         return resolved
 
     async def _files(self, inbound: Inbound) -> tuple[str, ...]:
-        """Re-host shared files at short-lived bridge URLs; Slack's URL and token stay here."""
+        """Sealed bridge URLs for shared files, streamed from Slack when fetched; Slack's URL
+        and the token stay here. Files over the cap or off Slack's file hosts are refused."""
         urls = []
         for shared in inbound.files:
             name = str(shared.get("name") or "file")
-            url = shared.get("url_private_download") or shared.get("url_private")
+            url = str(shared.get("url_private_download") or shared.get("url_private") or "")
             if not url or int(shared.get("size") or 0) > self.config.max_file_bytes:
                 await self.tell(
                     inbound, f"`{name}` is too large or not readable; it was not passed on."
                 )
                 continue
-            try:
-                data = await self.api.download(str(url), self.config.max_file_bytes)
-                urls.append(
-                    self.runtime.files.publish(
-                        data, name, str(shared.get("mimetype") or "application/octet-stream")
-                    )
-                )
-            except (PlatformError, ValueError) as exc:
-                logger.warning("file %s of %s not re-hosted: %s", name, inbound.ts, exc)
+            if _host(url) not in {h.lower() for h in self.config.file_hosts}:
+                logger.warning("file %s of %s is not on a Slack file host", name, inbound.ts)
                 await self.tell(inbound, f"`{name}` could not be read; it was not passed on.")
+                continue
+            urls.append(
+                self.runtime.files.publish(
+                    "slack",
+                    url,
+                    filename=name,
+                    content_type=str(shared.get("mimetype") or "application/octet-stream"),
+                    limit=self.config.max_file_bytes,
+                    owner=inbound.principal or inbound.user,
+                )
+            )
         return tuple(urls)
+
+    def fetch_file(self, url: str, limit: int) -> AbstractAsyncContextManager[FileBody]:
+        """A shared file from Slack's file hosts, with the bot token (`FileHost` source)."""
+        return fetch_url(
+            url,
+            hosts=self.config.file_hosts,
+            limit=limit,
+            headers={"Authorization": f"Bearer {self.api.web.token}"},
+            allow_private=self.config.allow_private_file_hosts,
+        )
 
     async def _turn(
         self, inbound: Inbound, key: ConversationKey, agent_id: str, message: Message
@@ -178,11 +205,12 @@ class SlackService:
                 self.runtime.scheduler,
                 self.where(inbound),
                 turn_id=turn.record.turn_id,
-                streaming=self.config.streaming and inbound.team not in self.no_streaming,
+                streaming=self.config.streaming and not self.no_streaming.is_paused(inbound.team),
                 stop_value=str(key),
                 max_parts=self.config.max_message_parts,
+                mentions=self.config.allow_mentions,
                 record=turn.set_reply,
-                on_unsupported=lambda: self.no_streaming.add(inbound.team),
+                on_unsupported=lambda: self.no_streaming.pause(inbound.team),
             )
             await reply.start()
             task: Task | None = None
@@ -191,14 +219,24 @@ class SlackService:
                     await reply.on_event(event)
                     if isinstance(event, TaskFinished):
                         task = event.task
+                text = final_text(task or turn.task)
             except RunFailedError as exc:
-                await reply.finish(failure_text(reply.text, exc))
-                return
+                text = failure_text(reply.text, exc)
             except UpstreamError as exc:
                 logger.warning("turn of %s failed upstream: %s", key, exc)
-                await reply.finish(error_text(reply.text, exc))
-                return
-            await reply.finish(final_text(task or turn.task))
+                text = error_text(reply.text, exc)
+            except PlatformError:
+                raise
+            except Exception as exc:  # a rendering bug ends this turn only, never the process
+                await self.conversations.count_failure(turn.record, exc, stage="render")
+                text = NOT_SHOWN_TEXT
+            try:
+                await reply.finish(text)
+            except PlatformError:
+                raise
+            except Exception as exc:
+                await self.conversations.count_failure(turn.record, exc, stage="render")
+                await reply.finish(NOT_SHOWN_TEXT)
 
     async def deliver(
         self, record: InFlightTurn, task: Task | None, error: UpstreamError | None
@@ -221,6 +259,7 @@ class SlackService:
             turn_id=record.turn_id,
             streaming=False,
             max_parts=self.config.max_message_parts,
+            mentions=self.config.allow_mentions,
         )
         reply.ts = where.get("ts")
         if where.get("mode") == "stream":

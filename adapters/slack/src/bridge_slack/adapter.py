@@ -16,13 +16,14 @@ from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_bolt.request.internals import parse_body
+from slack_sdk.signature import SignatureVerifier
 from starlette.requests import Request
 from starlette.responses import Response
 
 from bridge.adapters import Check, CommandContext
 from bridge.config import Settings, validate_adapter_config
 from bridge.conversations import ConversationKey
-from bridge.errors import ConfigError, PlatformError
+from bridge.errors import PlatformError
 from bridge.runtime import Runtime
 from bridge.scheduler import Rate
 from bridge_slack._api import SlackApi
@@ -50,19 +51,31 @@ logger = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 
 
-def _events_endpoint(handler: AsyncSlackRequestHandler) -> Any:
-    """Bolt's handler, behind a 400 for bodies it cannot read: Bolt parses the body before
-    it checks the signature, and a body that is no JSON object or form (`[]`, `null`,
-    broken JSON) made it fail with a 500, whoever sent it."""
+def _events_endpoint(handler: AsyncSlackRequestHandler, secret: str) -> Any:
+    """Bolt's handler, behind two checks of its own: the signature over the raw bytes first
+    (Bolt parses, and logs, a body before it checks it), then a 400 for signed bodies that
+    are no JSON object or form (Bolt answers those with a 500)."""
+    verifier = SignatureVerifier(secret)
 
     async def endpoint(request: Request) -> Response:
+        body = await request.body()  # bounded by the route's max_body
+        timestamp = request.headers.get("x-slack-request-timestamp", "")
+        signature = request.headers.get("x-slack-signature", "")
+        if not (
+            timestamp.isascii()
+            and timestamp.isdigit()
+            and len(timestamp) <= 12  # seconds; a longer one overflows the SDK's float
+            and signature.isascii()  # hmac.compare_digest refuses other str
+            and verifier.is_valid(body, timestamp, signature)
+        ):
+            return Response("invalid signature", status_code=401)
         content_type = (request.headers.get("content-type") or "").split(";")[0] or None
         try:
-            payload = parse_body((await request.body()).decode(), content_type)
-        except ValueError:  # undecodable bytes or broken JSON
+            payload = parse_body(body.decode(), content_type)
+        except (ValueError, RecursionError):  # undecodable, broken or absurdly nested JSON
             payload = None
-        if not isinstance(payload, dict):
-            return Response("bad request", status_code=400)
+        if not isinstance(payload, dict) or not isinstance(payload.get("event", {}), dict):
+            return Response("bad request", status_code=400)  # Bolt fails on `event: null`
         return await handler.handle(request)
 
     return endpoint
@@ -80,17 +93,9 @@ class SlackAdapter:
         self._group: anyio.abc.TaskGroup | None = None
 
     def _check(self) -> tuple[str, str]:
+        # The model's validator requires the tokens the mode needs (`SlackConfig`).
         config = self.config
-        if config.bot_token is None:
-            raise ConfigError("a bot token is required", key="adapters.slack.bot_token")
-        if config.mode == "http" and config.signing_secret is None:
-            raise ConfigError(
-                "HTTP mode needs the signing secret", key="adapters.slack.signing_secret"
-            )
-        if config.mode == "socket" and config.app_token is None:
-            raise ConfigError(
-                "Socket Mode needs an app-level token", key="adapters.slack.app_token"
-            )
+        assert config.bot_token is not None
         secret = config.signing_secret.get_secret_value() if config.signing_secret else ""
         return config.bot_token.get_secret_value(), secret
 
@@ -100,22 +105,22 @@ class SlackAdapter:
         *,
         task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Accept Slack events until cancelled.
-
-        Raises:
-            ConfigError: a token or secret the chosen mode needs is missing.
-        """
+        """Accept Slack events until cancelled."""
         token, secret = self._check()
         runtime.scheduler.set_rates(SLACK_RATES)
         api = SlackApi(token, self.config.api_base)
         self.service = SlackService(self.config, runtime, api)
+        runtime.files.add_source("slack", self.service.fetch_file)
         app = self._bolt_app(api, secret)
         async with anyio.create_task_group() as group:
             self._group = group
             await group.start(runtime.conversations.run_recovery, "slack", self.service.deliver)
             if self.config.mode == "http":
                 runtime.http.add_route(
-                    EVENTS_PATH, _events_endpoint(AsyncSlackRequestHandler(app)), methods=["POST"]
+                    EVENTS_PATH,
+                    _events_endpoint(AsyncSlackRequestHandler(app), secret),
+                    methods=["POST"],
+                    max_body=self.config.max_body_bytes,
                 )
                 task_status.started()
                 await anyio.sleep_forever()
@@ -132,12 +137,14 @@ class SlackAdapter:
                     await socket.close_async()  # type: ignore[no-untyped-call]
 
     def _bolt_app(self, api: SlackApi, secret: str) -> AsyncApp:
+        bolt_logger = logging.getLogger("bridge_slack.bolt")
+        bolt_logger.setLevel(logging.WARNING)  # at INFO and below, Bolt logs request bodies
         app = AsyncApp(
             client=api.web,
             signing_secret=secret,
             process_before_response=True,
             request_verification_enabled=self.config.mode == "http",
-            logger=logging.getLogger("bridge_slack.bolt"),
+            logger=bolt_logger,
         )
         app.event("message")(self._on_message)
         app.event("app_mention")(self._on_message)
@@ -232,6 +239,12 @@ class SlackAdapter:
         if root is not None:
             await service.handle(from_command(body, root))
 
+    def describe(self, base_url: str) -> str:
+        """One line of `bridge serve`'s start-up summary."""
+        if self.config.mode == "socket":
+            return "Socket Mode (no public URL needed)"
+        return f"events at {base_url}{EVENTS_PATH} (HTTP mode)"
+
     # -- CLI ---------------------------------------------------------------------------
 
     @staticmethod
@@ -245,6 +258,7 @@ class SlackAdapter:
         if argv[:1] != ["manifest"]:
             ctx.err.write("usage: bridge slack manifest\n")
             return 2
-        config = validate_adapter_config(ctx.settings, "slack", SlackConfig)
+        # The manifest comes before the tokens: they are not required here.
+        config = validate_adapter_config(ctx.settings, "slack", SlackConfig, requirements=False)
         ctx.out.write(json.dumps(manifest(config, ctx.settings.http.public_url), indent=2) + "\n")
         return 0

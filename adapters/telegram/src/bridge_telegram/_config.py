@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from bridge.adapters import AdapterConfig
+from bridge.config import Required
 
 __all__ = ["ChatRoute", "TelegramConfig"]
 
@@ -25,6 +26,8 @@ class ChatRoute(BaseModel):
 class TelegramConfig(AdapterConfig):
     """Every key of `[adapters.telegram]`; `config.example.toml` documents each one."""
 
+    public: ClassVar[bool] = True
+
     bot_token: SecretStr
     mode: Literal["polling", "webhook"] = "polling"
     webhook_url: str | None = None
@@ -38,19 +41,23 @@ class TelegramConfig(AdapterConfig):
     email_template: str = "{user_id}@telegram.invalid"
     policy: Literal["queue", "coalesce", "interrupt"] | None = None
     use_drafts: bool = True
+    draft_cooldown: float = Field(
+        default=300.0, ge=0, description="seconds drafts stay off after sendMessageDraft failed"
+    )
     typing_interval: float = Field(default=4.5, gt=0)
     poll_timeout: float = Field(default=30.0, ge=0)
     poller_lease: float = Field(default=30.0, gt=0)
     max_file_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     request_timeout: float = Field(default=30.0, gt=0)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="webhook bodies")
 
     @model_validator(mode="after")
     def _webhook_needs_a_secret(self) -> TelegramConfig:
         secret = self.secret_token.get_secret_value() if self.secret_token else ""
         if self.mode == "webhook" and not secret:
-            raise ValueError("mode = 'webhook' needs secret_token")
+            raise Required("secret_token", "mode = 'webhook' needs a secret_token")
         if "{user_id}" not in self.email_template:
-            raise ValueError("email_template must contain {user_id}")
+            raise Required("email_template", "email_template must contain {user_id}")
         return self
 
     @property

@@ -8,7 +8,7 @@ from typing import Any
 from bridge.adapters import Check
 from bridge.config import Settings
 from bridge.errors import PlatformError
-from bridge_telegram._api import bot_call
+from bridge_telegram._api import MethodMissingError, bot_call
 from bridge_telegram._config import TelegramConfig
 
 __all__ = ["telegram_checks"]
@@ -19,11 +19,14 @@ async def telegram_checks(
 ) -> list[Check]:
     bot = application.bot
     try:
-        async with bot:
-            with bot_call("getMe"):
+        # `async with bot` calls getMe itself: an unreachable server, a timeout or a refused
+        # token is raised there, so the whole exchange is translated.
+        with bot_call("getMe"):
+            async with bot:
                 me = await bot.get_me()
-            with bot_call("getWebhookInfo"):
                 webhook = await bot.get_webhook_info()
+    except MethodMissingError:
+        return [Check("telegram getMe", False, f"{config.bot_api_root}: the bot token was refused")]
     except PlatformError as exc:
         return [Check("telegram getMe", False, f"{config.bot_api_root}: {exc}")]
     checks = [Check("telegram getMe", True, f"@{me.username} (id {me.id})")]

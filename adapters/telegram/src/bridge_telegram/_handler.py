@@ -8,13 +8,16 @@ drawn by an `AnswerView`.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Literal
+from urllib.parse import urlsplit
 
 import anyio
 from telegram import Update
 
-from bridge.conversations import ConversationKey, Message, Turn
-from bridge.errors import PlatformError, RunFailedError, UpstreamError
+from bridge.conversations import NOT_SHOWN_TEXT, ConversationKey, Message, Turn
+from bridge.errors import FileRefusedError, PlatformError, RunFailedError, UpstreamError
 from bridge.events import (
     AnalysisRecorded,
     AuthEventReceived,
@@ -25,6 +28,7 @@ from bridge.events import (
     ToolCallFinished,
     ToolCallRequested,
 )
+from bridge.files import FileBody, fetch_url
 from bridge.models import Task, User
 from bridge.runtime import Runtime
 from bridge.stores import InFlightTurn, ThreadRef
@@ -132,23 +136,42 @@ class Handler:
         )
 
     async def _files(self, inbound: Inbound, place: Place) -> tuple[str, ...]:
-        """Fetch attachments with getFile and re-host them; the token-bearing URL stays here."""
+        """Sealed bridge URLs for attachments, streamed from Telegram when fetched; the
+        token-bearing file URL stays here."""
         urls: list[str] = []
         for attachment in inbound.attachments:
             if attachment.size is not None and attachment.size > self.config.max_file_bytes:
                 await self.sender.notify(place, f"⚠️ {attachment.filename} is too large to pass on.")
                 continue
-            try:
-                with bot_call("getFile"):
-                    file = await self.sender.bot.get_file(attachment.file_id)
-                    data = bytes(await file.download_as_bytearray())
-                urls.append(
-                    self.runtime.files.publish(data, attachment.filename, attachment.content_type)
+            urls.append(
+                self.runtime.files.publish(
+                    SOURCE,
+                    attachment.file_id,
+                    filename=attachment.filename,
+                    content_type=attachment.content_type,
+                    limit=self.config.max_file_bytes,
+                    owner=f"telegram:{inbound.user_id}",
                 )
-            except (PlatformError, ValueError) as exc:
-                logger.warning("could not fetch %s: %s", attachment.filename, exc)
-                await self.sender.notify(place, f"⚠️ Could not read {attachment.filename}.")
+            )
         return tuple(urls)
+
+    @asynccontextmanager
+    async def fetch_file(self, file_id: str, limit: int) -> AsyncIterator[FileBody]:
+        """`getFile`, then the file from the configured Bot API server (`FileHost` source).
+        That server is the operator's (it may be a local one), so its address is not checked;
+        the URL, which carries the token, never leaves this process."""
+        try:
+            with bot_call("getFile"):
+                file = await self.sender.bot.get_file(file_id)
+        except PlatformError as exc:
+            raise FileRefusedError("unavailable", f"getFile: {exc}", platform=SOURCE) from None
+        if file.file_size is not None and file.file_size > limit:
+            raise FileRefusedError("too_large", f"{file.file_size} bytes, over {limit}")
+        host = urlsplit(self.config.bot_api_root).hostname or ""
+        async with fetch_url(
+            str(file.file_path), hosts=[host], limit=limit, allow_private=True
+        ) as body:
+            yield body
 
     async def run_turn(self, inbound: Inbound, key: ConversationKey, place: Place) -> None:
         agent_id = await self.commands.agent_for(key, inbound.chat_id, place)
@@ -214,6 +237,13 @@ class Handler:
         except UpstreamError as exc:
             view.status = None
             await view.finish(failure_text(exc))
+        except PlatformError:
+            raise
+        except Exception as exc:  # a rendering bug ends this turn only, never the process
+            await self.runtime.conversations.count_failure(turn.record, exc, stage="render")
+            view.status = None
+            view.text = ""
+            await view.finish(NOT_SHOWN_TEXT)
 
     async def _on_event(
         self, event: Event, view: AnswerView, inbound: Inbound, place: Place

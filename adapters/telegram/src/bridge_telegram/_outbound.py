@@ -3,7 +3,8 @@
 Private chats stream a draft (`sendMessageDraft`) and then send the answer;
 groups and topics get one message, created with the first visible content and
 edited at most as often as the scheduler allows, with a status line for tool
-steps. A server without `sendMessageDraft` falls back to that second strategy.
+steps. A failed `sendMessageDraft` sends that answer down the second path, and drafts
+are tried again after `draft_cooldown` seconds.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import anyio
 from telegram import Bot, LinkPreviewOptions, Message, ReplyParameters
 
+from bridge.cooldown import Cooldown
 from bridge.errors import PlatformError, PlatformRateLimitError
 from bridge.scheduler import OutputScheduler, Priority
 from bridge_telegram._api import NotModifiedError, bot_call
@@ -65,10 +67,17 @@ class Place:
 class Sender:
     """The Bot API calls of the adapter, each mapped to `bridge.errors`."""
 
-    def __init__(self, bot: Bot, scheduler: OutputScheduler) -> None:
+    def __init__(
+        self, bot: Bot, scheduler: OutputScheduler, *, draft_cooldown: float = 300.0
+    ) -> None:
         self.bot = bot
         self.scheduler = scheduler
-        self.supports_drafts = True
+        #: Drafts are set aside for a while after `sendMessageDraft` failed, then tried again.
+        self.drafts = Cooldown(draft_cooldown)
+
+    @property
+    def supports_drafts(self) -> bool:
+        return not self.drafts.is_paused()
 
     async def post_now(self, place: Place, piece: Rendered, *, reply: bool = True) -> Message:
         """`sendMessage`, unscheduled: call it from inside a scheduled op."""
@@ -206,8 +215,14 @@ class AnswerView:
             except PlatformRateLimitError:
                 raise
             except PlatformError as exc:
-                logger.info("no message drafts on this Bot API server (%s): editing instead", exc)
-                self.sender.supports_drafts = self.use_draft = False
+                logger.info(
+                    "sendMessageDraft failed (%s): this answer is edited instead; drafts are "
+                    "tried again in %gs",
+                    exc,
+                    self.sender.drafts.seconds,
+                )
+                self.use_draft = False
+                self.sender.drafts.pause()
                 # Redrawn as a message on the chat's own budget, which its flood waits pause.
                 self.changed()
                 return

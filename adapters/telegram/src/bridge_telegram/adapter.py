@@ -74,6 +74,12 @@ class TelegramAdapter:
         """`bridge doctor`: getMe and the webhook state against the configured mode."""
         return await telegram_checks(config, settings, build_application(config))
 
+    def describe(self, base_url: str) -> str:
+        """One line of `bridge serve`'s start-up summary."""
+        if self.config.mode == "polling":
+            return "long polling (one poller per bot)"
+        return f"webhook at {self.config.webhook_url or base_url + WEBHOOK_PATH}"
+
     async def serve(
         self,
         runtime: Runtime,
@@ -90,7 +96,9 @@ class TelegramAdapter:
             await app.initialize()
         try:
             async with anyio.create_task_group() as group:
-                sender = Sender(app.bot, runtime.scheduler)
+                sender = Sender(
+                    app.bot, runtime.scheduler, draft_cooldown=self.config.draft_cooldown
+                )
                 handler = self.handler = Handler(
                     self.config, runtime, sender, bot_id=app.bot.id, username=app.bot.username
                 )
@@ -100,10 +108,14 @@ class TelegramAdapter:
                         handler.handle, update, name=f"telegram update {update.update_id}"
                     )
 
+                runtime.files.add_source("telegram", handler.fetch_file)
                 app.add_handler(TypeHandler(Update, dispatch))
                 if self.config.mode == "webhook":
                     runtime.http.add_route(
-                        WEBHOOK_PATH, self._webhook_endpoint(app), methods=["POST"]
+                        WEBHOOK_PATH,
+                        self._webhook_endpoint(app),
+                        methods=["POST"],
+                        max_body=self.config.max_body_bytes,
                     )
                 await self._set_commands(app)
                 await app.start()
@@ -133,7 +145,8 @@ class TelegramAdapter:
         """Poll only while holding `telegram-poller:<bot id>`: one `getUpdates` consumer per bot."""
         assert app.updater is not None
         lock = f"telegram-poller:{app.bot.id}"
-        owner = runtime.conversations.replica_id
+        # Stable across restarts: a restarted process takes its own lease back at once.
+        owner = runtime.replica_identity or runtime.conversations.replica_id
         lease = self.config.poller_lease
         store = runtime.store
         while True:
@@ -197,8 +210,8 @@ class TelegramAdapter:
                 # python-telegram-bot reads a malformed update with TypeError, KeyError or
                 # AttributeError as well as ValueError: each is a bad request, not a 500.
                 update = Update.de_json(data, app.bot) if isinstance(data, dict) else None
-            except (ValueError, TypeError, KeyError, AttributeError):
-                update = None
+            except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+                update = None  # RecursionError: JSON nested past the parser's depth
             if update is None:
                 return Response("bad update", status_code=400)
             await app.update_queue.put(update)

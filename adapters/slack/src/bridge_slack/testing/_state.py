@@ -71,10 +71,11 @@ class FakeMessage:
 
     @property
     def visible_text(self) -> str:
-        """What a reader sees: markdown/section block text when there are blocks, else text."""
+        """What a reader sees: markdown/section block text when there are blocks, else text,
+        with Slack's three escapes (`&amp;`, `&lt;`, `&gt;`) shown as the characters."""
         texts = [_block_text(block) for block in self.blocks]
         shown = "\n".join(text for text in texts if text)
-        return shown or self.text
+        return _unescape(shown or self.text)
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "message", "ts": self.ts, "text": self.text}
@@ -87,6 +88,10 @@ class FakeMessage:
         if self.metadata:
             out["metadata"] = self.metadata
         return out
+
+
+def _unescape(text: str) -> str:
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def _block_text(block: dict[str, Any]) -> str:

@@ -107,7 +107,7 @@ class FakeBotAPI:
         self._update_ids = itertools.count(1000)
         self._file_ids = itertools.count(1)
         self._last_edit: dict[int, float] = {}
-        self._forced: dict[str, list[int]] = {}
+        self._forced: dict[str, list[tuple[int, int]]] = {}
         self._changed = anyio.Event()
         self.closing = anyio.Event()
         self.spawn: Callable[[Callable[[], Any]], object] | None = None
@@ -139,9 +139,10 @@ class FakeBotAPI:
     def rate_limited(self) -> int:
         return sum(1 for call in self.calls if call.status == 429)
 
-    def fail_next(self, method: str, *, retry_after: int = 1) -> None:
-        """Answer the next call of `method` with 429 and `retry_after`."""
-        self._forced.setdefault(method, []).append(retry_after)
+    def fail_next(self, method: str, *, retry_after: int = 1, status: int = 429) -> None:
+        """Answer the next call of `method` with `status`: 429 carries `retry_after`,
+        another status (a 5xx) an internal server error."""
+        self._forced.setdefault(method, []).append((status, retry_after))
 
     # -- chats and updates -------------------------------------------------------
 
@@ -240,7 +241,10 @@ class FakeBotAPI:
     async def _dispatch(self, method: str, params: dict[str, Any]) -> Any:
         forced = self._forced.get(method)
         if forced:
-            raise ApiError(429, "Too Many Requests: retry later", forced.pop(0))
+            status, retry_after = forced.pop(0)
+            if status == 429:
+                raise ApiError(429, "Too Many Requests: retry later", retry_after)
+            raise ApiError(status, "Internal Server Error")
         handler = getattr(self, f"_api_{method}", None)
         if handler is None or (method == "sendMessageDraft" and not self.supports_drafts):
             raise ApiError(404, "Not Found")

@@ -1,0 +1,51 @@
+"""`bridge mcp` loads only what it uses: no chat platform SDKs, no metrics or telemetry stacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mcp import Client, StdioServerParameters
+
+from bridge.emulator import Emulator
+from tests.mcp.conftest import stdio_parameters
+
+pytestmark = pytest.mark.anyio
+
+_FORBIDDEN = ("slack", "telegram", "prometheus", "bridge_slack", "bridge_telegram")
+
+_DRIVER = """
+import atexit, json, sys
+atexit.register(lambda: open(sys.argv[1], "w").write(json.dumps(sorted(sys.modules))))
+from bridge.cli import main
+sys.exit(main(["mcp"]))
+"""
+
+
+def _bare_sdk_modules() -> set[str]:
+    """What importing the SDK's own server (an MCPServer hello world) loads."""
+    code = "import json, sys, mcp.server.mcpserver, mcp.server.stdio; print(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, text=True)
+    return set(json.loads(done.stdout))
+
+
+async def test_bridge_mcp_over_stdio_imports_no_platform_metrics_or_telemetry_modules(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    out = tmp_path / "modules.json"
+    base = stdio_parameters(emulator)
+    parameters = StdioServerParameters(
+        command=sys.executable, args=["-c", _DRIVER, str(out)], env=base.env
+    )
+    async with Client(parameters, mode="legacy") as client:
+        await client.list_tools()
+        answered = await client.call_tool("echo", {"message": "light"})
+    assert answered.is_error is False
+    loaded = set(json.loads(out.read_text()))
+    assert "bridge_mcp" in loaded
+    assert [m for m in loaded if m.split(".")[0].lower().startswith(_FORBIDDEN)] == []
+    telemetry = {m for m in loaded if m.split(".")[0] == "opentelemetry"}
+    assert telemetry - _bare_sdk_modules() == set()
