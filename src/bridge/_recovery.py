@@ -119,7 +119,7 @@ class RecoveryMixin:
         try:
             started = await self._started_task(record)
             if started is not None:
-                task = await self.client.wait_task(started)
+                task = await self._own_result(record, await self.client.wait_task(started))
             else:
                 user = User.model_validate(record.user) if record.user else None
                 async with self.client.stream(
@@ -146,6 +146,31 @@ class RecoveryMixin:
         await self.store.drop_turn(record.turn_id)
         if not claimed:
             logger.info("turn %s had already been delivered", record.turn_id)
+
+    async def _own_result(self, record: InFlightTurn, task: Task) -> Task:
+        """`task` with the answer to this turn's own message: the task object is the thread's
+        latest turn, which after a crash may be a later message's (read from the thread)."""
+        checkpoint = _checkpoint(record)
+        if checkpoint is None:
+            return task
+        try:
+            messages = await self.client.get_thread(task.id)
+        except errors.UpstreamError as exc:
+            logger.info(
+                "turn %s: thread unreadable, delivering the latest result: %s", record.turn_id, exc
+            )
+            return task
+        wanted = record.text.strip()
+        later = messages[checkpoint.baseline or 0 :]
+        for index, message in enumerate(later):
+            if message.role == "user" and str(message.content).strip() == wanted:
+                for answer in later[index + 1 :]:
+                    if answer.role == "user":
+                        break  # a later turn began: this one had no answer of its own
+                    if answer.role == "assistant" and str(answer.content).strip():
+                        return task.model_copy(update={"result": str(answer.content)})
+                break
+        return task
 
     async def _started_task(self, record: InFlightTurn) -> str | None:
         """The task id of the recorded turn if it reached the platform, else None.

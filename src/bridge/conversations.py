@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from bridge.metrics import Metrics
 
 __all__ = [
-    "NOT_SHOWN_TEXT",
     "ConversationKey",
     "Conversations",
     "Deliver",
@@ -51,9 +50,6 @@ logger = logging.getLogger(__name__)
 
 Policy = Literal["queue", "coalesce", "interrupt"]
 _HANDLE_SECRET = "handle-secret"
-
-NOT_SHOWN_TEXT = "⚠️ The answer could not be shown."
-"""What the user reads when rendering or delivering their answer failed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +249,20 @@ class Conversations(RecoveryMixin):
         """True the first time a platform delivery id is seen (Slack event_id, update_id)."""
         return await self.store.mark_seen(delivery_id, self.config.dedupe_ttl)
 
+    def waiting(self, key: ConversationKey) -> int:
+        """Messages of this process waiting for the key's running turn to end."""
+        pending = len(self._pending.get(str(key), ()))
+        return max(0, pending - (1 if str(key) in self._running else 0))
+
+    async def requester(self, key: ConversationKey) -> str | None:
+        """Who the key's conversation answers to: the running turn's principal, else the
+        principal that owns the mapped thread."""
+        turn = self._running.get(str(key))
+        if turn is not None:
+            return turn.principal
+        ref = await self.store.get_thread(str(key))
+        return ref.owner if ref else None
+
     def running_task(self, key: ConversationKey) -> str | None:
         turn = self._running.get(str(key))
         return turn.task_id if turn else None
@@ -395,8 +405,14 @@ class Conversations(RecoveryMixin):
     def _take(self, name: str, ticket: str, *, coalesce: bool) -> list[Message]:
         pending = self._pending.get(name, [])
         if coalesce:
-            taken = [message for _, message in pending]
-            pending.clear()
+            # Only one sender's messages merge: another user's message is never sent
+            # upstream as this sender's.
+            mine = next((message for held, message in pending if held == ticket), None)
+            if mine is None:
+                return []  # merged into an earlier coalesced turn
+            kept = [(h, m) for h, m in pending if m.principal != mine.principal]
+            taken = [m for _, m in pending if m.principal == mine.principal]
+            pending[:] = kept
             return taken
         for index, (held, message) in enumerate(pending):
             if held == ticket:

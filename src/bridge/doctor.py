@@ -14,6 +14,7 @@ from bridge import errors
 from bridge.adapters import Check, build_adapter, preflight
 from bridge.client import AgentClient
 from bridge.config import Settings, redact_url
+from bridge.stores import InFlightTurn
 
 __all__ = ["Check", "run_doctor"]
 
@@ -32,7 +33,7 @@ async def run_doctor(settings: Settings) -> list[Check]:
     except errors.ConfigError as exc:
         checks.append(Check("serve", False, f"would refuse to start: {exc}"))
     checks.append(await _upstream(settings))
-    checks.append(await _store(settings))
+    checks.extend(await _store(settings))
     for adapter in adapters:
         doctor = getattr(type(adapter), "doctor", None)
         if not getattr(adapter.config, "enabled", True):
@@ -66,7 +67,8 @@ async def _upstream(settings: Settings) -> Check:
     return Check("upstream", True, f"{url}: key accepted, {page.total} agents")
 
 
-async def _store(settings: Settings) -> Check:
+async def _store(settings: Settings) -> list[Check]:
+    """The store answers and takes locks; the in-flight ledger holds no quarantined turn."""
     shown = redact_url(settings.store.url)
     try:
         store = settings.store.open()
@@ -74,10 +76,28 @@ async def _store(settings: Settings) -> Check:
         try:
             probe, owner = f"doctor:{secrets.token_hex(4)}", "doctor"
             if not await store.acquire_lock(probe, owner, 5.0):
-                return Check("store", False, f"{shown}: could not take a fresh lock")
+                return [Check("store", False, f"{shown}: could not take a fresh lock")]
             await store.release_lock(probe, owner)
+            turns = await store.list_turns()
         finally:
             await store.close()
     except (errors.StoreError, errors.ConfigError, OSError) as exc:
-        return Check("store", False, f"{shown}: {exc}")
-    return Check("store", True, f"{shown}: reachable, locks work")
+        return [Check("store", False, f"{shown}: {exc}")]
+    return [Check("store", True, f"{shown}: reachable, locks work"), _ledger(turns)]
+
+
+def _ledger(turns: list[InFlightTurn]) -> Check:
+    quarantined = [turn for turn in turns if turn.quarantined]
+    if not quarantined:
+        return Check("ledger", True, f"{len(turns)} turns in flight, none quarantined")
+    shown = "; ".join(
+        f"{turn.key} (turn {turn.turn_id}, task {turn.task_id or '-'}): {turn.last_error}"
+        for turn in quarantined[:5]
+    )
+    more = f" and {len(quarantined) - 5} more" if len(quarantined) > 5 else ""
+    return Check(
+        "ledger",
+        False,
+        f"{len(quarantined)} quarantined turns whose answer could not be delivered "
+        f"{max(t.attempts for t in quarantined)} times: {shown}{more}",
+    )

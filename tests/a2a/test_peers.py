@@ -51,5 +51,6 @@ async def test_the_javascript_sdk_discovers_sends_and_streams(
     assert {event["contextId"] for event in seen["streamed"]} == {seen["sent"]["contextId"]}
     invokes = emulator.invokes(agent="echo")
     assert [r.json["source"] for r in invokes] == ["a2a", "a2a"]
-    assert invokes[0].thread_id is None
-    assert invokes[1].thread_id in emulator.tasks  # the stream continued the first thread
+    # The stream continued the thread whose id the first turn chose.
+    assert invokes[1].thread_id == invokes[0].thread_id
+    assert invokes[1].thread_id in emulator.tasks

@@ -8,6 +8,7 @@ body; `sse_cases()` is the Hypothesis strategy that draws those bytes.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import tracemalloc
 from collections import Counter
@@ -135,8 +136,9 @@ async def stream_case(case: SSECase) -> str:
 
 
 def check_sse(case: SSECase) -> str:
-    """`stream_case` in its own event loop (Hypothesis examples are synchronous)."""
-    return anyio.run(stream_case, case)
+    """`stream_case` in its own event loop (Hypothesis examples are synchronous), in a fresh
+    context: an earlier async test's context can still name the running library for sniffio."""
+    return contextvars.Context().run(anyio.run, stream_case, case)
 
 
 # -- what the raw platform sends ---------------------------------------------------

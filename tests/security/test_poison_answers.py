@@ -9,8 +9,9 @@ import anyio
 from bridge_telegram.testing import FakeBotAPI
 
 from bridge.client import AgentClient
-from bridge.config import ConversationsConfig, UpstreamConfig
+from bridge.config import ConversationsConfig, UpstreamConfig, load_settings
 from bridge.conversations import Conversations
+from bridge.doctor import run_doctor
 from bridge.emulator import Emulator
 from bridge.errors import UpstreamError
 from bridge.metrics import Metrics
@@ -114,3 +115,34 @@ async def test_a_record_whose_delivery_keeps_failing_is_quarantined_not_retried(
     exposition = metrics.exposition().decode()
     assert 'bridge_quarantined_turns_total{adapter="telegram"} 1.0' in exposition
     assert 'bridge_turn_failures_total{adapter="telegram",stage="recover"} 3.0' in exposition
+
+
+async def test_bridge_doctor_names_each_quarantined_turn(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    store_url = f"sqlite:///{tmp_path / 'state.db'}"
+    async with open_store(store_url) as store:
+        await store.record_turn(
+            InFlightTurn(
+                turn_id="poison",
+                key="telegram|42|chat",
+                adapter="telegram",
+                agent_id="echo",
+                text="hi",
+                source="telegram",
+                task_id="task-1",
+                attempts=3,
+                quarantined=True,
+                last_error="RuntimeError: the renderer blew up",
+            )
+        )
+    settings = load_settings(
+        overrides={
+            "upstream": {"base_url": emulator.base_url, "api_key": emulator.api_key},
+            "store": {"url": store_url},
+        },
+        environ={},
+    )
+    [ledger] = [check for check in await run_doctor(settings) if check.name == "ledger"]
+    assert not ledger.ok
+    assert "telegram|42|chat" in ledger.detail and "task-1" in ledger.detail

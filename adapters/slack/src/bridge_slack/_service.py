@@ -7,7 +7,8 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 from urllib.parse import urlsplit
 
-from bridge.conversations import NOT_SHOWN_TEXT, ConversationKey, Message
+from bridge.chat import NOT_SHOWN_TEXT
+from bridge.conversations import ConversationKey, Message
 from bridge.cooldown import Cooldown
 from bridge.errors import PlatformError, RunFailedError, UpstreamError
 from bridge.events import TaskFinished

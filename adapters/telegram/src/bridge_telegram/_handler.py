@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 import anyio
 from telegram import Update
 
-from bridge.conversations import NOT_SHOWN_TEXT, ConversationKey, Message, Turn
+from bridge.chat import NOT_SHOWN_TEXT
+from bridge.conversations import ConversationKey, Message, Turn
 from bridge.errors import FileRefusedError, PlatformError, RunFailedError, UpstreamError
 from bridge.events import (
     AnalysisRecorded,

@@ -1,0 +1,33 @@
+"""The chat layer every surface shares: the turn driver over an `AnswerView`, one reducer
+from events to progress, one reading of approvals and sign-ins, one final-answer rule and
+failure wording, the per-user policy and the agent directory."""
+
+from __future__ import annotations
+
+from bridge.chat._asks import ApprovalRequest, SignInRequest, approval_request, sign_in_request
+from bridge.chat._directory import AgentDirectory
+from bridge.chat._driver import AnswerView, drive
+from bridge.chat._policy import ChatPolicy, UserGate, may_control
+from bridge.chat._progress import Progress, Step, StepKind, step_of
+from bridge.chat._wording import NOT_SHOWN_TEXT, Failure, failure_of, final_answer
+
+__all__ = [
+    "NOT_SHOWN_TEXT",
+    "AgentDirectory",
+    "AnswerView",
+    "ApprovalRequest",
+    "ChatPolicy",
+    "Failure",
+    "Progress",
+    "SignInRequest",
+    "Step",
+    "StepKind",
+    "UserGate",
+    "approval_request",
+    "drive",
+    "failure_of",
+    "final_answer",
+    "may_control",
+    "sign_in_request",
+    "step_of",
+]

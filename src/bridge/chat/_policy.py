@@ -1,0 +1,76 @@
+"""The per-user policy every chat surface applies before any work: allow-lists, a per-user
+token bucket, a per-conversation queue bound, the agent allow-list and who may stop,
+switch or reset someone's turn."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Collection
+
+from pydantic import BaseModel, Field
+
+__all__ = ["ChatPolicy", "UserGate", "may_control"]
+
+_TRACKED_USERS = 10_000
+
+
+class ChatPolicy(BaseModel):
+    """Policy keys every chat adapter's table has (mixed into its config model)."""
+
+    allowed_users: list[str] = Field(
+        default_factory=list, description="platform user ids that may talk to agents (empty: all)"
+    )
+    admins: list[str] = Field(
+        default_factory=list,
+        description="platform user ids that may stop, switch or reset anyone's conversation",
+    )
+    allowed_agents: list[str] = Field(
+        default_factory=list, description="agent names or ids users may choose (empty: all)"
+    )
+    user_rate_limit: int = Field(default=20, ge=1, description="messages per user per window")
+    user_rate_window: float = Field(default=60.0, gt=0, description="seconds of that window")
+    max_queued: int = Field(
+        default=5, ge=0, description="messages that may wait for one conversation's turn"
+    )
+
+    def is_allowed_user(self, user: str | None) -> bool:
+        return not self.allowed_users or (user is not None and user in self.allowed_users)
+
+    def is_allowed_agent(self, agent_id: str, name: str | None = None) -> bool:
+        """Whether the agent (by id or, case-insensitively, by name) may be chosen."""
+        if not self.allowed_agents:
+            return True
+        wanted = {entry.casefold() for entry in self.allowed_agents}
+        return agent_id.casefold() in wanted or (name is not None and name.casefold() in wanted)
+
+
+class UserGate:
+    """A token bucket per user: `limit` messages per `window` seconds, refilled evenly.
+
+    Checked before anything is posted, downloaded or sent upstream. Only the most
+    recently seen users are tracked, so a flood of ids cannot grow it without bound.
+    """
+
+    def __init__(self, limit: int, window: float, *, tracked: int = _TRACKED_USERS) -> None:
+        self.limit, self.window, self.tracked = limit, window, tracked
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def admit(self, user: str) -> bool:
+        """Take one token for `user`; False when the bucket is empty."""
+        now = time.monotonic()
+        tokens, at = self._buckets.pop(user, (float(self.limit), now))
+        tokens = min(float(self.limit), tokens + (now - at) * self.limit / self.window)
+        admitted = tokens >= 1.0
+        self._buckets[user] = (tokens - 1.0 if admitted else tokens, now)
+        while len(self._buckets) > self.tracked:
+            self._buckets.popitem(last=False)
+        return admitted
+
+
+def may_control(actor: str | None, requester: str | None, admins: Collection[str]) -> bool:
+    """Whether `actor` may stop, switch or reset a conversation `requester` started: the
+    requester themself, or an admin. Nobody acts on an unattributed turn but admins."""
+    if actor is None:
+        return False
+    return actor in admins or (requester is not None and actor == requester)

@@ -1,0 +1,55 @@
+"""The one final-answer rule and the one wording of turns that did not complete, shared by
+every surface so the same upstream task reads the same everywhere."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from bridge import errors
+from bridge.models import Task
+
+__all__ = [
+    "NOT_SHOWN_TEXT",
+    "Failure",
+    "failure_of",
+    "final_answer",
+]
+
+NOT_SHOWN_TEXT = "⚠️ The answer could not be shown."
+"""What the user reads when rendering or delivering their answer failed."""
+
+EMPTY_TEXT = "(no answer)"
+
+
+def final_answer(task: Task | None, streamed: str) -> str:
+    """The task's `result`, else the text streamed so far, else a visible "(no answer)"."""
+    if task is not None and task.result and task.result.strip():
+        return task.result
+    return streamed if streamed.strip() else EMPTY_TEXT
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why a turn ended without its answer, and the text every surface shows for it."""
+
+    kind: Literal["stopped", "failed", "timed_out", "unavailable", "not_shown"]
+    status: str
+    text: str
+
+
+def failure_of(error: errors.UpstreamError | None = None) -> Failure:
+    """The failure for an upstream error (None: the answer could not be shown)."""
+    if error is None:
+        return Failure("not_shown", "error", NOT_SHOWN_TEXT)
+    if isinstance(error, errors.RunFailedError):
+        if error.status == "stopped":
+            return Failure("stopped", "stopped", "⏹ Stopped.")
+        detail = f": {error.task.result}" if error.task.result else "."
+        text = f"⚠️ The agent could not finish ({error.status}){detail}"
+        return Failure("failed", error.status, text)
+    if isinstance(error, errors.UpstreamTimeoutError):
+        text = "⚠️ The agent took too long to answer. Please try again in a moment."
+        return Failure("timed_out", "timed_out", text)
+    text = "⚠️ The agent platform did not answer. Please try again in a moment."
+    return Failure("unavailable", "error", text)
