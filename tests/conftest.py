@@ -8,6 +8,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from bridge.testing._postgres_server import (
+    POSTGRES_INSTALL_HINT,
+    blocking_postgres_server,
+    postgres_bin_dir,
+)
 from bridge.testing._stores import REDIS_INSTALL_HINT, blocking_redis_server
 
 
@@ -20,6 +25,17 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if shutil.which("redis-server") is None:
         pytest.fail(REDIS_INSTALL_HINT, pytrace=False)
     with blocking_redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A `postgresql://` URL of a real PostgreSQL server started for this test session
+    (each test picks its own `?schema=`). Fails (never skips) when the binaries are
+    missing: CI installs them."""
+    if postgres_bin_dir() is None:
+        pytest.fail(POSTGRES_INSTALL_HINT, pytrace=False)
+    with blocking_postgres_server() as url:
         yield url
 
 

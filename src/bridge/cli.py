@@ -100,6 +100,11 @@ def _parser() -> argparse.ArgumentParser:
 
     command("check-config", "validate the configuration and print it redacted")
     command("doctor", "check config, upstream key, store and platforms; exit 1 on failure")
+    store = command("store", "store maintenance")
+    store_commands = store.add_subparsers(dest="store_command", required=True, metavar="COMMAND")
+    store_commands.add_parser(
+        "schema", help="print the SQL that creates the Postgres store's schema, for migrations"
+    )
 
     for name in sorted(available_adapters()):
         # No arguments of its own: everything else after the name goes to the adapter's
@@ -227,6 +232,11 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _check_config(settings)
     if command == "doctor":
         return await _doctor(settings)
+    if command == "store":  # the only store command: schema
+        from bridge.stores.postgres import postgres_schema_sql  # loads the driver
+
+        print(postgres_schema_sql(settings.store.open()), end="")
+        return EXIT_OK
     cls = load_adapter_class(command)
     context = CommandContext(
         settings=settings,

@@ -12,7 +12,7 @@ import tomllib
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pydantic
@@ -26,6 +26,9 @@ from pydantic_settings import (
 
 from bridge._env import CONVENTIONAL, field_names_at, read_environment
 from bridge.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bridge.stores import SessionStore
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -135,9 +138,26 @@ class FilesConfig(_Section):
 
 
 class StoreConfig(_Section):
-    """`[store]`: `sqlite:///path`, `redis://host:port/db` or `memory://`."""
+    """`[store]`: `sqlite:///path`, `redis://host:port/db`, `postgresql://…` or `memory://`,
+    and how long its rows live."""
 
     url: str = "sqlite:///.bridge/state.db"
+    thread_retention: float = Field(
+        default=90 * 86400.0, gt=0, description="seconds a key keeps its thread after its last turn"
+    )
+    answer_retention: float = Field(
+        default=7 * 86400.0, gt=0, description="seconds a delivered answer is remembered"
+    )
+
+    def open(self) -> SessionStore:
+        """The store `url` names, with these retentions; call `await store.open()`.
+
+        Raises `ConfigError` (key `store.url`) for an unknown scheme or a missing path."""
+        from bridge.stores import open_store  # the drivers load only when a store is wanted
+
+        return open_store(
+            self.url, thread_retention=self.thread_retention, claim_ttl=self.answer_retention
+        )
 
 
 class ConversationsConfig(_Section):

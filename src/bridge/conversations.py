@@ -140,6 +140,14 @@ class Turn:
             raise
 
 
+@dataclass(slots=True)
+class _LocalLock:
+    """A key's in-process turn lock and how many turns hold or await it."""
+
+    lock: anyio.Lock = field(default_factory=anyio.Lock)
+    users: int = 0
+
+
 class Conversations(RecoveryMixin):
     """The conversations service shared by every adapter of a process."""
 
@@ -159,7 +167,8 @@ class Conversations(RecoveryMixin):
         self.replica_id = replica_id or f"replica-{uuid.uuid4().hex[:12]}"
         secret = self.config.handle_secret or SecretStr(secrets.token_urlsafe(32))
         self.handles = HandleSealer(secret, ttl=self.config.handle_ttl)
-        self._local_locks: dict[str, anyio.Lock] = {}
+        # Per-key locks live while some turn of the key holds or waits for them.
+        self._local_locks: dict[str, _LocalLock] = {}
         self._pending: dict[str, list[tuple[str, Message]]] = {}
         self._running: dict[str, Turn] = {}
         self._held: dict[str, float] = {}
@@ -291,7 +300,8 @@ class Conversations(RecoveryMixin):
             await self._park(key, message, agent_id=agent_id, source=source)
         ticket = uuid.uuid4().hex
         self._pending.setdefault(name, []).append((ticket, message))
-        local = self._local_locks.setdefault(name, anyio.Lock())
+        local = self._local_locks.setdefault(name, _LocalLock())
+        local.users += 1
         busy = False
 
         async def wait_announced() -> None:
@@ -305,11 +315,11 @@ class Conversations(RecoveryMixin):
                 if on_queued is not None:
                     await on_queued()
 
-        if local.locked():
-            await wait_announced()
-        received = time.monotonic()
         try:
-            async with local, self._distributed_lock(name, wait_announced):
+            if local.lock.locked():
+                await wait_announced()
+            received = time.monotonic()
+            async with local.lock, self._distributed_lock(name, wait_announced):
                 if busy and self.metrics:
                     self.metrics.queued.dec()
                 batch = self._take(name, ticket, coalesce=policy == "coalesce")
@@ -348,6 +358,9 @@ class Conversations(RecoveryMixin):
                         self.metrics.inflight.dec()
         finally:
             self._forget(name, ticket)
+            local.users -= 1
+            if local.users == 0:
+                del self._local_locks[name]
 
     async def _park(
         self, key: ConversationKey, message: Message, *, agent_id: str, source: str

@@ -14,7 +14,7 @@ from bridge import errors
 from bridge.adapters import Check, build_adapter, preflight
 from bridge.client import AgentClient
 from bridge.config import Settings, redact_url
-from bridge.stores import InFlightTurn, open_store
+from bridge.stores import InFlightTurn
 
 __all__ = ["Check", "run_doctor"]
 
@@ -69,9 +69,9 @@ async def _upstream(settings: Settings) -> Check:
 
 async def _store(settings: Settings) -> list[Check]:
     """The store answers and takes locks; the in-flight ledger holds no quarantined turn."""
-    url, shown = settings.store.url, redact_url(settings.store.url)
+    shown = redact_url(settings.store.url)
     try:
-        store = open_store(url)
+        store = settings.store.open()
         await store.open()
         try:
             probe, owner = f"doctor:{secrets.token_hex(4)}", "doctor"

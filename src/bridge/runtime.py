@@ -33,7 +33,7 @@ from bridge.conversations import Conversations
 from bridge.files import FileHost
 from bridge.http import Endpoint, HttpApp
 from bridge.scheduler import OutputScheduler
-from bridge.stores import SessionStore, open_store
+from bridge.stores import SessionStore
 
 if TYPE_CHECKING:
     from bridge.metrics import Metrics
@@ -155,7 +155,7 @@ async def open_runtime(settings: Settings, *, metrics: bool = True) -> AsyncIter
         identity = stack.enter_context(
             replica_identity(settings.conversations.replica_file if persistent else None)
         )
-        store = open_store(settings.store.url)
+        store = settings.store.open()
         await store.open()
         stack.push_async_callback(_close_store, store)
         scheduler = await stack.enter_async_context(OutputScheduler.open())

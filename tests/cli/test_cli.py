@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
 import anyio
+import asyncpg
 import httpx
 
+from bridge.stores import PostgresStore
 from tests.cli._kit import bridge, clean_env, emulator, upstream_env
 
 __all__ = ["emulator"]  # the fixture
@@ -105,6 +109,25 @@ async def test_unknown_key_in_an_adapter_table_is_an_error(tmp_path: Path) -> No
     assert "adapters.mcp.no_such_key" in result.stderr.decode()
 
 
+async def test_store_schema_prints_the_postgres_ddl_an_operator_can_apply(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    schema = f"ops_{uuid.uuid4().hex}"
+    config = tmp_path / "bridge.toml"
+    config.write_text(f'[store]\nurl = "{postgres_url}?schema={schema}"\n')
+    result = await bridge("--config", str(config), "store", "schema", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        await conn.execute(result.stdout.decode())
+        tables = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = $1", schema)
+    finally:
+        await conn.close()
+    assert {"threads", "turns", "locks", "secrets"} <= {row[0] for row in tables}
+    async with PostgresStore(f"{postgres_url}?schema={schema}") as store:
+        assert await store.mark_seen("ev", 60) is True
+
+
 async def test_check_config_redacts_secrets(tmp_path: Path) -> None:
     config = tmp_path / "bridge.toml"
     config.write_text('[upstream]\napi_key = "super-secret-value"\n')
@@ -152,3 +175,20 @@ async def test_doctor_reports_each_check_and_fails_on_a_refused_key(
     bad = await bridge("--config", str(config), "doctor", env=bad_env, cwd=tmp_path)
     assert bad.returncode == 1
     assert "FAIL  upstream" in bad.stdout.decode() and "refused (401)" in bad.stdout.decode()
+
+
+async def test_doctor_checks_a_postgres_store(
+    emulator: Any, tmp_path: Path, postgres_url: str
+) -> None:
+    config = tmp_path / "bridge.toml"
+    config.write_text(f'[store]\nurl = "{postgres_url}?schema=doctor_{uuid.uuid4().hex}"\n')
+    good = await bridge("--config", str(config), "doctor", env=upstream_env(emulator), cwd=tmp_path)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "ok    store" in good.stdout.decode()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    config.write_text(f'[store]\nurl = "postgresql://bridge@127.0.0.1:{closed}/postgres"\n')
+    bad = await bridge("--config", str(config), "doctor", env=upstream_env(emulator), cwd=tmp_path)
+    assert bad.returncode == 1
+    assert "FAIL  store" in bad.stdout.decode()

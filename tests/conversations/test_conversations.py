@@ -102,6 +102,23 @@ async def test_messages_during_a_turn_queue_in_order_without_overlap(
     assert texts == ["a", "b", "c"]
 
 
+async def test_per_key_state_lives_only_while_the_key_has_turns(
+    conversations: Conversations, client: AgentClient, emulator: Any
+) -> None:
+    echo = await agent(client, "echo")
+    keys = [ConversationKey("slack", "T1/C1", f"17000000{index}.0") for index in range(10)]
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as group:
+            for index in range(40):  # four turns per key: most of them queue
+                group.start_soon(say, conversations, keys[index % 10], f"m{index}", echo)
+    assert len(emulator.invokes()) == 40
+    for key in keys:
+        assert emulator.max_concurrent_turns((await conversations.thread_for(key)).task_id) == 1
+    assert conversations._local_locks == {}
+    assert conversations._pending == {}
+    assert conversations._running == {}
+
+
 async def test_coalesce_policy_merges_pending_messages_into_one_turn(
     client: AgentClient, store: SessionStore, emulator: Any
 ) -> None:
@@ -137,6 +154,7 @@ async def test_coalesce_policy_merges_pending_messages_into_one_turn(
     texts = [r.body["input"]["text"] for r in emulator.invokes()]
     assert texts[-1] in ("second\n\nthird", "third\n\nsecond")
     assert len(texts) == 2
+    assert conversations._local_locks == {}  # the merged turns let go of the key too
 
 
 async def test_interrupt_policy_stops_the_running_task_first(

@@ -1,5 +1,5 @@
 """Several bridge processes on one store: no overlapping turns, exactly-once answers,
-recovery after SIGKILL, continuation after restart (SQLite and Redis)."""
+recovery after SIGKILL, continuation after restart (SQLite, Redis and Postgres)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -28,10 +29,13 @@ async def emulator() -> AsyncIterator[Any]:
         yield emu
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", "redis", "postgres"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/state.db"
+    if request.param == "postgres":
+        postgres: str = request.getfixturevalue("postgres_url")
+        return f"{postgres}?schema=test_{uuid.uuid4().hex}"
     url: str = request.getfixturevalue("redis_url")
     return f"{url}?prefix=test-{tmp_path.name}:"
 

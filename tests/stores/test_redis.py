@@ -10,7 +10,7 @@ import redis.asyncio
 from bridge.errors import StoreError
 from bridge.stores import InFlightTurn, RedisStore, ThreadRef, open_store
 from bridge.stores.memory import DEFAULT_CLAIM_TTL
-from bridge.testing._stores import RACE_OPERATIONS, race_in_processes
+from bridge.testing._stores import _eventually
 
 
 @pytest.fixture
@@ -35,19 +35,38 @@ async def test_redis_store_keeps_every_key_under_its_prefix(
         await store.claim_delivery("t1")
         await store.acquire_lock("turn:k", "a", 60)
     keys = set(await raw_redis.keys(f"{unique_prefix}*"))
-    assert len(keys) == 6
+    assert len(keys) == 7
     assert all(key.startswith(unique_prefix) for key in keys)
 
 
-async def test_redis_store_expires_dedupe_and_claim_keys(
+async def test_redis_store_expires_thread_dedupe_and_claim_keys(
     redis_url: str, unique_prefix: str, raw_redis: redis.asyncio.Redis
 ) -> None:
-    async with RedisStore(redis_url, prefix=unique_prefix) as store:
+    async with RedisStore(redis_url, prefix=unique_prefix, thread_retention=3600) as store:
+        await store.put_thread("k", ThreadRef(task_id="t", agent_id="a"))
         await store.mark_seen("ev", 60)
         await store.claim_delivery("t1")
+    assert 3_540_000 < await raw_redis.pttl(f"{unique_prefix}thread:k") <= 3_600_000
     assert 0 < await raw_redis.pttl(f"{unique_prefix}seen:ev") <= 60_000
     claim_ttl = await raw_redis.pttl(f"{unique_prefix}claim:t1")
     assert DEFAULT_CLAIM_TTL * 1000 - 60_000 < claim_ttl <= DEFAULT_CLAIM_TTL * 1000
+
+
+async def test_redis_thread_indexes_forget_expired_threads(
+    redis_url: str, unique_prefix: str, raw_redis: redis.asyncio.Redis
+) -> None:
+    async with RedisStore(redis_url, prefix=unique_prefix, thread_retention=0.05) as short:
+        for index in range(20):
+            await short.put_thread(f"old-{index}", ThreadRef(task_id="t", agent_id="a"))
+
+        async def expired() -> bool:
+            return await raw_redis.exists(f"{unique_prefix}thread:old-19") == 0
+
+        await _eventually(expired)
+    async with RedisStore(redis_url, prefix=unique_prefix) as store:
+        await store.put_thread("new", ThreadRef(task_id="t", agent_id="a"))
+    assert await raw_redis.zrange(f"{unique_prefix}threads", 0, -1) == ["new"]
+    assert await raw_redis.zrange(f"{unique_prefix}threads-expiry", 0, -1) == ["new"]
 
 
 async def test_redis_stores_share_state_through_the_server(
@@ -99,14 +118,3 @@ async def test_redis_store_reports_an_unreachable_server(tmp_path: object) -> No
     assert caught.value.url == url
     with pytest.raises(StoreError):
         await store.get_thread("k")
-
-
-@pytest.mark.parametrize("operation", sorted(RACE_OPERATIONS))
-async def test_redis_store_has_one_winner_when_processes_race(
-    redis_url: str, unique_prefix: str, operation: str
-) -> None:
-    url = f"{redis_url}?prefix={unique_prefix}"
-    results = await race_in_processes(url, operation, processes=3, rounds=20)
-    assert len(results) == 3
-    for round_index in range(20):
-        assert [proc[round_index] for proc in results].count(True) == 1, round_index

@@ -9,8 +9,7 @@ import pytest
 
 from bridge.errors import StoreError
 from bridge.stores import InFlightTurn, SQLiteStore, ThreadRef
-from bridge.stores.sqlite import SCHEMA_VERSION
-from bridge.testing._stores import RACE_OPERATIONS, race_in_processes
+from bridge.stores.sqlite import _SCHEMA_V1, SCHEMA_VERSION
 
 
 def _read_pragma(path: Path, name: str) -> object:
@@ -92,13 +91,18 @@ async def test_two_sqlite_stores_on_one_file_share_dedupe_claims_and_locks(
         assert await second.lock_owner("k") == "a"
 
 
-@pytest.mark.parametrize("operation", sorted(RACE_OPERATIONS))
-async def test_sqlite_store_has_one_winner_when_processes_race(
-    tmp_path: Path, operation: str
+async def test_sqlite_store_upgrades_a_version_1_file_and_keeps_its_threads(
+    tmp_path: Path,
 ) -> None:
-    # The processes also race to create the file and its schema.
-    url = f"sqlite:///{tmp_path / 'shared' / 'bridge.db'}"
-    results = await race_in_processes(url, operation, processes=3, rounds=20)
-    assert len(results) == 3
-    for round_index in range(20):
-        assert [proc[round_index] for proc in results].count(True) == 1, round_index
+    path = tmp_path / "bridge.db"
+    ref = ThreadRef(task_id="task-1", agent_id="agent-1")
+    conn = sqlite3.connect(path)
+    conn.executescript(_SCHEMA_V1)
+    conn.execute("INSERT INTO threads VALUES (?, ?)", ("k", ref.model_dump_json()))
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    async with SQLiteStore(path) as store:
+        assert await store.get_thread("k") == ref
+        assert await store.delete_threads("") == 1
+    assert _read_pragma(path, "user_version") == SCHEMA_VERSION == 3

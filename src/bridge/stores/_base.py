@@ -2,7 +2,7 @@
 
 
 Implementations: `memory://` (tests), `sqlite:///path` (embedded default),
-`redis://…` (scale-out). One conformance suite
+`redis://…` and `postgresql://…` (scale-out). One conformance suite
 runs against all of them: `bridge.testing._stores.STORE_CHECKS`.
 """
 

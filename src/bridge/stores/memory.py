@@ -11,16 +11,10 @@ from collections.abc import Callable
 
 from bridge.errors import StoreError
 from bridge.stores._base import InFlightTurn, OpensAsContext, ThreadRef
+from bridge.stores._retention import DEFAULT_CLAIM_TTL, DEFAULT_THREAD_RETENTION
+from bridge.stores._retention import require_positive as _require_positive
 
 __all__ = ["DEFAULT_CLAIM_TTL", "MemoryStore"]
-
-DEFAULT_CLAIM_TTL = 7 * 24 * 3600.0
-"""How long a delivery claim outlives its turn, so a late duplicate still loses."""
-
-
-def _require_positive(name: str, value: float) -> None:
-    if not value > 0:
-        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
 
 
 class MemoryStore(OpensAsContext):
@@ -36,15 +30,18 @@ class MemoryStore(OpensAsContext):
         url: str = "memory://",
         *,
         clock: Callable[[], float] = time.time,
+        thread_retention: float = DEFAULT_THREAD_RETENTION,
         claim_ttl: float = DEFAULT_CLAIM_TTL,
     ) -> None:
+        _require_positive("thread_retention", thread_retention)
         _require_positive("claim_ttl", claim_ttl)
         self.url = url
         self._clock = clock
+        self._thread_retention = thread_retention
         self._claim_ttl = claim_ttl
         self._is_open = False
         # Values are stored as JSON so that callers cannot alias stored state.
-        self._threads: dict[str, str] = {}
+        self._threads: dict[str, tuple[str, float]] = {}  # key -> (JSON, expires at)
         self._turns: dict[str, str] = {}
         self._seen: dict[str, float] = {}
         self._claims: dict[str, float] = {}
@@ -65,23 +62,34 @@ class MemoryStore(OpensAsContext):
     # -- conversation key -> thread --------------------------------------
     async def get_thread(self, key: str) -> ThreadRef | None:
         self._check_open()
-        raw = self._threads.get(key)
+        raw = self._live_thread(key)
         return None if raw is None else ThreadRef.model_validate_json(raw)
+
+    def _live_thread(self, key: str) -> str | None:
+        held = self._threads.get(key)
+        return held[0] if held is not None and held[1] > self._clock() else None
 
     async def put_thread(self, key: str, ref: ThreadRef) -> None:
         self._check_open()
-        self._threads[key] = ref.model_dump_json()
+        now = self._clock()
+        self._threads[key] = (ref.model_dump_json(), now + self._thread_retention)
+        if len(self._threads) % 1024 == 0:
+            for stale in [k for k, (_, expires_at) in self._threads.items() if expires_at <= now]:
+                del self._threads[stale]
 
     async def delete_thread(self, key: str) -> bool:
         self._check_open()
-        return self._threads.pop(key, None) is not None
+        existed = self._live_thread(key) is not None
+        self._threads.pop(key, None)
+        return existed
 
     async def delete_threads(self, prefix: str) -> int:
         self._check_open()
         doomed = [key for key in self._threads if key.startswith(prefix)]
+        live = sum(self._live_thread(key) is not None for key in doomed)
         for key in doomed:
             del self._threads[key]
-        return len(doomed)
+        return live
 
     # -- inbound dedupe ----------------------------------------------------
     async def mark_seen(self, delivery_id: str, ttl: float) -> bool:

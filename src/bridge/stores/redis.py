@@ -7,6 +7,7 @@ are single commands (`SET NX PX`) or Lua scripts. Targets standalone Redis.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -19,7 +20,8 @@ from redis.exceptions import RedisError
 
 from bridge.errors import StoreError
 from bridge.stores._base import InFlightTurn, OpensAsContext, ThreadRef
-from bridge.stores.memory import DEFAULT_CLAIM_TTL
+from bridge.stores._retention import DEFAULT_CLAIM_TTL, DEFAULT_THREAD_RETENTION
+from bridge.stores._retention import require_positive as _require_positive
 
 __all__ = ["DEFAULT_PREFIX", "RedisStore"]
 
@@ -46,29 +48,42 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
-# KEYS[1] = sorted set indexing thread keys (all scores 0, so ordered by bytes);
+# Thread values expire by PX; two sorted sets index their keys: KEYS[2] by name (all
+# scores 0, so ordered by bytes) for prefix deletes, KEYS[3] by expiry (ms) so that
+# each put prunes a few index entries whose value has expired.
+# KEYS[1] = thread key; ARGV = value, retention ms, conversation key, now ms.
+_PUT_THREAD_LUA = """
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('ZADD', KEYS[2], 0, ARGV[3])
+redis.call('ZADD', KEYS[3], tonumber(ARGV[4]) + tonumber(ARGV[2]), ARGV[3])
+local stale = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[4], 'LIMIT', 0, 64)
+if #stale > 0 then
+  redis.call('ZREM', KEYS[2], unpack(stale))
+  redis.call('ZREM', KEYS[3], unpack(stale))
+end
+return 1
+"""
 # ARGV = literal key prefix, key-name prefix of the thread values. '\255' never
 # occurs in UTF-8, so '(' .. prefix .. '\255' bounds every key starting with prefix.
+# Counts only values that still existed (an expired one is gone already).
 _DELETE_THREADS_LUA = """
 local low, high = '[' .. ARGV[1], '(' .. ARGV[1] .. '\\255'
 local keys = redis.call('ZRANGEBYLEX', KEYS[1], low, high)
+local deleted = 0
 for _, key in ipairs(keys) do
-  redis.call('DEL', ARGV[2] .. key)
+  deleted = deleted + redis.call('DEL', ARGV[2] .. key)
+  redis.call('ZREM', KEYS[2], key)
 end
 redis.call('ZREMRANGEBYLEX', KEYS[1], low, high)
-return #keys
+return deleted
 """
 _SCRIPTS = {
     "acquire": _ACQUIRE_LUA,
     "renew": _RENEW_LUA,
     "release": _RELEASE_LUA,
+    "put_thread": _PUT_THREAD_LUA,
     "delete_threads": _DELETE_THREADS_LUA,
 }
-
-
-def _require_positive(name: str, value: float) -> None:
-    if not value > 0:
-        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
 
 
 def _millis(seconds: float) -> int:
@@ -97,10 +112,13 @@ class RedisStore(OpensAsContext):
         url: str,
         *,
         prefix: str | None = None,
+        thread_retention: float = DEFAULT_THREAD_RETENTION,
         claim_ttl: float = DEFAULT_CLAIM_TTL,
         socket_timeout: float = 5.0,
     ) -> None:
+        _require_positive("thread_retention", thread_retention)
         _require_positive("claim_ttl", claim_ttl)
+        self._thread_retention_ms = _millis(thread_retention)
         self.url = url
         self._client_url, url_prefix = _split_url(url)
         self.prefix = prefix if prefix is not None else (url_prefix or DEFAULT_PREFIX)
@@ -170,25 +188,24 @@ class RedisStore(OpensAsContext):
         return None if raw is None else ThreadRef.model_validate_json(raw)
 
     async def put_thread(self, key: str, ref: ThreadRef) -> None:
+        keys = [self._key("thread:", key), self._key("threads"), self._key("threads-expiry")]
+        args = [ref.model_dump_json(), self._thread_retention_ms, key, int(time.time() * 1000)]
         with self._translate_errors():
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.set(self._key("thread:", key), ref.model_dump_json())
-                pipe.zadd(self._key("threads"), {key: 0})
-                await pipe.execute()
+            await self._call("put_thread", keys, args)
 
     async def delete_thread(self, key: str) -> bool:
         with self._translate_errors():
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.delete(self._key("thread:", key))
                 pipe.zrem(self._key("threads"), key)
-                deleted, _ = await pipe.execute()
+                pipe.zrem(self._key("threads-expiry"), key)
+                deleted, _, _ = await pipe.execute()
         return bool(deleted)
 
     async def delete_threads(self, prefix: str) -> int:
+        keys = [self._key("threads"), self._key("threads-expiry")]
         with self._translate_errors():
-            count = await self._call(
-                "delete_threads", [self._key("threads")], [prefix, self._key("thread:")]
-            )
+            count = await self._call("delete_threads", keys, [prefix, self._key("thread:")])
         return int(count)
 
     # -- inbound dedupe ----------------------------------------------------

@@ -19,13 +19,14 @@ import anyio.to_thread
 from bridge._private import private_file
 from bridge.errors import StoreError
 from bridge.stores._base import InFlightTurn, OpensAsContext, ThreadRef
-from bridge.stores.memory import DEFAULT_CLAIM_TTL
+from bridge.stores._retention import DEFAULT_CLAIM_TTL, DEFAULT_THREAD_RETENTION
+from bridge.stores._retention import require_positive as _require_positive
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Stored in `PRAGMA user_version`; bump it with a migration step in `_migrate`."""
 
 _SCHEMA_V1 = """
@@ -40,6 +41,12 @@ CREATE TABLE locks (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL 
 _SCHEMA_V2 = """
 CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS records (name TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL NOT NULL);
+"""
+# v3: threads expire; rows from before start their retention at the upgrade (`?` = that time).
+_SCHEMA_V3 = """
+ALTER TABLE threads ADD COLUMN expires_at REAL NOT NULL DEFAULT 0;
+UPDATE threads SET expires_at = ?;
+CREATE INDEX threads_expiry ON threads (expires_at);
 """
 
 # Insert, or take over a row whose expiry has passed; rowcount says which happened.
@@ -59,11 +66,6 @@ UPDATE locks SET expires_at = ? WHERE name = ? AND owner = ? AND expires_at > ?
 _PURGE_EVERY = 256
 
 
-def _require_positive(name: str, value: float) -> None:
-    if not value > 0:
-        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
-
-
 class SQLiteStore(OpensAsContext):
     """A `SessionStore` in one SQLite file (created with its parent directories).
 
@@ -78,12 +80,15 @@ class SQLiteStore(OpensAsContext):
         *,
         url: str | None = None,
         busy_timeout: float = 5.0,
+        thread_retention: float = DEFAULT_THREAD_RETENTION,
         claim_ttl: float = DEFAULT_CLAIM_TTL,
     ) -> None:
+        _require_positive("thread_retention", thread_retention)
         _require_positive("claim_ttl", claim_ttl)
         self.path = str(path)
         self.url = url or f"sqlite:///{self.path}"
         self._busy_timeout_ms = int(busy_timeout * 1000)
+        self._thread_retention = thread_retention
         self._claim_ttl = claim_ttl
         self._conn: sqlite3.Connection | None = None
         self._lock = anyio.Lock()
@@ -144,16 +149,16 @@ class SQLiteStore(OpensAsContext):
                     f"supports ({SCHEMA_VERSION})",
                     url=self.url,
                 )
-            steps = [(1, _SCHEMA_V1), (2, _SCHEMA_V2)]
+            now = time.time()
+            steps = [(1, _SCHEMA_V1), (2, _SCHEMA_V2), (3, _SCHEMA_V3)]
             for step, schema in steps:
                 if version < step:
                     for statement in filter(str.strip, schema.split(";")):
-                        conn.execute(statement)
+                        params = (now + self._thread_retention,) if "?" in statement else ()
+                        conn.execute(statement, params)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            now = time.time()
-            conn.execute("DELETE FROM seen WHERE expires_at <= ?", (now,))
-            conn.execute("DELETE FROM claims WHERE expires_at <= ?", (now,))
-            conn.execute("DELETE FROM records WHERE expires_at <= ?", (now,))
+            for table in ("threads", "seen", "claims", "records"):
+                conn.execute(f"DELETE FROM {table} WHERE expires_at <= ?", (now,))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -198,25 +203,47 @@ class SQLiteStore(OpensAsContext):
 
     # -- conversation key -> thread --------------------------------------
     async def get_thread(self, key: str) -> ThreadRef | None:
-        row = await self._fetchone("SELECT data FROM threads WHERE key = ?", (key,))
+        row = await self._fetchone(
+            "SELECT data FROM threads WHERE key = ? AND expires_at > ?", (key, time.time())
+        )
         return None if row is None else ThreadRef.model_validate_json(row[0])
 
     async def put_thread(self, key: str, ref: ThreadRef) -> None:
-        await self._execute(
-            "INSERT OR REPLACE INTO threads (key, data) VALUES (?, ?)",
-            (key, ref.model_dump_json()),
-        )
+        self._writes += 1
+        purge = self._writes % _PURGE_EVERY == 0
+
+        def work(conn: sqlite3.Connection) -> None:
+            now = time.time()
+            if purge:
+                conn.execute("DELETE FROM threads WHERE expires_at <= ?", (now,))
+            conn.execute(
+                "INSERT OR REPLACE INTO threads (key, data, expires_at) VALUES (?, ?, ?)",
+                (key, ref.model_dump_json(), now + self._thread_retention),
+            )
+
+        await self._run(work, write=True)
 
     async def delete_thread(self, key: str) -> bool:
-        return await self._execute("DELETE FROM threads WHERE key = ?", (key,)) > 0
+        def work(conn: sqlite3.Connection) -> bool:
+            deleted = conn.execute(
+                "DELETE FROM threads WHERE key = ? RETURNING expires_at", (key,)
+            ).fetchall()
+            return any(expires_at > time.time() for (expires_at,) in deleted)
+
+        return await self._run(work, write=True)
 
     async def delete_threads(self, prefix: str) -> int:
         # substr() compares literally and case-sensitively, unlike LIKE; the range
         # condition lets the primary key index narrow the scan.
-        return await self._execute(
-            "DELETE FROM threads WHERE key >= ? AND substr(key, 1, ?) = ?",
-            (prefix, len(prefix), prefix),
-        )
+        def work(conn: sqlite3.Connection) -> int:
+            deleted = conn.execute(
+                "DELETE FROM threads WHERE key >= ? AND substr(key, 1, ?) = ? RETURNING expires_at",
+                (prefix, len(prefix), prefix),
+            ).fetchall()
+            now = time.time()
+            return sum(expires_at > now for (expires_at,) in deleted)
+
+        return await self._run(work, write=True)
 
     # -- inbound dedupe ----------------------------------------------------
     async def mark_seen(self, delivery_id: str, ttl: float) -> bool:

@@ -1,17 +1,25 @@
 """The bridge's test kit, shipped with the library: the platform emulator on a real
-socket, a real redis-server for the Redis store, the store conformance suite, and the
-adapter conformance checks. Platform fakes (Slack Web API, Bot API) ship with their
+socket, a real redis-server and a real PostgreSQL server for the shared stores, the
+store conformance suite, and the adapter conformance checks. Platform fakes (Slack Web API, Bot API) ship with their
 adapters (`bridge_slack.testing`, `bridge_telegram.testing`).
 """
 
 from bridge.testing._adapters import check_adapter_contract
 from bridge.testing._emulator import open_emulator
+from bridge.testing._postgres_server import (
+    POSTGRES_INSTALL_HINT,
+    blocking_postgres_server,
+    run_postgres_server,
+)
 from bridge.testing._stores import REDIS_INSTALL_HINT, STORE_CHECKS, blocking_redis_server
 
 __all__ = [
+    "POSTGRES_INSTALL_HINT",
     "REDIS_INSTALL_HINT",
     "STORE_CHECKS",
+    "blocking_postgres_server",
     "blocking_redis_server",
     "check_adapter_contract",
     "open_emulator",
+    "run_postgres_server",
 ]

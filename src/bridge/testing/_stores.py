@@ -30,6 +30,8 @@ from bridge.testing._redis_server import (
 __all__ = [
     "RACE_OPERATIONS",
     "REDIS_INSTALL_HINT",
+    "RETENTION",
+    "RETENTION_CHECKS",
     "STORE_CHECKS",
     "StoreCheck",
     "blocking_redis_server",
@@ -349,6 +351,50 @@ STORE_CHECKS: tuple[StoreCheck, ...] = tuple(
     check for name, check in sorted(globals().items()) if name.startswith("check_")
 )
 """Every conformance check; each takes an opened, empty store."""
+
+
+# -- retention -----------------------------------------------------------------
+RETENTION = LEASE
+"""`thread_retention` and `claim_ttl` of the store the retention checks take."""
+
+
+async def retention_check_threads_expire(store: SessionStore) -> None:
+    await store.put_thread("slack|T1/C1|1", _ref("task-1"))
+    await store.put_thread("slack|T1/C1|2", _ref("task-2"))
+    assert await store.get_thread("slack|T1/C1|1") == _ref("task-1")
+
+    async def forgotten() -> bool:
+        return await store.get_thread("slack|T1/C1|1") is None
+
+    await _eventually(forgotten)
+    assert await store.get_thread("slack|T1/C1|2") is None
+    assert await store.delete_thread("slack|T1/C1|1") is False
+    assert await store.delete_threads("slack|") == 0
+    await store.put_thread("slack|T1/C1|1", _ref("task-3"))
+    assert await store.get_thread("slack|T1/C1|1") == _ref("task-3")
+    assert await store.delete_threads("slack|") == 1
+
+
+async def retention_check_answer_claims_expire(store: SessionStore) -> None:
+    assert await store.claim_delivery("t1") is True
+    assert await store.claim_delivery("t1") is False
+    await _eventually(lambda: store.claim_delivery("t1"))
+    assert await store.claim_delivery("t1") is False
+
+
+async def retention_check_ledger_and_locks_do_not_expire(store: SessionStore) -> None:
+    await store.record_turn(_turn("t1"))
+    assert await store.acquire_lock("k", "a", 30) is True
+    await store.put_thread("x", _ref())
+    await _eventually(lambda: _is_none(store.get_thread("x")))
+    assert [turn.turn_id for turn in await store.list_turns()] == ["t1"]
+    assert await store.lock_owner("k") == "a"
+
+
+RETENTION_CHECKS: tuple[StoreCheck, ...] = tuple(
+    check for name, check in sorted(globals().items()) if name.startswith("retention_check_")
+)
+"""Checks of a store opened with `thread_retention` and `claim_ttl` set to `RETENTION`."""
 
 
 # -- races between processes ---------------------------------------------------

@@ -23,6 +23,7 @@ class UserDirectory:
         self.api = api
         self.ttl = ttl
         self._cache: dict[str, tuple[float, User]] = {}
+        self._next_prune = 0.0
 
     async def user(self, team: str, user_id: str) -> User:
         cached = self._cache.get(user_id)
@@ -47,7 +48,12 @@ class UserDirectory:
             timezone=tz,
             additional_attributes={"slack_team_id": team, "email_known": bool(email)},
         )
-        self._cache[user_id] = (time.monotonic() + self.ttl, user)
+        now = time.monotonic()
+        if now >= self._next_prune:  # at most once a ttl: holds users seen within two ttls
+            self._next_prune = now + self.ttl
+            for stale in [k for k, (until, _) in self._cache.items() if until <= now]:
+                del self._cache[stale]
+        self._cache[user_id] = (now + self.ttl, user)
         return user
 
 
@@ -80,9 +86,17 @@ class RateGate:
     def __init__(self, limit: int, window: float) -> None:
         self.limit, self.window = limit, window
         self._seen: dict[str, deque[float]] = defaultdict(deque)
+        self._next_prune = 0.0
 
     def admit(self, user: str) -> bool:
         now = time.monotonic()
+        if now >= self._next_prune:  # at most once a window: holds users of two windows
+            self._next_prune = now + self.window
+            horizon = now - self.window
+            for idle in [
+                k for k, stamps in self._seen.items() if not stamps or stamps[-1] <= horizon
+            ]:
+                del self._seen[idle]
         stamps = self._seen[user]
         while stamps and stamps[0] <= now - self.window:
             stamps.popleft()

@@ -1,0 +1,106 @@
+"""Each request of a conversation goes to the other replica of the one before (two
+runtimes on one Redis or Postgres store): users see exactly what one replica shows."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import anyio
+import httpx
+import pytest
+from bridge_slack.testing import open_fake_slack
+from bridge_telegram.testing import open_fake_bot_api
+
+from bridge.emulator import Emulator
+from bridge.runtime import Runtime
+from bridge.testing import open_emulator
+from tests.chaos._kit import bridge_settings, running
+from tests.replicas._surfaces import SURFACES, Platforms
+
+TURNS = 4
+HANDLE_SECRET = "handle-secret-77aa01"
+
+Transcript = dict[str, tuple[list[str], list[list[str]]]]
+"""Per surface: the answers the user saw, and the messages of each upstream thread."""
+
+
+async def _converse(
+    emulator: Emulator, platforms: Platforms, replicas: list[Runtime]
+) -> Transcript:
+    """Every surface's conversation, request `i` to `replicas[i % len(replicas)]`."""
+    answers: dict[str, list[str]] = {}
+
+    async def converse(name: str) -> None:
+        surface = SURFACES[name](platforms)
+        answers[name] = [
+            await surface.send(replicas[index % len(replicas)], index) for index in range(TURNS)
+        ]
+
+    async with anyio.create_task_group() as group:
+        for name in SURFACES:
+            group.start_soon(converse, name)
+    transcript: Transcript = {}
+    for name, said in answers.items():
+        source = SURFACES[name](platforms).source
+        threads = [
+            [str(turn.input.get("text")) for turn in task.turns]
+            for task in emulator.tasks.values()
+            if task.sources[0] == source
+        ]
+        transcript[name] = (said, threads)
+    return transcript
+
+
+async def _run(store: str, replica_count: int) -> tuple[Transcript, int]:
+    async with (
+        open_emulator() as emulator,
+        open_fake_slack() as slack,
+        open_fake_bot_api() as telegram,
+        httpx.AsyncClient(timeout=30) as http,
+    ):
+        platforms = Platforms(slack, telegram, http)
+        settings = bridge_settings(
+            emulator, store=store, conversations={"handle_secret": HANDLE_SECRET}
+        )
+        async with running(settings, platforms.adapters()) as a:
+            if replica_count == 1:
+                transcript = await _converse(emulator, platforms, [a])
+            else:
+                async with running(settings, platforms.adapters()) as b:
+                    assert a.conversations.replica_id != b.conversations.replica_id
+                    transcript = await _converse(emulator, platforms, [a, b])
+        return transcript, len(emulator.tasks)
+
+
+@pytest.fixture(scope="module")
+async def one_replica() -> AsyncIterator[tuple[Transcript, int]]:
+    yield await _run("memory://", 1)
+
+
+@pytest.fixture(params=["redis", "postgres"])
+def shared_store(request: pytest.FixtureRequest) -> str:
+    if request.param == "redis":
+        redis_url: str = request.getfixturevalue("redis_url")
+        return f"{redis_url}?prefix=replicas-{uuid.uuid4().hex}:"
+    postgres_url: str = request.getfixturevalue("postgres_url")
+    return f"{postgres_url}?schema=replicas_{uuid.uuid4().hex}"
+
+
+async def test_one_replica_answers_each_surface_in_one_continued_thread(
+    one_replica: tuple[Transcript, int],
+) -> None:
+    transcript, tasks = one_replica
+    for name, (answers, threads) in transcript.items():
+        said = [f"{name} turn {index}" for index in range(TURNS)]
+        assert answers == said
+        assert threads == [said], name
+    assert tasks == len(SURFACES)
+
+
+async def test_alternating_replicas_show_what_one_replica_shows(
+    shared_store: str, one_replica: tuple[Transcript, int]
+) -> None:
+    with anyio.fail_after(120):
+        alternating = await _run(shared_store, 2)
+    assert alternating == one_replica
