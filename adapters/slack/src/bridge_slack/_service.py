@@ -63,6 +63,7 @@ class SlackService:
         self.users = UserDirectory(api)
         self.agents = AgentDirectory(runtime.client)
         self.gate = UserGate(config.user_rate_limit, config.user_rate_window)
+        self._slowed: set[str] = set()
         #: Workspaces whose streams failed to start are set aside, then tried again.
         self.no_streaming = Cooldown(config.stream_cooldown)
 
@@ -100,10 +101,13 @@ class SlackService:
         """The allow-lists, then the sender's token bucket: before anything is done."""
         if not self._allowed(inbound):
             return False
-        if not self.gate.admit(inbound.principal):
+        if self.gate.admit(inbound.principal):
+            self._slowed.discard(inbound.principal)
+            return True
+        if inbound.principal not in self._slowed:  # once, not once per flooded message
+            self._slowed.add(inbound.principal)
             await self.tell(inbound, TOO_FAST)
-            return False
-        return True
+        return False
 
     async def handle(self, inbound: Inbound) -> None:
         """Run everything one accepted message asks for; renders every failure to the user."""
@@ -206,6 +210,8 @@ class SlackService:
             requester = None
         if key.space != f"{team}:{channel}" or not await self.may_control(team, user, requester):
             logger.warning("refused a Stop click by %s in %s:%s", user, team, channel)
+            note = Inbound("command", team, channel, user, "", "", "", is_dm=False)
+            await self.tell(note, NOT_YOURS.format(what="stop"))
             return
         await self.stop(key)
 
