@@ -19,7 +19,7 @@ from bridge.scheduler import OutputScheduler, Priority
 from bridge_slack._api import SlackApi, SlackCallError
 from bridge_slack._render import MARKDOWN_LIMIT, body_blocks, final_parts, progress_body
 
-__all__ = ["Reply", "SlackReply"]
+__all__ = ["Reply", "SlackReply", "note"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +46,28 @@ class SlackReply(BaseModel):
 
 
 Record = Callable[[SlackReply], Awaitable[None]]
+
+
+async def note(
+    api: SlackApi,
+    scheduler: OutputScheduler,
+    where: SlackReply,
+    text: str,
+    priority: Priority = Priority.DELTA,
+) -> None:
+    """A private note (ephemeral) to `where.user`, in the thread. Raises `PlatformError`."""
+    await scheduler.submit(
+        f"slack:{where.channel}:{where.thread_ts}",
+        lambda: api.call(
+            "chat.postEphemeral",
+            channel=where.channel,
+            user=where.user,
+            thread_ts=where.thread_ts or None,
+            text=text,
+        ),
+        priority=priority,
+        buckets=[f"slack:{where.team}:chat.postEphemeral"],
+    )
 
 
 async def _no_record(reply: SlackReply) -> None:
@@ -126,18 +148,7 @@ class Reply:
         """A sign-in link for the requesting user only (ephemeral), never in the channel."""
         text = f"To continue, sign in to {self._escape(request.server)}: "
         text += _link(request.url, "sign in")
-        await self.scheduler.submit(
-            self.dest,
-            lambda: self.api.call(
-                "chat.postEphemeral",
-                channel=self.where.channel,
-                user=self.where.user,
-                thread_ts=self.where.thread_ts,
-                text=text,
-            ),
-            priority=Priority.PROMPT,
-            buckets=[self._bucket("chat.postEphemeral")],
-        )
+        await note(self.api, self.scheduler, self.where, text, Priority.PROMPT)
 
     async def fail(self, failure: Failure, streamed: str) -> None:
         """What was shown so far, then the failure's wording (alone when the answer itself
@@ -159,6 +170,17 @@ class Reply:
             slot="body",
             priority=Priority.DELTA,
             buckets=[self._bucket(method)],
+        )
+
+    async def _send(
+        self,
+        call: Callable[[], Awaitable[Any]],
+        method: str,
+        priority: Priority = Priority.FINAL,
+        slot: str | None = None,
+    ) -> None:
+        await self.scheduler.submit(
+            self.dest, call, slot=slot, priority=priority, buckets=[self._bucket(method)]
         )
 
     # -- status and prompts -------------------------------------------------------
@@ -190,17 +212,17 @@ class Reply:
             self._status_ok = False
 
     async def _prompt(self, tag: str, text: str) -> None:
-        await self.scheduler.submit(
-            self.dest,
+        where = self.where
+        await self._send(
             lambda: self.api.post_once(
                 tag,
-                channel=self.where.channel,
-                thread_ts=self.where.thread_ts,
+                channel=where.channel,
+                thread_ts=where.thread_ts,
                 text=text,
                 blocks=body_blocks(text),
             ),
-            priority=Priority.PROMPT,
-            buckets=[self._bucket("chat.postMessage")],
+            "chat.postMessage",
+            Priority.PROMPT,
         )
 
     # -- drawing ---------------------------------------------------------------------
@@ -310,29 +332,17 @@ class Reply:
         attach = len(parts) > self.max_parts
         if attach:
             parts = [parts[0] + "\n\n_The full answer is attached as a file._"]
-        first = self._bucket("chat.update" if self.ts else "chat.postMessage")
-        await self.scheduler.submit(
-            self.dest,
-            lambda: self._final_first(parts[0]),
-            slot="body",
-            priority=Priority.FINAL,
-            buckets=[first],
-        )
+        first = "chat.update" if self.ts else "chat.postMessage"
+        await self._send(lambda: self._final_first(parts[0]), first, slot="body")
         for index, part in enumerate(parts[1:], start=1):
-            await self.scheduler.submit(
-                self.dest,
-                lambda i=index, p=part: self._draw(i, p),  # type: ignore[misc]
-                priority=Priority.FINAL,
-                buckets=[self._bucket("chat.postMessage")],
-            )
+            await self._send(lambda i=index, p=part: self._draw(i, p), "chat.postMessage")  # type: ignore[misc]
         if attach:
-            await self.scheduler.submit(
-                self.dest,
+            where = self.where
+            await self._send(
                 lambda: self.api.upload(
-                    self.where.channel, self.where.thread_ts, text, "answer.md", "The full answer"
+                    where.channel, where.thread_ts, text, "answer.md", "The full answer"
                 ),
-                priority=Priority.FINAL,
-                buckets=[self._bucket("files.upload")],
+                "files.upload",
             )
         self.status("")
 

@@ -24,7 +24,7 @@ from bridge_slack._api import SlackApi
 from bridge_slack._config import SlackConfig
 from bridge_slack._directory import UserDirectory
 from bridge_slack._inbound import Inbound, from_command, key_for
-from bridge_slack._outbound import Reply, SlackReply
+from bridge_slack._outbound import Reply, SlackReply, note
 
 __all__ = ["SlackService"]
 
@@ -72,22 +72,12 @@ class SlackService:
             self.config, inbound.team, inbound.channel, inbound.thread_ts, is_dm=inbound.is_dm
         )
 
-    async def tell(self, inbound: Inbound, text: str) -> None:
+    async def tell(self, where: SlackReply, text: str) -> None:
         """A private note to the sender (ephemeral), in the thread."""
         try:
-            await self.runtime.scheduler.submit(
-                f"slack:{inbound.channel}:{inbound.thread_ts}",
-                lambda: self.api.call(
-                    "chat.postEphemeral",
-                    channel=inbound.channel,
-                    user=inbound.user,
-                    thread_ts=inbound.thread_ts or None,
-                    text=text,
-                ),
-                buckets=[f"slack:{inbound.team}:chat.postEphemeral"],
-            )
+            await note(self.api, self.runtime.scheduler, where, text)
         except PlatformError as exc:
-            logger.warning("could not tell %s: %s", inbound.user, exc)
+            logger.warning("could not tell %s: %s", where.user, exc)
 
     def _allowed(self, inbound: Inbound) -> bool:
         allowed = self.config.allows_place(
@@ -106,7 +96,7 @@ class SlackService:
             return True
         if inbound.principal not in self._slowed:  # once, not once per flooded message
             self._slowed.add(inbound.principal)
-            await self.tell(inbound, TOO_FAST)
+            await self.tell(inbound.where, TOO_FAST)
         return False
 
     async def handle(self, inbound: Inbound) -> None:
@@ -175,12 +165,14 @@ class SlackService:
         """`stop` or `reset` in a conversation, by its requester or an admin only."""
         requester = await self.conversations.requester(key)
         if not await self.may_control(inbound.team, inbound.user, requester):
-            await self.tell(inbound, NOT_YOURS.format(what="stop" if stop else "reset"))
+            await self.tell(inbound.where, NOT_YOURS.format(what="stop" if stop else "reset"))
         elif stop:
             await self.stop(key, inbound)
         else:
             await self.conversations.reset(key)
-            await self.tell(inbound, "Done: your next message here starts a new conversation.")
+            await self.tell(
+                inbound.where, "Done: your next message here starts a new conversation."
+            )
 
     async def stop(self, key: ConversationKey, inbound: Inbound | None = None) -> None:
         try:
@@ -189,7 +181,7 @@ class SlackService:
             logger.warning("could not stop %s: %s", key, exc)
             stopped = None
         if stopped is None and inbound is not None:
-            await self.tell(inbound, "Nothing is running in this thread.")
+            await self.tell(inbound.where, "Nothing is running in this thread.")
 
     async def stop_session(self, team: str, channel: str, thread_ts: str, user: str) -> None:
         """Slack's own stop (`agent_session_stopped`), by the requester or an admin."""
@@ -210,8 +202,8 @@ class SlackService:
             requester = None
         if key.space != f"{team}:{channel}" or not await self.may_control(team, user, requester):
             logger.warning("refused a Stop click by %s in %s:%s", user, team, channel)
-            note = Inbound("command", team, channel, user, "", "", "", is_dm=False)
-            await self.tell(note, NOT_YOURS.format(what="stop"))
+            where = SlackReply(team=team, channel=channel, thread_ts="", user=user)
+            await self.tell(where, NOT_YOURS.format(what="stop"))
             return
         await self.stop(key)
 
@@ -228,14 +220,13 @@ class SlackService:
             ]
         except UpstreamError as exc:
             logger.warning("could not list agents: %s", exc)
-            await self.tell(inbound, failure_of(exc).text)
+            await self.tell(inbound.where, failure_of(exc).text)
             return None
         if agent is not None and agent.id in {a.id for a in allowed}:
             return agent
         names = ", ".join(f"`{a.name}`" for a in allowed) or "none"
-        await self.tell(
-            inbound, f"There is no agent named `{_escape(name)}` here. Agents: {names}."
-        )
+        text = f"There is no agent named `{_escape(name)}` here. Agents: {names}."
+        await self.tell(inbound.where, text)
         return None
 
     async def _route(self, inbound: Inbound, key: ConversationKey) -> str | None:
@@ -249,7 +240,7 @@ class SlackService:
                 return chosen.id if chosen else None
             requester = await self.conversations.requester(key)
             if current and not await self.may_control(inbound.team, inbound.user, requester):
-                await self.tell(inbound, NOT_YOURS.format(what="switch the agent of"))
+                await self.tell(inbound.where, NOT_YOURS.format(what="switch the agent of"))
                 return None
             await self.conversations.choose_agent(key, chosen.id, owner=inbound.principal)
             return chosen.id
@@ -257,7 +248,9 @@ class SlackService:
             return current
         name = self.config.channel(inbound.channel).agent or self.config.default_agent
         if not name:
-            await self.tell(inbound, "No agent is configured here; name one with `agent:NAME`.")
+            await self.tell(
+                inbound.where, "No agent is configured here; name one with `agent:NAME`."
+            )
             return None
         agent = await self._agent(inbound, name)
         return agent.id if agent else None
@@ -269,16 +262,15 @@ class SlackService:
         for shared in inbound.files:
             name = str(shared.get("name") or "file")
             url = str(shared.get("url_private_download") or shared.get("url_private") or "")
+            refused = None
             if not url or int(shared.get("size") or 0) > self.config.max_file_bytes:
-                await self.tell(
-                    inbound,
-                    f"`{_escape(name)}` is too large or not readable; it was not passed on.",
-                )
-                continue
-            if _host(url) not in {h.lower() for h in self.config.file_hosts}:
+                refused = "is too large or not readable"
+            elif _host(url) not in {h.lower() for h in self.config.file_hosts}:
                 logger.warning("file %s of %s is not on a Slack file host", name, inbound.ts)
+                refused = "could not be read"
+            if refused:
                 await self.tell(
-                    inbound, f"`{_escape(name)}` could not be read; it was not passed on."
+                    inbound.where, f"`{_escape(name)}` {refused}; it was not passed on."
                 )
                 continue
             urls.append(
@@ -306,13 +298,7 @@ class SlackService:
     # -- the turn -----------------------------------------------------------------------
 
     async def _answer(self, inbound: Inbound, key: ConversationKey, agent_id: str) -> None:
-        where = SlackReply(
-            team=inbound.team,
-            channel=inbound.channel,
-            thread_ts=inbound.thread_ts,
-            user=inbound.user,
-            is_dm=inbound.is_dm,
-        )
+        where = inbound.where
         message = Message(
             text=inbound.text,
             user=await self.users.user(inbound.team, inbound.user),
@@ -323,11 +309,11 @@ class SlackService:
         # No await between this check and `turn()` taking its place in the queue.
         waiting = self.conversations.waiting(key)
         if waiting >= self.config.max_queued and (waiting or self.conversations.running_task(key)):
-            await self.tell(inbound, DROPPED)
+            await self.tell(inbound.where, DROPPED)
             return
 
         async def queued() -> None:
-            await self.tell(inbound, BUSY)
+            await self.tell(inbound.where, BUSY)
 
         async with self.conversations.turn(
             key, message, agent_id=agent_id, source=SOURCE, on_queued=queued
