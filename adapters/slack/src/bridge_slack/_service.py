@@ -95,6 +95,8 @@ class SlackService:
             self._slowed.discard(inbound.principal)
             return True
         if inbound.principal not in self._slowed:  # once, not once per flooded message
+            if len(self._slowed) > 10_000:
+                self._slowed.clear()
             self._slowed.add(inbound.principal)
             await self.tell(inbound.where, TOO_FAST)
         return False
