@@ -250,9 +250,9 @@ class Conversations(RecoveryMixin):
         return await self.store.mark_seen(delivery_id, self.config.dedupe_ttl)
 
     def waiting(self, key: ConversationKey) -> int:
-        """Messages of this process waiting for the key's running turn to end."""
-        pending = len(self._pending.get(str(key), ()))
-        return max(0, pending - (1 if str(key) in self._running else 0))
+        """Messages of this process waiting for the key's running turn to end (a running
+        turn has already taken its own messages out of the queue)."""
+        return len(self._pending.get(str(key), ()))
 
     async def requester(self, key: ConversationKey) -> str | None:
         """Who the key's conversation answers to: the running turn's principal, else the

@@ -8,6 +8,7 @@ from pathlib import Path
 import anyio
 from bridge_telegram.testing import FakeBotAPI
 
+from bridge.chat import UserGate
 from bridge.client import AgentClient
 from bridge.config import ConversationsConfig, UpstreamConfig, load_settings
 from bridge.conversations import Conversations
@@ -146,3 +147,10 @@ async def test_bridge_doctor_names_each_quarantined_turn(
     [ledger] = [check for check in await run_doctor(settings) if check.name == "ledger"]
     assert not ledger.ok
     assert "telegram|42|chat" in ledger.detail and "task-1" in ledger.detail
+
+
+def test_the_per_user_bucket_tracks_a_bounded_number_of_users() -> None:
+    gate = UserGate(limit=2, window=60.0, tracked=100)
+    assert [gate.admit("mallory") for _ in range(3)] == [True, True, False]
+    assert all(gate.admit(f"sock-{index}") for index in range(5_000))
+    assert len(gate._buckets) == 100

@@ -8,7 +8,8 @@ import anyio
 from bridge_slack.testing import FakeSlack, event_callback
 
 from bridge.conversations import ConversationKey
-from bridge.emulator import Emulator
+from bridge.emulator import AgentSpec, Emulator, TurnContext
+from bridge.testing import open_emulator
 from tests.slack.conftest import Bridge, next_ts, serving
 from tests.slack.conftest import final_texts as _final
 
@@ -152,3 +153,23 @@ async def test_failed_turn_says_so_plainly(bridge: Bridge, slack: FakeSlack) -> 
     with anyio.fail_after(10):
         final = await slack.wait_for(lambda: _final(slack, "C1", sent["ts"]))
     assert "failed" in final[-1]
+
+
+async def _streams_without_a_result(ctx: TurnContext) -> None:
+    ctx.chunk("streamed, ")
+    ctx.chunk("never stored")
+    ctx.result = ""
+
+
+async def test_a_finished_task_without_a_result_keeps_the_streamed_answer(
+    slack: FakeSlack,
+) -> None:
+    quiet = AgentSpec("quiet", script=_streams_without_a_result)
+    async with (
+        open_emulator(api_key="test-key", extra_agents=[quiet]) as emulator,
+        serving(emulator, slack) as bridge,
+    ):
+        sent = await bridge.mention("agent:quiet hello")
+        with anyio.fail_after(10):
+            final = await slack.wait_for(lambda: _final(slack, "C1", sent["ts"]))
+    assert final == ["streamed, never stored"]

@@ -21,7 +21,7 @@ async def test_paused_task_shows_its_approval_request_in_the_thread(
         sent = await bridge.mention("agent:approver delete the logs")
         with anyio.fail_after(10):
             prompt = await slack.wait_for(lambda: _final(slack, "C1", sent["ts"]))
-        assert "Approval needed" in prompt[0] and "delete the logs" in prompt[0]
+        assert "Approval required" in prompt[0] and "delete the logs" in prompt[0]
         task_id = next(iter(emulator.tasks))
         emulator.resume(task_id, approved=True)
         with anyio.fail_after(10):

@@ -4,16 +4,30 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field, SecretStr, ValidationInfo, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, model_validator
 
 from bridge.adapters import AdapterConfig
+from bridge.chat import ChatPolicy
 from bridge.config import Required
 
-__all__ = ["SlackConfig"]
+__all__ = ["SlackChannel", "SlackConfig"]
 
 
-class SlackConfig(AdapterConfig):
-    """Every key of `[adapters.slack]`; see `config.example.toml` in this package's folder."""
+class SlackChannel(BaseModel):
+    """`[adapters.slack.channels.C…]`: one channel's agent and the agents it may choose."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent: str | None = Field(default=None, description="the channel's agent (name or id)")
+    allowed_agents: list[str] = Field(
+        default_factory=list, description="agents this channel may choose (empty: all allowed)"
+    )
+
+
+class SlackConfig(AdapterConfig, ChatPolicy):
+    """Every key of `[adapters.slack]`; see `config.example.toml` in this package's folder.
+    The chat policy keys (`allowed_users`, `admins`, `allowed_agents`, `user_rate_limit`,
+    `user_rate_window`, `max_queued`) come from `ChatPolicy`."""
 
     public: ClassVar[bool] = True
 
@@ -24,7 +38,9 @@ class SlackConfig(AdapterConfig):
     api_url: str = "https://slack.com/api/"
     app_name: str = "Agent Bridge"
     default_agent: str | None = None
-    channels: dict[str, str] = Field(default_factory=dict, description="channel id -> agent")
+    channels: dict[str, str | SlackChannel] = Field(
+        default_factory=dict, description="channel id -> agent, or a table with allowed_agents"
+    )
     slash_command: str = "/agent"
     follow_threads: bool = True
     dm_conversation: Literal["thread", "dm"] = "thread"
@@ -33,12 +49,12 @@ class SlackConfig(AdapterConfig):
         default=300.0, ge=0, description="seconds streams stay off after chat.startStream failed"
     )
     allowed_channels: list[str] = Field(default_factory=list)
-    allowed_users: list[str] = Field(default_factory=list)
-    user_rate_limit: int = Field(default=20, ge=1)
-    user_rate_window: float = Field(default=60.0, gt=0)
     max_file_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
     max_message_parts: int = Field(default=4, ge=1, description="more parts go into a file")
     stop_words: list[str] = Field(default_factory=lambda: ["stop", "cancel"])
+    reset_words: list[str] = Field(
+        default_factory=lambda: ["reset"], description="messages that start the thread afresh"
+    )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="/slack/events bodies")
     file_hosts: list[str] = Field(
         default_factory=lambda: ["files.slack.com"],
@@ -68,6 +84,20 @@ class SlackConfig(AdapterConfig):
                 "app_token", "mode = 'socket' needs an app-level token (SLACK_APP_TOKEN, xapp-…)"
             )
         return self
+
+    def channel(self, channel: str) -> SlackChannel:
+        """The channel's own settings (a plain string names just its agent)."""
+        found = self.channels.get(channel)
+        return SlackChannel(agent=found) if isinstance(found, str) else found or SlackChannel()
+
+    def allows_agent(self, agent_id: str, name: str, channel: str) -> bool:
+        """On the adapter's and the channel's agent allow-lists (an empty list allows all)."""
+        here = ChatPolicy(allowed_agents=self.channel(channel).allowed_agents)
+        return self.is_allowed_agent(agent_id, name) and here.is_allowed_agent(agent_id, name)
+
+    def allows_place(self, channel: str, *, is_dm: bool) -> bool:
+        """On `allowed_channels` (DMs are governed by `allowed_users` alone)."""
+        return is_dm or not self.allowed_channels or channel in self.allowed_channels
 
     @property
     def api_base(self) -> str:

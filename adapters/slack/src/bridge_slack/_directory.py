@@ -1,43 +1,60 @@
-"""Look-ups the adapter caches: Slack user profiles, agent names, per-user rate windows."""
+"""Slack user profiles (`users.info`), cached: the upstream `User` and whether the user is a
+workspace admin or owner."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict, deque
+from typing import Any
 
-from bridge.client import AgentClient
-from bridge.errors import NotFoundError, PlatformError
+from bridge.errors import PlatformError
 from bridge.models import User
 from bridge_slack._api import SlackApi
 
-__all__ = ["AgentNames", "RateGate", "UserDirectory"]
+__all__ = ["UserDirectory"]
 
 logger = logging.getLogger(__name__)
 
 
 class UserDirectory:
-    """`input.user` from the Slack profile (`users.info`), cached for `ttl` seconds."""
+    """`users.info` per user, cached for `ttl` seconds (failures too, briefly)."""
 
     def __init__(self, api: SlackApi, ttl: float = 600.0) -> None:
         self.api = api
         self.ttl = ttl
-        self._cache: dict[str, tuple[float, User]] = {}
+        self._cache: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
         self._next_prune = 0.0
 
-    async def user(self, team: str, user_id: str) -> User:
-        cached = self._cache.get(user_id)
+    async def _info(self, team: str, user_id: str) -> dict[str, Any]:
+        cached = self._cache.get((team, user_id))
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
-        profile: dict[str, object] = {}
-        tz: str | None = None
+        found: dict[str, Any] = {}
         try:
-            found = (await self.api.call("users.info", form=True, user=user_id)).get("user") or {}
-            profile, tz = dict(found.get("profile") or {}), found.get("tz")
+            found = dict(
+                (await self.api.call("users.info", form=True, user=user_id)).get("user") or {}
+            )
         except PlatformError as exc:
             logger.info("no profile for %s: %s", user_id, exc)
+        now = time.monotonic()
+        if now >= self._next_prune:  # at most once a ttl: holds users seen within two ttls
+            self._next_prune = now + self.ttl
+            for stale in [k for k, (until, _) in self._cache.items() if until <= now]:
+                del self._cache[stale]
+        self._cache[(team, user_id)] = (now + self.ttl, found)
+        return found
+
+    async def is_admin(self, team: str, user_id: str) -> bool:
+        """Whether Slack says the user is an admin or owner of the workspace."""
+        info = await self._info(team, user_id)
+        return bool(info.get("is_admin") or info.get("is_owner"))
+
+    async def user(self, team: str, user_id: str) -> User:
+        """`input.user` from the Slack profile."""
+        info = await self._info(team, user_id)
+        profile: dict[str, Any] = dict(info.get("profile") or {})
         email = profile.get("email")
-        user = User(
+        return User(
             # The platform requires an email; without the users:read.email scope we send a
             # non-deliverable address that still identifies the Slack user.
             email=str(email) if email else f"{user_id}@{team or 'slack'}.slack.invalid",
@@ -45,62 +62,10 @@ class UserDirectory:
             first_name=_str(profile.get("first_name")),
             last_name=_str(profile.get("last_name")),
             display_name=_str(profile.get("display_name") or profile.get("real_name")),
-            timezone=tz,
+            timezone=info.get("tz"),
             additional_attributes={"slack_team_id": team, "email_known": bool(email)},
         )
-        now = time.monotonic()
-        if now >= self._next_prune:  # at most once a ttl: holds users seen within two ttls
-            self._next_prune = now + self.ttl
-            for stale in [k for k, (until, _) in self._cache.items() if until <= now]:
-                del self._cache[stale]
-        self._cache[user_id] = (now + self.ttl, user)
-        return user
 
 
 def _str(value: object) -> str | None:
     return str(value) if value else None
-
-
-class AgentNames:
-    """Agent name or id → agent id, through the client's `find_agent`."""
-
-    def __init__(self, client: AgentClient) -> None:
-        self.client = client
-        self._ids: dict[str, str] = {}
-
-    async def resolve(self, name_or_id: str) -> str | None:
-        """The agent's id, or None when no agent has that name or id."""
-        found = self._ids.get(name_or_id.lower())
-        if found is None:
-            try:
-                found = (await self.client.find_agent(name_or_id)).id
-            except NotFoundError:
-                return None
-            self._ids[name_or_id.lower()] = found
-        return found
-
-
-class RateGate:
-    """At most `limit` messages per user per `window` seconds (this process's view)."""
-
-    def __init__(self, limit: int, window: float) -> None:
-        self.limit, self.window = limit, window
-        self._seen: dict[str, deque[float]] = defaultdict(deque)
-        self._next_prune = 0.0
-
-    def admit(self, user: str) -> bool:
-        now = time.monotonic()
-        if now >= self._next_prune:  # at most once a window: holds users of two windows
-            self._next_prune = now + self.window
-            horizon = now - self.window
-            for idle in [
-                k for k, stamps in self._seen.items() if not stamps or stamps[-1] <= horizon
-            ]:
-                del self._seen[idle]
-        stamps = self._seen[user]
-        while stamps and stamps[0] <= now - self.window:
-            stamps.popleft()
-        if len(stamps) >= self.limit:
-            return False
-        stamps.append(now)
-        return True

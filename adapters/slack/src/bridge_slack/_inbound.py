@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from bridge.conversations import ConversationKey
 from bridge_slack._config import SlackConfig
+from bridge_slack._outbound import SlackReply
 
 __all__ = ["Inbound", "Trigger", "from_command", "from_event", "key_for", "split_agent_choice"]
 
@@ -45,6 +46,17 @@ class Inbound:
     @property
     def principal(self) -> str:
         return f"{self.team}:{self.user}"
+
+    @property
+    def where(self) -> SlackReply:
+        """Where the answer (and any note to the sender) goes."""
+        return SlackReply(
+            team=self.team,
+            channel=self.channel,
+            thread_ts=self.thread_ts,
+            user=self.user,
+            is_dm=self.is_dm,
+        )
 
 
 def key_for(

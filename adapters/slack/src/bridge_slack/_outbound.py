@@ -1,63 +1,87 @@
-"""Turn events → Slack calls for one answer, through the output scheduler.
-
-`Reply` streams natively (`chat.startStream` / `appendStream` / `stopStream`, tool
-calls as `task_update` chunks) or, when streaming is unavailable or fails, keeps one
-message up to date with `chat.update`. The final message is always the canonical answer.
+"""How Slack shows one answer (`Reply`, the chat layer's `AnswerView`), through the output
+scheduler: native streams (`chat.startStream` / `appendStream` / `stopStream`, steps as
+`task_update` chunks) or, when streaming is unavailable or fails, one message kept up to
+date with `chat.update`. The final message is always the canonical answer.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel
+
+from bridge.chat import ApprovalRequest, Failure, Progress, SignInRequest, Step
 from bridge.errors import PlatformError
-from bridge.events import (
-    AnalysisRecorded,
-    AuthEventReceived,
-    Event,
-    TaskUpdated,
-    TextDelta,
-    ThoughtRecorded,
-    ToolCallFinished,
-    ToolCallRequested,
-)
 from bridge.render import escape_slack_markdown
 from bridge.scheduler import OutputScheduler, Priority
 from bridge_slack._api import SlackApi, SlackCallError
-from bridge_slack._render import MARKDOWN_LIMIT, body_blocks, final_parts, hitl_text, progress_body
+from bridge_slack._render import MARKDOWN_LIMIT, body_blocks, final_parts, progress_body
 
-__all__ = ["Reply", "Where"]
+__all__ = ["Reply", "SlackReply", "note"]
 
 logger = logging.getLogger(__name__)
 
-Record = Callable[..., Awaitable[None]]
+_CARD_STATUS = {"running": "in_progress", "done": "complete", "failed": "error"}
 
 
-async def _no_record(**reply: Any) -> None:
+class SlackReply(BaseModel):
+    """Where a turn's answer goes and is drawn: what Slack keeps in the in-flight record's
+    `reply` (recovery reads it back with `model_validate`)."""
+
+    channel: str
+    thread_ts: str
+    team: str = ""
+    user: str = ""
+    """Who asked: streams and private notes need the recipient."""
+    is_dm: bool = False
+    ts: str | None = None
+    """The answer's first message, once posted."""
+    mode: Literal["stream", "update"] | None = None
+
+    @property
+    def principal(self) -> str:
+        return f"{self.team}:{self.user}"
+
+
+Record = Callable[[SlackReply], Awaitable[None]]
+
+
+async def note(
+    api: SlackApi,
+    scheduler: OutputScheduler,
+    where: SlackReply,
+    text: str,
+    priority: Priority = Priority.DELTA,
+) -> None:
+    """A private note (ephemeral) to `where.user`, in the thread. Raises `PlatformError`."""
+    await scheduler.submit(
+        f"slack:{where.channel}:{where.thread_ts}",
+        lambda: api.call(
+            "chat.postEphemeral",
+            channel=where.channel,
+            user=where.user,
+            thread_ts=where.thread_ts or None,
+            text=text,
+        ),
+        priority=priority,
+        buckets=[f"slack:{where.team}:chat.postEphemeral"],
+    )
+
+
+async def _no_record(reply: SlackReply) -> None:
     return None
 
 
-@dataclass(frozen=True)
-class Where:
-    """The thread an answer goes to, and who asked (streaming needs the recipient)."""
-
-    team: str
-    channel: str
-    thread_ts: str
-    user: str
-    is_dm: bool
-
-
 class Reply:
-    """One answer being drawn in a thread."""
+    """One answer being drawn in a thread (implements `bridge.chat.AnswerView`)."""
 
     def __init__(
         self,
         api: SlackApi,
         scheduler: OutputScheduler,
-        where: Where,
+        where: SlackReply,
         *,
         turn_id: str,
         streaming: bool,
@@ -75,9 +99,9 @@ class Reply:
         self.record = record
         self.on_unsupported = on_unsupported
         self.mentions = tuple(mentions)
-        self.text = ""
+        self.streamed = ""
         self.sent = 0
-        self.ts: str | None = None
+        self.ts: str | None = where.ts
         self.prompts = 0
         self._chunks: list[dict[str, Any]] = []
         self._posted: dict[int, str] = {}
@@ -90,44 +114,49 @@ class Reply:
             return f"slack:{self.where.channel}:post"
         return f"slack:{self.where.team}:{method}"
 
-    # -- events -------------------------------------------------------------
+    # -- the AnswerView -----------------------------------------------------------
 
     async def start(self) -> None:
         self.status("is thinking…")
         if self.mode == "update":
             self._kick()
 
-    async def on_event(self, event: Event) -> None:
-        if isinstance(event, TextDelta):
-            self.text += event.text
-            self._kick()
-        elif isinstance(event, ToolCallRequested):
-            self._task_chunk(event, "in_progress")
-            self.status(f"is using {event.name}…")
-        elif isinstance(event, ToolCallFinished):
-            self._task_chunk(event, "error" if event.is_error else "complete")
-        elif isinstance(event, ThoughtRecorded | AnalysisRecorded) and event.text:
-            self.status(event.text[:120])
-        elif isinstance(event, TaskUpdated) and event.task.is_paused and event.task.hitl_request:
-            self.prompts += 1
-            text = self._escape(hitl_text(event.task))
-            await self._prompt(f"{self.turn_id}:hitl:{self.prompts}", text)
-        elif isinstance(event, AuthEventReceived) and event.is_login_required and event.url:
-            await self.private_link(event.url, event.server_name)
-
-    def _task_chunk(self, event: ToolCallRequested | ToolCallFinished, status: str) -> None:
-        if self.mode != "stream":
-            return
-        call_id = event.task_id or ""
-        self._chunks.append(
-            {
-                "type": "task_update",
-                "id": f"{event.name}:{call_id}"[:64],
-                "title": event.name,
-                "status": status,
-            }
-        )
+    async def text(self, delta: str, streamed: str) -> None:
+        self.streamed = streamed
         self._kick()
+
+    async def progress(self, step: Step, progress: Progress) -> None:
+        """The current step as the thread's status; steps other than thoughts as task cards
+        of the stream."""
+        if step.kind == "tool" and step.state == "running":
+            self.status(f"is using {step.label}…")
+        elif step.kind in ("thinking", "resumed"):
+            self.status(step.line[:120])
+        if self.mode == "stream" and step.kind != "thinking":
+            card = {"type": "task_update", "id": step.key[:64], "title": step.label[:256]}
+            self._chunks.append({**card, "status": _CARD_STATUS[step.state]})
+            self._kick()
+
+    async def approval(self, request: ApprovalRequest) -> None:
+        self.prompts += 1
+        text = self._escape(request.text)
+        if request.url:
+            text += f"\n{_link(request.url, 'Open the approval')}"
+        await self._prompt(f"{self.turn_id}:hitl:{self.prompts}", text)
+
+    async def sign_in(self, request: SignInRequest) -> None:
+        """A sign-in link for the requesting user only (ephemeral), never in the channel."""
+        text = f"To continue, sign in to {self._escape(request.server)}: "
+        text += _link(request.url, "sign in")
+        await note(self.api, self.scheduler, self.where, text, Priority.PROMPT)
+
+    async def fail(self, failure: Failure, streamed: str) -> None:
+        """What was shown so far, then the failure's wording (alone when the answer itself
+        could not be shown)."""
+        if failure.kind == "not_shown" or not streamed.strip():
+            await self.finish(failure.text)
+        else:
+            await self.finish(f"{streamed.rstrip()}\n\n{failure.text}")
 
     def _kick(self) -> None:
         method = (
@@ -141,6 +170,17 @@ class Reply:
             slot="body",
             priority=Priority.DELTA,
             buckets=[self._bucket(method)],
+        )
+
+    async def _send(
+        self,
+        call: Callable[[], Awaitable[Any]],
+        method: str,
+        priority: Priority = Priority.FINAL,
+        slot: str | None = None,
+    ) -> None:
+        await self.scheduler.submit(
+            self.dest, call, slot=slot, priority=priority, buckets=[self._bucket(method)]
         )
 
     # -- status and prompts -------------------------------------------------------
@@ -172,39 +212,17 @@ class Reply:
             self._status_ok = False
 
     async def _prompt(self, tag: str, text: str) -> None:
-        await self.scheduler.submit(
-            self.dest,
+        where = self.where
+        await self._send(
             lambda: self.api.post_once(
                 tag,
-                channel=self.where.channel,
-                thread_ts=self.where.thread_ts,
+                channel=where.channel,
+                thread_ts=where.thread_ts,
                 text=text,
                 blocks=body_blocks(text),
             ),
-            priority=Priority.PROMPT,
-            buckets=[self._bucket("chat.postMessage")],
-        )
-
-    async def private_link(self, url: str, service: str | None) -> None:
-        """A sign-in link for the requesting user only (ephemeral), never in the channel."""
-        where = f" to {self._escape(service)}" if service else ""
-        if url.startswith(("https://", "http://")):
-            link = "<" + url.replace("&", "&amp;").replace("<", "%3C").replace(">", "%3E")
-            link = link.replace("|", "%7C") + "|sign in>"
-        else:  # no other scheme becomes a link (`<!here|…>` would ping the channel)
-            link = self._escape(url)
-        text = f"To continue, sign in{where}: {link}"
-        await self.scheduler.submit(
-            self.dest,
-            lambda: self.api.call(
-                "chat.postEphemeral",
-                channel=self.where.channel,
-                user=self.where.user,
-                thread_ts=self.where.thread_ts,
-                text=text,
-            ),
-            priority=Priority.PROMPT,
-            buckets=[self._bucket("chat.postEphemeral")],
+            "chat.postMessage",
+            Priority.PROMPT,
         )
 
     # -- drawing ---------------------------------------------------------------------
@@ -243,10 +261,10 @@ class Reply:
     def _next_piece(self, limit: int) -> tuple[str, int]:
         """The escaped text from `sent` on, at most `limit` characters; and how much it uses."""
         start = self.sent
-        at_line_start = start == 0 or self.text[start - 1] == "\n"
+        at_line_start = start == 0 or self.streamed[start - 1] == "\n"
         size = limit
         while True:
-            raw = self.text[start : start + size]
+            raw = self.streamed[start : start + size]
             piece = self._escape(raw, at_line_start=at_line_start)
             if len(piece) <= limit:
                 return piece, len(raw)
@@ -270,14 +288,16 @@ class Reply:
                 "chat.startStream", channel=w.channel, thread_ts=w.thread_ts, **recipient, **content
             )
             self.ts = str(started["ts"])
-            await self.record(ts=self.ts, mode="stream")
+            await self.record(self.where.model_copy(update={"ts": self.ts, "mode": "stream"}))
         else:
             await self.api.call("chat.appendStream", channel=w.channel, ts=self.ts, **content)
         self.sent += used
         del self._chunks[: len(chunks)]
 
     async def _update_step(self) -> None:
-        body = progress_body(self._escape(self.text)) if self.text.strip() else "_Thinking…_"
+        body = (
+            progress_body(self._escape(self.streamed)) if self.streamed.strip() else "_Thinking…_"
+        )
         await self._draw(0, body, self.stop_value)
 
     async def _draw(self, index: int, body: str, stop_value: str | None = None) -> None:
@@ -295,7 +315,7 @@ class Reply:
             )
             if index == 0:
                 self.ts = ts
-                await self.record(ts=ts, mode="update")
+                await self.record(self.where.model_copy(update={"ts": ts, "mode": "update"}))
             else:
                 self._posted[index] = ts
         else:
@@ -312,38 +332,26 @@ class Reply:
         attach = len(parts) > self.max_parts
         if attach:
             parts = [parts[0] + "\n\n_The full answer is attached as a file._"]
-        first = self._bucket("chat.update" if self.ts else "chat.postMessage")
-        await self.scheduler.submit(
-            self.dest,
-            lambda: self._final_first(parts[0]),
-            slot="body",
-            priority=Priority.FINAL,
-            buckets=[first],
-        )
+        first = "chat.update" if self.ts else "chat.postMessage"
+        await self._send(lambda: self._final_first(parts[0]), first, slot="body")
         for index, part in enumerate(parts[1:], start=1):
-            await self.scheduler.submit(
-                self.dest,
-                lambda i=index, p=part: self._draw(i, p),  # type: ignore[misc]
-                priority=Priority.FINAL,
-                buckets=[self._bucket("chat.postMessage")],
-            )
+            await self._send(lambda i=index, p=part: self._draw(i, p), "chat.postMessage")  # type: ignore[misc]
         if attach:
-            await self.scheduler.submit(
-                self.dest,
+            where = self.where
+            await self._send(
                 lambda: self.api.upload(
-                    self.where.channel, self.where.thread_ts, text, "answer.md", "The full answer"
+                    where.channel, where.thread_ts, text, "answer.md", "The full answer"
                 ),
-                priority=Priority.FINAL,
-                buckets=[self._bucket("files.upload")],
+                "files.upload",
             )
         self.status("")
 
     async def _final_first(self, part: str) -> None:
         if self.mode == "stream" and self.ts is not None:
-            streamed_all = self._escape(self.text) == part
+            streamed_all = self._escape(self.streamed) == part
             try:
                 rest, used = self._next_piece(MARKDOWN_LIMIT)
-                while self.sent + used < len(self.text):
+                while self.sent + used < len(self.streamed):
                     await self._stream_step()
                     rest, used = self._next_piece(MARKDOWN_LIMIT)
                 await self.api.call(
@@ -352,7 +360,7 @@ class Reply:
                     ts=self.ts,
                     markdown_text=rest or None,
                 )
-                self.sent = len(self.text)
+                self.sent = len(self.streamed)
                 self.mode = "update"
                 if streamed_all:
                     return
@@ -369,3 +377,9 @@ class Reply:
             await self.api.call("chat.stopStream", channel=self.where.channel, ts=self.ts)
         except PlatformError as exc:
             logger.debug("stream %s not stopped: %s", self.ts, exc)
+
+
+def _link(url: str, label: str) -> str:
+    """A web link (`SignInRequest` and `ApprovalRequest` keep only http(s)) as Slack markup."""
+    quoted = url.replace("&", "&amp;").replace("<", "%3C").replace(">", "%3E")
+    return f"<{quoted.replace('|', '%7C')}|{label}>"

@@ -22,14 +22,12 @@ from starlette.responses import Response
 
 from bridge.adapters import Check, CommandContext
 from bridge.config import Settings, validate_adapter_config
-from bridge.conversations import ConversationKey
-from bridge.errors import PlatformError
 from bridge.runtime import Runtime
 from bridge.scheduler import Rate
 from bridge_slack._api import SlackApi
 from bridge_slack._config import SlackConfig
 from bridge_slack._doctor import slack_checks
-from bridge_slack._inbound import from_command, from_event, key_for
+from bridge_slack._inbound import from_event
 from bridge_slack._manifest import manifest
 from bridge_slack._service import SlackService
 
@@ -196,48 +194,25 @@ class SlackAdapter:
         event = body.get("event") or {}
         channel, thread_ts = event.get("channel"), event.get("thread_ts")
         if self.service is not None and channel and thread_ts:
-            key = key_for(
-                self.config,
-                str(body.get("team_id") or ""),
-                str(channel),
-                str(thread_ts),
-                is_dm=str(channel).startswith("D"),
-            )
-            self._spawn(self.service.stop, key)
+            team, user = str(body.get("team_id") or ""), str(event.get("user") or "")
+            self._spawn(self.service.stop_session, team, str(channel), str(thread_ts), user)
 
     async def _on_stop_button(self, body: dict[str, Any], ack: AsyncAck) -> None:
         await ack()
         value = str(((body.get("actions") or [{}])[0]).get("value") or "")
-        if self.service is not None and value.startswith("slack|"):
-            self._spawn(self.service.stop, ConversationKey.parse(value))
+        team = str((body.get("team") or {}).get("id") or "")
+        channel = str((body.get("channel") or {}).get("id") or "")
+        user = str((body.get("user") or {}).get("id") or "")
+        if self.service is not None and value:
+            self._spawn(self.service.stop_button, team, channel, user, value)
 
     async def _on_command(self, body: dict[str, Any], ack: AsyncAck) -> None:
         await ack()
         trigger = str(body.get("trigger_id") or "")
-        if await self._first(*([f"slack:command:{trigger}"] if trigger else [])):
-            self._spawn(self._command, body)
-
-    async def _command(self, body: dict[str, Any]) -> None:
-        """Re-post the question as the thread root, then answer it like a mention."""
-        assert self.service is not None
-        service = self.service
-        channel, user = str(body.get("channel_id")), str(body.get("user_id"))
-        asked = str(body.get("text") or "").strip()
-        try:
-            root = await service.runtime.scheduler.submit(
-                f"slack:{channel}:commands",
-                lambda: service.api.post_once(
-                    f"command:{body.get('trigger_id')}",
-                    channel=channel,
-                    text=f"<@{user}> asked: {asked}",
-                ),
-                buckets=[f"slack:{channel}:post"],
-            )
-        except PlatformError as exc:
-            logger.warning("could not post the command's question in %s: %s", channel, exc)
-            return
-        if root is not None:
-            await service.handle(from_command(body, root))
+        if self.service is not None and await self._first(
+            *([f"slack:command:{trigger}"] if trigger else [])
+        ):
+            self._spawn(self.service.command, body)
 
     def describe(self, base_url: str) -> str:
         """One line of `bridge serve`'s start-up summary."""

@@ -71,7 +71,15 @@ class FakeSlack(MethodsMixin):
         """Web API base URL with the trailing slash slack_sdk needs."""
         return f"{self.base_url}/api/"
 
-    def add_user(self, user_id: str, real_name: str, email: str | None) -> None:
+    def add_user(
+        self,
+        user_id: str,
+        real_name: str,
+        email: str | None,
+        *,
+        is_admin: bool = False,
+        is_owner: bool = False,
+    ) -> None:
         first, _, last = real_name.partition(" ")
         profile: dict[str, Any] = {
             "real_name": real_name,
@@ -88,6 +96,8 @@ class FakeSlack(MethodsMixin):
             "real_name": real_name,
             "profile": profile,
             "tz": "Europe/London",
+            "is_admin": is_admin,
+            "is_owner": is_owner,
         }
 
     def add_file(self, data: bytes, name: str, mimetype: str = "text/plain") -> dict[str, Any]:
