@@ -43,12 +43,10 @@ def step_line(step: Step) -> str:
     """A step as one MCP progress message."""
     if step.kind == "thinking":
         return f"thinking: {step.label}"
+    if step.kind == "tool" and step.state == "running":
+        return f"calling tool {step.label}"
     if step.kind == "tool":
-        return (
-            f"calling tool {step.label}"
-            if step.state == "running"
-            else (f"tool {step.label} {step.state}")
-        )
+        return f"tool {step.label} {step.state}"
     return step.line
 
 
