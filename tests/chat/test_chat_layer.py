@@ -232,6 +232,8 @@ class _View:
         self.calls: list[tuple[str, Any]] = []
         self.attempts_at_fail: int | None = None
         self.turn_id = ""
+        self.emulator: Emulator | None = None
+        """When set, every approval is granted on the emulator as soon as it is shown."""
 
     async def start(self) -> None:
         self.calls.append(("start", None))
@@ -244,6 +246,10 @@ class _View:
 
     async def approval(self, request: ApprovalRequest) -> None:
         self.calls.append(("approval", request.text))
+        if self.emulator is not None:
+            for task in self.emulator.tasks.values():
+                if task.status == "paused":
+                    self.emulator.resume(task.id, approved=True)
 
     async def sign_in(self, request: SignInRequest) -> None:
         self.calls.append(("sign_in", request.text))
@@ -276,6 +282,22 @@ async def test_the_driver_shows_steps_text_and_the_final_answer(
     assert kinds[0] == "start" and kinds[-1] == "finish"
     assert ("progress", "Using search_web") in view.calls
     assert view.calls[-1][1].startswith("Here is what I found about otters")
+
+
+async def test_a_paused_turn_asks_once_then_shows_that_the_user_answered(
+    conversations: Conversations, emulator: Emulator
+) -> None:
+    view = _View(conversations, None)
+    view.emulator = emulator
+    await _drive(conversations, "ship it", view, "approver")
+    assert view.calls == [
+        ("start", None),
+        ("approval", "Approval required\nThe agent wants to act on: ship it"),
+        ("progress", "The user answered; working"),
+        ("text", "Approved. "),
+        ("text", "Approved. Done: ship it"),
+        ("finish", "Approved. Done: ship it"),
+    ]
 
 
 async def test_a_failed_turn_ends_in_fail_with_the_shared_wording(
