@@ -1,12 +1,13 @@
 """`bridge chat`: one turn or an interactive chat on one thread, streamed to stdout.
 
-Ctrl-C stops the running answer (the upstream turn is stopped too) and still prints the
+Turns run through the chat layer's driver with a terminal `AnswerView`: the answer on
+stdout, steps, approvals, sign-ins and failures on stderr in the shared wording. Ctrl-C
+stops the running answer (the upstream turn is stopped too) and still prints the
 `thread:` line; in an interactive chat a second Ctrl-C, or one at the prompt, exits.
 """
 
 from __future__ import annotations
 
-import difflib
 import signal
 import sys
 import threading
@@ -20,23 +21,25 @@ import anyio.lowlevel
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from bridge import errors
-from bridge.client import AgentClient
-from bridge.events import (
-    AuthEventReceived,
-    Event,
-    ResumedByPolling,
-    TaskFinished,
-    TaskUpdated,
-    TextDelta,
-    ThoughtRecorded,
-    ToolCallFinished,
-    ToolCallRequested,
+from bridge.chat import (
+    AgentDirectory,
+    ApprovalRequest,
+    Failure,
+    Progress,
+    SignInRequest,
+    Step,
+    drive,
+    failure_of,
 )
+from bridge.client import AgentClient
+from bridge.conversations import ConversationKey, Conversations, Message
 from bridge.models import User
+from bridge.stores import MemoryStore, ThreadRef
 
 __all__ = ["EXIT_INTERRUPTED", "UsageError", "chat", "note"]
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+_KEY = ConversationKey("cli", "terminal", "chat")
 
 
 class UsageError(errors.BridgeError):
@@ -72,19 +75,17 @@ async def pick_agent(client: AgentClient, wanted: str | None, emulated: bool) ->
     Raises:
         UsageError: no such agent (naming the close matches), or several and none chosen.
     """
+    directory = AgentDirectory(client)
     if wanted is None and emulated:
         wanted = "echo"
     if wanted:
-        try:
-            return (await client.find_agent(wanted)).id
-        except errors.NotFoundError:
-            names = [agent.name for agent in await client.list_agents()]
-            close = difflib.get_close_matches(wanted, names, n=3, cutoff=0.5)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise UsageError(
-                f"no agent named {wanted!r}{hint} (`bridge agents` lists them)"
-            ) from None
-    agents = await client.list_agents()
+        agent = await directory.find(wanted)
+        if agent is not None:
+            return agent.id
+        close = await directory.close_matches(wanted)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise UsageError(f"no agent named {wanted!r}{hint} (`bridge agents` lists them)")
+    agents = await directory.agents()
     if len(agents) == 1:
         return agents[0].id
     names_text = ", ".join(agent.name for agent in agents) or "none"
@@ -105,6 +106,17 @@ async def check_thread(client: AgentClient, thread: str) -> None:
         ) from None
 
 
+@dataclass
+class _Chat:
+    """One terminal chat: its conversation (an in-memory store keeps the thread) and Ctrl-C."""
+
+    conversations: Conversations
+    agent_id: str
+    user: User | None
+    interrupts: _Interrupts
+    key: ConversationKey = _KEY
+
+
 async def chat(
     client: AgentClient,
     agent_id: str,
@@ -114,24 +126,21 @@ async def chat(
 ) -> int:
     """One turn when `message` is given, else an interactive chat on one thread."""
     code = EXIT_OK
-    async with anyio.create_task_group() as group:
+    async with MemoryStore() as store, anyio.create_task_group() as group:
         interrupts = _Interrupts(chat=group.cancel_scope)
+        session = _Chat(Conversations(client, store), agent_id, user, interrupts)
+        if thread:
+            await store.put_thread(str(session.key), ThreadRef(task_id=thread, agent_id=agent_id))
         group.start_soon(interrupts.watch)
         if message is not None:
-            code, thread = await _one_turn(client, agent_id, message, thread, user, interrupts)
+            code = await _one_turn(session, message)
         else:
-            code = await _interactive(client, agent_id, thread, user, interrupts)
+            code = await _interactive(session)
         group.cancel_scope.cancel()
     return EXIT_INTERRUPTED if interrupts.exited else code
 
 
-async def _interactive(
-    client: AgentClient,
-    agent_id: str,
-    thread: str | None,
-    user: User | None,
-    interrupts: _Interrupts,
-) -> int:
+async def _interactive(session: _Chat) -> int:
     code = EXIT_OK
     lines = _stdin_lines()
     while True:
@@ -140,7 +149,7 @@ async def _interactive(
         if not line:
             return code
         if line.strip():
-            code, thread = await _one_turn(client, agent_id, line.strip(), thread, user, interrupts)
+            code = await _one_turn(session, line.strip())
 
 
 def _stdin_lines() -> MemoryObjectReceiveStream[str]:
@@ -163,66 +172,79 @@ def _stdin_lines() -> MemoryObjectReceiveStream[str]:
     return receive
 
 
-async def _one_turn(
-    client: AgentClient,
-    agent_id: str,
-    text: str,
-    thread: str | None,
-    user: User | None,
-    interrupts: _Interrupts,
-) -> tuple[int, str | None]:
-    out = sys.stdout
-    code = EXIT_OK
+async def _one_turn(session: _Chat, text: str) -> int:
+    conversations, key = session.conversations, session.key
+    view = TerminalView(sys.stdout)
     with anyio.CancelScope() as scope:
-        interrupts.turn = scope
+        session.interrupts.turn = scope
         try:
-            async with client.stream(
-                agent_id, text, thread=thread, user=user, source="api", stop_on_cancel=True
-            ) as run:
-                try:
-                    async for event in run:
-                        _show(event, out, run.text)
-                finally:
-                    thread = run.task_id or thread
-        except errors.RunFailedError as exc:
-            thread = exc.task_id
-            note(f"error: the agent's turn ended {exc.status}: {exc.task.result or 'no details'}")
-            code = EXIT_FAILED
-        except errors.UpstreamError as exc:
-            note(f"error: {exc}")
-            code = EXIT_FAILED
-    interrupts.turn = None
+            async with conversations.turn(
+                key, Message(text, user=session.user), agent_id=session.agent_id, source="api"
+            ) as turn:
+                await drive(turn, view, conversations)
+        except errors.UpstreamError as exc:  # the turn could not begin (checkpoint, store)
+            note(f"error: {failure_of(exc).text}")
+            view.failed = True
+    session.interrupts.turn = None
+    code = EXIT_FAILED if view.failed else EXIT_OK
     if scope.cancelled_caught:
-        out.write("\n")
-        out.flush()
+        view.out.write("\n")
+        view.out.flush()
+        with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+            try:
+                await conversations.stop(key)
+            except errors.UpstreamError as exc:
+                note(f"error: could not stop the agent's turn: {exc}")
         note("· stopped")
         code = EXIT_INTERRUPTED
-    if thread:
-        note(f"thread: {thread}")
-    return code, thread
+    ref = await conversations.thread_for(key)
+    if ref is not None:
+        note(f"thread: {ref.task_id}")
+    return code
 
 
-def _show(event: Event, out: TextIO, streamed: str) -> None:
-    if isinstance(event, TextDelta):
-        out.write(event.text)
-        out.flush()
-    elif isinstance(event, TaskFinished):
-        result = event.task.result or ""
-        if result.startswith(streamed):
-            out.write(result[len(streamed) :])
-        out.write("\n")
-        out.flush()
-    elif isinstance(event, ThoughtRecorded) and event.text:
-        note(f"· thinking: {event.text}")
-    elif isinstance(event, ToolCallRequested):
-        note(f"· calling {event.name}")
-    elif isinstance(event, ToolCallFinished):
-        note(f"· {event.name} {'failed' if event.is_error else 'done'}")
-    elif isinstance(event, ResumedByPolling):
-        note(f"· stream lost ({event.reason}); waiting for the task to finish")
-    elif isinstance(event, AuthEventReceived) and event.is_login_required:
-        note(f"· sign-in needed for {event.server_name or 'a connector'}: {event.url}")
-    elif isinstance(event, TaskUpdated) and event.task.is_paused:
-        request = event.task.hitl_request or {}
-        title = request.get("title") or request.get("content") or ""
-        note(f"· paused, waiting for approval: {title}")
+class TerminalView:
+    """The chat layer's `AnswerView` on a terminal: the answer streamed to `out`, everything
+    else on stderr, one line each."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.failed = False
+        self._shown = ""
+
+    async def start(self) -> None:
+        return None
+
+    async def text(self, delta: str, streamed: str) -> None:
+        self._shown = streamed
+        self.out.write(delta)
+        self.out.flush()
+
+    async def progress(self, step: Step, progress: Progress) -> None:
+        note(f"· {step.line}")
+
+    async def approval(self, request: ApprovalRequest) -> None:
+        note(f"· {request.text}" + (f"\n  {request.url}" if request.url else ""))
+
+    async def sign_in(self, request: SignInRequest) -> None:
+        note(f"· {request.text}")
+
+    async def finish(self, answer: str) -> None:
+        self._settle(answer)
+
+    async def fail(self, failure: Failure, streamed: str) -> None:
+        self.failed = True
+        self._settle(streamed)
+        note(f"error: {failure.text}")
+
+    def _settle(self, answer: str) -> None:
+        """End the streamed text with the final answer: the rest of it when the stream was
+        its beginning, else the whole answer on a line of its own."""
+        shown = self._shown
+        if answer.startswith(shown):
+            self.out.write(answer[len(shown) :])
+        elif answer:
+            self.out.write(f"\n{answer}")
+        if shown or answer:
+            self.out.write("\n")
+        self.out.flush()

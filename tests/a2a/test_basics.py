@@ -79,4 +79,4 @@ async def test_a_failing_agent_ends_its_task_failed_with_what_the_platform_said(
         failed = await final_task(client, user_message("please"))
     assert failed.status.state == TaskState.TASK_STATE_FAILED
     note = failed.status.message.parts[0].text
-    assert note.startswith("The agent's turn ended failed: Scripted failure")
+    assert note.startswith("⚠️ The agent could not finish (failed): Scripted failure")

@@ -20,7 +20,7 @@ async def test_an_approval_pause_is_input_required_and_a_message_with_the_task_i
         paused = await final_task(client, user_message("delete the old branch"))
         assert paused.status.state == TaskState.TASK_STATE_INPUT_REQUIRED
         prompt = paused.status.message.parts[0].text
-        assert prompt == "Approval required: The agent wants to act on: delete the old branch"
+        assert prompt == "Approval required\nThe agent wants to act on: delete the old branch"
         [upstream] = list(emulator.tasks)
         emulator.resume(upstream, approved=True)
         with anyio.fail_after(10):

@@ -46,7 +46,7 @@ async def test_streaming_send_shows_steps_then_appended_text_then_completion(
         for r in responses
         if r.HasField("status_update") and r.status_update.status.message.parts
     ]
-    assert any(step.startswith("calling tool") for step in steps)
+    assert any(step.startswith("Using ") for step in steps)
     chunks = [r.artifact_update for r in responses if r.HasField("artifact_update")]
     assert len(chunks) >= 2
     assert chunks[0].append is False

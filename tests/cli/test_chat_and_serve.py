@@ -48,7 +48,7 @@ async def open_chat(tmp_path: Path, *args: str) -> Any:
 async def test_ctrl_c_stops_the_answer_and_still_prints_the_thread(tmp_path: Path) -> None:
     async with await open_chat(tmp_path, "take your time") as process:
         seen = bytearray()
-        await read_until(process.stderr, rb"calling slow_tool", seen)
+        await read_until(process.stderr, rb"Using slow_tool", seen)
         process.send_signal(signal.SIGINT)
         with anyio.fail_after(30):
             code = await process.wait()
@@ -65,7 +65,7 @@ async def test_interactive_ctrl_c_stops_the_answer_and_a_second_one_exits(
     async with await open_chat(tmp_path) as process:
         seen = bytearray()
         await process.stdin.send(b"take your time\n")
-        await read_until(process.stderr, rb"calling slow_tool", seen)
+        await read_until(process.stderr, rb"Using slow_tool", seen)
         process.send_signal(signal.SIGINT)
         found = await read_until(process.stderr, rb"thread: (\S+)\n(?:.*\n)?you> ", seen)
         assert process.returncode is None  # still chatting after the first Ctrl-C

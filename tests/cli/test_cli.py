@@ -62,8 +62,8 @@ async def test_chat_shows_steps_on_stderr_only(emulator: Any, tmp_path: Path) ->
         "chat", "--agent", "researcher", "weather?", env=upstream_env(emulator), cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr
-    assert "· calling" in result.stderr.decode()
-    assert "· calling" not in result.stdout.decode()
+    assert "· Using" in result.stderr.decode()
+    assert "· Using" not in result.stdout.decode()
 
 
 async def test_interactive_chat_keeps_one_thread(emulator: Any, tmp_path: Path) -> None:
@@ -82,7 +82,7 @@ async def test_a_failing_agent_exits_non_zero_with_a_clear_message(
         "chat", "--agent", "failing", "x", env=upstream_env(emulator), cwd=tmp_path
     )
     assert result.returncode == 1
-    assert "ended failed" in result.stderr.decode()
+    assert "could not finish (failed)" in result.stderr.decode()
 
 
 async def test_agents_prints_a_table(emulator: Any, tmp_path: Path) -> None:

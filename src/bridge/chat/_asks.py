@@ -39,6 +39,11 @@ class SignInRequest:
     url: str
     server: str
 
+    @property
+    def text(self) -> str:
+        """The one wording of the request, link included."""
+        return f"Sign in to {self.server} to let the agent go on: {self.url}"
+
 
 def _web_url(value: Any) -> str | None:
     """Only http(s) links are offered to users: agent output must not smuggle other schemes."""

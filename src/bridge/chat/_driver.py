@@ -9,10 +9,10 @@ from typing import Protocol, runtime_checkable
 
 from bridge import errors
 from bridge.chat._asks import ApprovalRequest, SignInRequest, approval_request, sign_in_request
-from bridge.chat._progress import Progress, Step, step_of
+from bridge.chat._progress import Progress, Step, answered_step, step_of
 from bridge.chat._wording import Failure, failure_of, final_answer
 from bridge.conversations import Conversations, Turn
-from bridge.events import AuthEventReceived, TaskFinished, TaskUpdated, TextDelta
+from bridge.events import AuthEventReceived, Event, TaskFinished, TaskUpdated, TextDelta
 
 __all__ = ["AnswerView", "drive"]
 
@@ -35,7 +35,8 @@ class AnswerView(Protocol):
         """More answer text: `delta`, and everything streamed so far."""
 
     async def progress(self, step: Step, progress: Progress) -> None:
-        """A step began or changed; `progress` holds every step so far."""
+        """A step began or changed; `progress` holds every step so far. A turn that
+        waited for its user and goes on shows an `answered` step."""
 
     async def approval(self, request: ApprovalRequest) -> None:
         """The turn paused for a human decision."""
@@ -79,6 +80,12 @@ async def _events(turn: Turn, view: AnswerView, streamed: list[str]) -> Failure 
             if isinstance(event, TextDelta):
                 streamed.append(event.text)
                 await view.text(event.text, "".join(streamed))
+            elif asked and _goes_on(event):
+                # The user answered what the turn waited for: a later identical ask is new.
+                asked.clear()
+                answered = answered_step(len(progress.steps))
+                progress.add(answered)
+                await view.progress(answered, progress)
             elif isinstance(event, TaskUpdated | TaskFinished):
                 request = approval_request(event.task)
                 if request is not None and request.text not in asked:
@@ -97,3 +104,10 @@ async def _events(turn: Turn, view: AnswerView, streamed: list[str]) -> Failure 
             logger.warning("turn of %s failed upstream: %s", turn.record.key, exc)
         return failure_of(exc)
     return None
+
+
+def _goes_on(event: Event) -> bool:
+    """Whether a turn that waited for its user is working again."""
+    if isinstance(event, TaskUpdated):
+        return not event.task.is_paused
+    return isinstance(event, AuthEventReceived) and event.kind == "token_ready"

@@ -18,9 +18,9 @@ from bridge.events import (
     ToolCallRequested,
 )
 
-__all__ = ["Progress", "Step", "StepKind", "step_of"]
+__all__ = ["Progress", "Step", "StepKind", "answered_step", "step_of"]
 
-StepKind = Literal["thinking", "tool", "plan", "agent", "compacted", "resumed"]
+StepKind = Literal["thinking", "tool", "plan", "agent", "compacted", "resumed", "answered"]
 _STEP_CHARS = 200
 
 
@@ -67,6 +67,11 @@ def step_of(event: Event) -> Step | None:
     if isinstance(event, ResumedByPolling):
         return Step("resumed", "Lost the stream; waiting for the answer", "resumed")
     return None
+
+
+def answered_step(number: int) -> Step:
+    """The step shown when a turn that waited for its user (approval, sign-in) goes on."""
+    return Step("answered", "The user answered; working", f"answered:{number}", "done")
 
 
 @dataclass

@@ -23,10 +23,11 @@ from a2a.types.a2a_pb2 import TaskState
 from a2a.utils.errors import InvalidParamsError
 
 from bridge import errors
+from bridge.chat import Failure, failure_of, final_answer
 from bridge.conversations import Conversations
 from bridge.files import FileHost
 from bridge.models import Agent
-from bridge_a2a._chat import A2AAnswerView, failure_text, final_answer
+from bridge_a2a._chat import A2AAnswerView
 from bridge_a2a._config import A2AConfig
 from bridge_a2a._contexts import context_key
 from bridge_a2a._identity import upstream_user
@@ -35,6 +36,8 @@ from bridge_a2a._live import LiveTurn
 from bridge_a2a._writer import TaskWriter
 
 __all__ = ["BridgeExecutor", "Shared"]
+
+_GONE = Failure("failed", "failed", "⚠️ The conversation of this task is gone.")
 
 logger = logging.getLogger(__name__)
 
@@ -127,18 +130,18 @@ class BridgeExecutor(AgentExecutor):
         view = A2AAnswerView(updater)
         ref = await self._shared.conversations.thread_for(context_key(self.agent.id, context_id))
         if ref is None:
-            await view.fail("failed", "The conversation of this task is gone.", "")
+            await view.fail(_GONE, "")
             return
-        await view.progress("following the agent's turn")
+        await view.note("following the agent's turn")
         try:
             task = await self._shared.conversations.client.wait_task(ref.task_id)
         except errors.UpstreamError as exc:
-            await view.fail("error", f"The agent platform did not answer: {exc}", "")
+            await view.fail(failure_of(exc), "")
             return
         if task.status == "completed":
             await view.finish(final_answer(task, ""))
         else:
-            await view.fail(task.status, failure_text(task.status, task), "")
+            await view.fail(failure_of(errors.RunFailedError(task)), "")
 
     async def _stop(self, task_id: str) -> None:
         live = self._shared.live.get(task_id)

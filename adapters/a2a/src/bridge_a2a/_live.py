@@ -16,8 +16,9 @@ import anyio
 import anyio.abc
 from a2a.server.tasks import TaskUpdater
 
+from bridge.chat import ApprovalRequest, Failure, Progress, SignInRequest, Step, drive, failure_of
 from bridge.conversations import ConversationKey, Conversations, Message, Turn
-from bridge_a2a._chat import A2AAnswerView, drive
+from bridge_a2a._chat import A2AAnswerView
 
 __all__ = ["LiveTurn"]
 
@@ -89,23 +90,26 @@ class LiveTurn:
     async def start(self) -> None:
         await self._hook("start")
 
-    async def text(self, delta: str) -> None:
-        await self._hook("text", delta)
+    async def text(self, delta: str, streamed: str) -> None:
+        await self._hook("text", delta, streamed)
 
-    async def progress(self, step: str) -> None:
-        await self._hook("progress", step)
+    async def progress(self, step: Step, progress: Progress) -> None:
+        await self._hook("note", step.line)
 
-    async def approval(self, prompt: str, url: str | None) -> None:
-        await self._hook("approval", prompt, url)
+    async def note(self, line: str) -> None:
+        await self._hook("note", line)
 
-    async def sign_in(self, url: str, server: str) -> None:
-        await self._hook("sign_in", url, server)
+    async def approval(self, request: ApprovalRequest) -> None:
+        await self._hook("approval", request)
+
+    async def sign_in(self, request: SignInRequest) -> None:
+        await self._hook("sign_in", request)
 
     async def finish(self, answer: str) -> None:
         await self._hook("finish", answer)
 
-    async def fail(self, status: str, message: str, partial: str) -> None:
-        await self._hook("fail", status, message, partial)
+    async def fail(self, failure: Failure, streamed: str) -> None:
+        await self._hook("fail", failure, streamed)
 
     async def run(
         self,
@@ -124,7 +128,7 @@ class LiveTurn:
         task_status.started()
 
         async def queued() -> None:
-            await self.progress("waiting for the previous message of this conversation")
+            await self.note("waiting for the previous message of this conversation")
 
         try:
             async with conversations.turn(
@@ -134,10 +138,10 @@ class LiveTurn:
                 if turn.merged:
                     await self.finish(_MERGED)
                 else:
-                    await drive(turn, self)
+                    await drive(turn, self, conversations)
         except Exception:  # outermost boundary of a turn: report it, never crash the adapter
             logger.exception("A2A task %s failed in the bridge", self.task_id)
-            await self.fail("error", "The bridge failed while running the agent.", "")
+            await self.fail(failure_of(None), "")
         finally:
             self.ended = True
             if not self._attached:

@@ -24,9 +24,9 @@ from a2a.types.a2a_pb2 import (
 )
 
 from bridge import errors
+from bridge.chat import Failure, failure_of, final_answer
 from bridge.models import Task as UpstreamTask
 from bridge.stores import InFlightTurn
-from bridge_a2a._chat import failure_text, final_answer
 from bridge_a2a._identity import call_context
 from bridge_a2a._tasks import TaskBackend
 
@@ -58,8 +58,9 @@ class TaskWriter:
         if hook == "finish":
             await self.write(agent_id, principal, task_id, "completed", str(args[0]))
         else:
-            status, message, partial = (str(arg) for arg in args)
-            await self.write(agent_id, principal, task_id, status, partial or message)
+            failure, streamed = args
+            assert isinstance(failure, Failure)
+            await self.write(agent_id, principal, task_id, failure.status, streamed or failure.text)
 
     async def deliver(
         self,
@@ -72,13 +73,12 @@ class TaskWriter:
         principal = str(record.reply.get("principal") or "")
         if not task_id:
             return
-        status = task.status if task is not None else "error"
-        if task is not None and status == "completed":
-            text = final_answer(task, "")
-        elif task is None and failure is not None:
-            text = f"The agent platform did not answer: {failure}"
+        if task is not None and task.status == "completed":
+            status, text = "completed", final_answer(task, "")
         else:
-            text = failure_text(status, task)
+            error = errors.RunFailedError(task) if task is not None else failure
+            ended = failure_of(error)
+            status, text = ended.status, ended.text
         await self.write(record.agent_id, principal, task_id, status, text)
 
     async def write(

@@ -15,7 +15,7 @@ import anyio
 import mcp_types as types
 
 from bridge import errors
-from bridge.client import AgentClient
+from bridge.chat import AgentDirectory
 from bridge.models import Agent
 from bridge_mcp._names import tool_names
 
@@ -107,8 +107,8 @@ def agent_tool(name: str, agent: Agent) -> types.Tool:
 class AgentCatalog:
     """Tool name → agent, as of the last successful refresh."""
 
-    def __init__(self, client: AgentClient, allow: list[str]) -> None:
-        self._client = client
+    def __init__(self, directory: AgentDirectory, allow: list[str]) -> None:
+        self.directory = directory
         self._allow = {entry.casefold() for entry in allow}
         self.agents: dict[str, Agent] = {}
         self.tools: list[types.Tool] = []
@@ -142,7 +142,8 @@ class AgentCatalog:
         Raises:
             UpstreamError: the list could not be read.
         """
-        agents = [agent for agent in await self._client.list_agents() if self._exposed(agent)]
+        self.directory.forget()
+        agents = [agent for agent in await self.directory.agents() if self._exposed(agent)]
         named = tool_names(agents)
         tools = [agent_tool(name, named[name]) for name in sorted(named)]
         if tools == self.tools:
@@ -155,7 +156,7 @@ class AgentCatalog:
         try:
             changed = await self.refresh()
         except errors.UpstreamError as exc:
-            self.problem = _describe(exc, self._client.config.base_url)
+            self.problem = _describe(exc, self.directory.client.config.base_url)
             logger.warning("could not list the agents: %s", self.problem)
             return False
         self.problem = None

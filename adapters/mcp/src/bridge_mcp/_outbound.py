@@ -64,7 +64,7 @@ def final_result(run: AgentRun) -> types.CallToolResult:
 def attention_result(run: AgentRun, attention: Attention) -> types.CallToolResult:
     """The call ends here so that the user sees what to do; the run goes on."""
     lines = [attention.message]
-    if attention.url:
+    if attention.url and attention.url not in attention.message:
         lines.append(f"Open this link: {attention.url}")
     lines.append(
         f"The agent goes on once that is done. Follow it with get_run(run={run.id!r}), "

@@ -18,27 +18,15 @@ import anyio
 import anyio.abc
 
 from bridge import errors
-from bridge.conversations import ConversationKey, Conversations, Message
-from bridge.events import (
-    AnalysisRecorded,
-    AuthEventReceived,
-    Event,
-    ResumedByPolling,
-    TaskCreated,
-    TaskUpdated,
-    TextDelta,
-    ThoughtRecorded,
-    ToolCallFinished,
-    ToolCallRequested,
-)
+from bridge.chat import ApprovalRequest, Failure, Progress, SignInRequest, Step, drive
+from bridge.conversations import ConversationKey, Conversations, Message, Turn
 from bridge.models import Agent
 
-__all__ = ["AgentRun", "Attention", "RunRegistry", "Status"]
+__all__ = ["AgentRun", "Attention", "RunRegistry", "RunView", "Status", "step_line"]
 
 logger = logging.getLogger(__name__)
 
 Status = Literal["working", "completed", "failed", "error", "stopped", "paused", "login_required"]
-_STEP_CHARS = 200
 _FAILED: dict[str, Status] = {"failed": "failed", "error": "error", "stopped": "stopped"}
 
 
@@ -51,9 +39,15 @@ class Attention:
     url: str | None = None
 
 
-def _short(text: str) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= _STEP_CHARS else line[: _STEP_CHARS - 1] + "…"
+def step_line(step: Step) -> str:
+    """A step as one MCP progress message."""
+    if step.kind == "thinking":
+        return f"thinking: {step.label}"
+    if step.kind == "tool" and step.state == "running":
+        return f"calling tool {step.label}"
+    if step.kind == "tool":
+        return f"tool {step.label} {step.state}"
+    return step.line
 
 
 class AgentRun:
@@ -94,70 +88,18 @@ class AgentRun:
         before reading the state): all a caller that shows no progress waits for."""
         return self._milestone
 
-    def _notify(self, *, milestone: bool = False) -> None:
+    def notify(self, *, milestone: bool = False) -> None:
         self._changed.set()
         self._changed = anyio.Event()
         if milestone:
             self._milestone.set()
             self._milestone = anyio.Event()
 
-    def _add_step(self, text: str) -> None:
-        self.steps.append(_short(text))
-
-    def apply(self, event: Event) -> None:
-        """Fold one agent event into the run's state."""
-        before = (self.status, self.attention)
-        if self._fold(event):
-            self._notify(milestone=(self.status, self.attention) != before)
-
-    def _fold(self, event: Event) -> bool:
-        if isinstance(event, TaskCreated):
-            self.task_id = event.task.id
-        elif isinstance(event, ThoughtRecorded | AnalysisRecorded):
-            if event.text:
-                self._add_step(f"thinking: {event.text}")
-        elif isinstance(event, ToolCallRequested):
-            self._add_step(f"calling tool {event.name}")
-        elif isinstance(event, ToolCallFinished):
-            self._add_step(f"tool {event.name} {'failed' if event.is_error else 'done'}")
-        elif isinstance(event, TextDelta):
-            self.text += event.text
-        elif isinstance(event, TaskUpdated):
-            self._task_updated(event)
-        elif isinstance(event, AuthEventReceived):
-            self._auth_event(event)
-        elif isinstance(event, ResumedByPolling):
-            self._add_step("lost the agent's stream; waiting for it to finish")
-        else:
-            return False
-        return True
-
-    def _task_updated(self, event: TaskUpdated) -> None:
-        task = event.task
-        if task.is_paused:
-            request = task.hitl_request or {}
-            title = str(request.get("title") or "Approval required")
-            content = str(request.get("content") or request.get("description") or "")
-            url = request.get("url") or request.get("approval_url")
-            message = f"{title}: {content}" if content else title
-            self.attention = Attention("approval", message, str(url) if url else None)
-            self.status = "paused"
-            self._add_step(f"paused, waiting for approval: {message}")
-        elif self.status == "paused":
-            self.attention, self.status = None, "working"
-            self._add_step("approval received; working")
-
-    def _auth_event(self, event: AuthEventReceived) -> None:
-        if event.is_login_required:
-            server = event.server_name or "a connector"
-            self.attention = Attention(
-                "login", f"Sign in to {server} to let the agent go on.", event.url
-            )
-            self.status = "login_required"
-            self._add_step(f"sign-in needed for {server}: {event.url}")
-        elif event.kind == "token_ready" and self.status == "login_required":
-            self.attention, self.status = None, "working"
-            self._add_step("signed in; working")
+    def wait_for_user(self, attention: Attention, status: Status) -> None:
+        """The run waits for its user (approval, sign-in)."""
+        self.attention, self.status = attention, status
+        self.steps.append(f"{status.replace('_', ' ')}: {attention.message}")
+        self.notify(milestone=True)
 
     def finish(
         self, status: Status, *, answer: str | None = None, error: str | None = None
@@ -168,12 +110,60 @@ class AgentRun:
         self.attention = None
         self.finished_at = time.monotonic()
         self.done.set()
-        self._notify(milestone=True)
+        self.notify(milestone=True)
 
     def cancel(self) -> None:
         """Stop the run: the upstream task is stopped, then `done` is set."""
         if self._scope is not None:
             self._scope.cancel()
+
+
+class RunView:
+    """The chat layer's `AnswerView` of one run: each hook updates the run's state."""
+
+    def __init__(self, run: AgentRun, turn: Turn, conversations: Conversations) -> None:
+        self.run, self.turn, self.conversations = run, turn, conversations
+
+    def _sync(self) -> None:
+        run, task_run = self.run, self.turn.run
+        if task_run is not None and task_run.task_id and run.task_id is None:
+            run.task_id = task_run.task_id
+        if run.task_id and run.conversation is None:
+            run.conversation = self.conversations.seal(run.agent.id, run.task_id, run.principal)
+
+    async def start(self) -> None:
+        self._sync()
+
+    async def text(self, delta: str, streamed: str) -> None:
+        self._sync()
+        self.run.text = streamed
+        self.run.notify()
+
+    async def progress(self, step: Step, progress: Progress) -> None:
+        self._sync()
+        run = self.run
+        run.steps.append(step_line(step))
+        going_on = step.kind == "answered" and run.attention is not None
+        if going_on:
+            run.attention, run.status = None, "working"
+        run.notify(milestone=going_on)
+
+    async def approval(self, request: ApprovalRequest) -> None:
+        self._sync()
+        self.run.wait_for_user(Attention("approval", request.text, request.url), "paused")
+
+    async def sign_in(self, request: SignInRequest) -> None:
+        self._sync()
+        self.run.wait_for_user(Attention("login", request.text, request.url), "login_required")
+
+    async def finish(self, answer: str) -> None:
+        self._sync()
+        self.run.finish("completed", answer=answer)
+
+    async def fail(self, failure: Failure, streamed: str) -> None:
+        self._sync()
+        status = _FAILED.get(failure.status, "failed") if failure.kind != "not_shown" else "failed"
+        self.run.finish(status, answer=streamed or None, error=failure.text)
 
 
 class RunRegistry:
@@ -265,27 +255,7 @@ class RunRegistry:
         async with conversations.turn(
             run.key, message, agent_id=run.agent.id, source="mcp"
         ) as turn:
-            try:
-                async for event in turn:
-                    run.apply(event)
-                    if run.task_id and run.conversation is None:
-                        run.conversation = conversations.seal(
-                            run.agent.id, run.task_id, run.principal
-                        )
-                answer = turn.task.result if turn.task and turn.task.result else run.text
-                run.finish("completed", answer=answer)
-            except errors.RunFailedError as exc:
-                run.task_id = exc.task_id or run.task_id
-                if run.task_id and run.conversation is None:
-                    run.conversation = conversations.seal(run.agent.id, run.task_id, run.principal)
-                detail = exc.task.result or "no details"
-                run.finish(
-                    _FAILED.get(exc.status, "failed"),
-                    answer=run.text or None,
-                    error=f"the agent's turn ended {exc.status}: {detail}",
-                )
-            except errors.UpstreamError as exc:
-                run.finish("failed", error=f"the agent platform did not answer: {exc}")
+            await drive(turn, RunView(run, turn, conversations), conversations)
 
     async def _stop_upstream(self, run: AgentRun) -> None:
         if run.task_id is None:

@@ -26,6 +26,7 @@ from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from bridge import errors
+from bridge.chat import AgentDirectory
 from bridge.conversations import Conversations, Message
 from bridge.models import Agent
 from bridge_mcp._cancel import DetachedCalls
@@ -294,7 +295,7 @@ async def open_bridge_server(
     conversations: Conversations, config: MCPConfig, *, stdio: bool
 ) -> AsyncIterator[BridgeServer]:
     """The server with its catalog loaded and refreshed in the background, and its runs' task group."""
-    catalog = AgentCatalog(conversations.client, config.agents)
+    catalog = AgentCatalog(AgentDirectory(conversations.client), config.agents)
     await catalog.refresh_or_note()
     async with (
         RunRegistry.open(conversations, ttl=config.run_ttl, max_runs=config.max_runs) as runs,
