@@ -40,7 +40,6 @@ class HttpApp:
         self.config = config or HttpConfig()
         self._routes: list[BaseRoute] = [Route("/healthz", self._healthz, methods=["GET"])]
         self._body_limits: dict[str, int] = {}
-        self.checks: dict[str, Callable[[], Awaitable[bool]]] = {}
         self.port: int | None = None
         self.host: str | None = None
         self.listening = anyio.Event()
