@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bridge.testing._stores import REDIS_INSTALL_HINT, blocking_redis_server
+from bridge.testing import REDIS_INSTALL_HINT, blocking_redis_server
 
 
 @pytest.fixture(scope="session")

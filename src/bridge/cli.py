@@ -259,7 +259,7 @@ def _summary(settings: Settings, runtime: Runtime, adapters: list[Adapter]) -> l
     public = (settings.http.public_url or base).rstrip("/")
     upstream = (
         "the embedded emulator (no API key)"
-        if runtime.emulated
+        if settings.uses_embedded_emulator
         else redact_url(settings.upstream.base_url)
     )
     lines = [

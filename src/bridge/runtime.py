@@ -55,7 +55,6 @@ class Runtime:
     http: HttpApp
     files: FileHost
     metrics: Metrics | None
-    emulated: bool = False
     #: This process's identity, the same after a restart (kept in the state directory):
     #: leases it held (the Telegram poller's) are its own again at once.
     replica_identity: str = ""
@@ -112,8 +111,7 @@ async def open_client(settings: Settings) -> AsyncIterator[tuple[AgentClient, bo
         upstream = settings.upstream
         emulated = settings.uses_embedded_emulator
         if emulated:
-            from bridge.emulator import load_state, save_state
-            from bridge.testing import open_emulator
+            from bridge.emulator import load_state, open_emulator, save_state
 
             emulator = await stack.enter_async_context(
                 open_emulator(api_key=secrets.token_urlsafe(24), control=False)
@@ -151,7 +149,7 @@ async def open_runtime(settings: Settings, *, metrics: bool = True) -> AsyncIter
     """Build the runtime; everything is closed on exit. `metrics=False` (a one-client
     process such as `bridge mcp` over stdio) leaves out /metrics and its collectors."""
     async with AsyncExitStack() as stack:
-        client, emulated = await stack.enter_async_context(open_client(settings))
+        client, _ = await stack.enter_async_context(open_client(settings))
         persistent = not settings.store.url.startswith("memory:")
         identity = stack.enter_context(
             replica_identity(settings.conversations.replica_file if persistent else None)
@@ -181,7 +179,6 @@ async def open_runtime(settings: Settings, *, metrics: bool = True) -> AsyncIter
             http=http,
             files=files,
             metrics=collectors,
-            emulated=emulated,
             replica_identity=identity,
         )
         http.add_route("/readyz", _bearer_only(runtime.readyz, ops_token))

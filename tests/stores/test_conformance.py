@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bridge.stores import SessionStore
-from bridge.testing._stores import STORE_CHECKS, StoreCheck
+from bridge.testing import STORE_CHECKS, StoreCheck
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import redis.asyncio
 from bridge.errors import StoreError
 from bridge.stores import InFlightTurn, RedisStore, ThreadRef, open_store
 from bridge.stores.memory import DEFAULT_CLAIM_TTL
-from bridge.testing._stores import RACE_OPERATIONS, race_in_processes
+from bridge.testing import RACE_OPERATIONS, race_in_processes
 
 
 @pytest.fixture

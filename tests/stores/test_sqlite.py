@@ -10,7 +10,7 @@ import pytest
 from bridge.errors import StoreError
 from bridge.stores import InFlightTurn, SQLiteStore, ThreadRef
 from bridge.stores.sqlite import SCHEMA_VERSION
-from bridge.testing._stores import RACE_OPERATIONS, race_in_processes
+from bridge.testing import RACE_OPERATIONS, race_in_processes
 
 
 def _read_pragma(path: Path, name: str) -> object:

@@ -4,14 +4,26 @@ adapter conformance checks. Platform fakes (Slack Web API, Bot API) ship with th
 adapters (`bridge_slack.testing`, `bridge_telegram.testing`).
 """
 
+from bridge.emulator import open_emulator
 from bridge.testing._adapters import check_adapter_contract
-from bridge.testing._emulator import open_emulator
-from bridge.testing._stores import REDIS_INSTALL_HINT, STORE_CHECKS, blocking_redis_server
+from bridge.testing._stores import (
+    RACE_OPERATIONS,
+    REDIS_INSTALL_HINT,
+    STORE_CHECKS,
+    StoreCheck,
+    blocking_redis_server,
+    race_in_processes,
+    run_redis_server,
+)
 
 __all__ = [
+    "RACE_OPERATIONS",
     "REDIS_INSTALL_HINT",
     "STORE_CHECKS",
+    "StoreCheck",
     "blocking_redis_server",
     "check_adapter_contract",
     "open_emulator",
+    "race_in_processes",
+    "run_redis_server",
 ]

@@ -1,4 +1,5 @@
-"""`open_emulator()`: the platform emulator on a real socket at 127.0.0.1:<free port>.
+"""`open_emulator()`: the platform emulator on a real socket at 127.0.0.1:<free port>, for
+the embedded upstream and for tests (`bridge.testing` exports it too).
 
 It runs inside the caller's event loop, so tests can inspect and drive its state
 (`emu.requests`, `emu.tasks`, `emu.inject(...)`, `emu.resume(...)`) directly.
@@ -11,7 +12,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from bridge.emulator import Emulator, serving
+from bridge.emulator._emulator import Emulator
+from bridge.emulator._server import serving
 
 __all__ = ["open_emulator"]
 
