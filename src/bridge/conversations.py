@@ -18,13 +18,13 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import anyio
 from pydantic import SecretStr
 
 from bridge import errors
-from bridge._recovery import Deliver, RecoveryMixin
+from bridge._recovery import Deliver, Recovery
 from bridge.client import AgentClient, Run
 from bridge.config import ConversationsConfig
 from bridge.events import Event, TaskCreated, TaskFinished, TextDelta
@@ -44,6 +44,7 @@ __all__ = [
     "Message",
     "Policy",
     "Turn",
+    "TurnObserver",
 ]
 
 logger = logging.getLogger(__name__)
@@ -85,17 +86,36 @@ class Message:
     options: InvokeOptions | None = None
 
 
+class TurnObserver(Protocol):
+    """What a `Turn` reports while it is iterated (the conversations service implements it)."""
+
+    async def recorded(self, turn: Turn) -> None:
+        """`turn.record` changed: keep it in the ledger."""
+
+    async def created(self, turn: Turn, event: TaskCreated) -> None:
+        """The turn reached the platform as `event.task`."""
+
+    def first_text(self, turn: Turn) -> None:
+        """The first answer text arrived."""
+
+    def ended(self, turn: Turn, status: str, error: BaseException | None = None) -> None:
+        """The turn ended upstream with `status`."""
+
+    async def progressed(self, turn: Turn) -> None:
+        """An event arrived (leases are renewed when due)."""
+
+
 class Turn:
     """One turn being run. Iterate for events; `merged` turns (coalesce) yield none."""
 
     def __init__(
         self,
-        service: Conversations,
+        observer: TurnObserver,
         record: InFlightTurn,
         thread: str | None,
         principal: str | None,
     ) -> None:
-        self._service = service
+        self._observer = observer
         self.record = record
         self.principal = principal
         self.thread = thread
@@ -114,33 +134,56 @@ class Turn:
     async def set_reply(self, **reply: Any) -> None:
         """Record where the answer is being drawn (used by recovery after a crash)."""
         self.record = self.record.model_copy(update={"reply": {**self.record.reply, **reply}})
-        await self._service.store.record_turn(self.record)
+        await self._observer.recorded(self)
 
     async def __aiter__(self) -> AsyncIterator[Event]:
         if self.merged or self.run is None:
             return
-        service = self._service
+        observer = self._observer
         try:
             async for event in self.run:
                 if isinstance(event, TaskCreated):
-                    await service._on_created(self, event)
+                    await observer.created(self, event)
                 elif self.first_text_at is None and isinstance(event, TextDelta):
                     self.first_text_at = time.monotonic()
-                    service._observe_first_text(self)
+                    observer.first_text(self)
                 elif isinstance(event, TaskFinished):
                     self.task = event.task
-                    service._observe_end(self, "completed")
-                await service._renew_held(only_due=True)
+                    observer.ended(self, "completed")
+                await observer.progressed(self)
                 yield event
         except errors.RunFailedError as exc:
-            service._observe_end(self, exc.status)
+            observer.ended(self, exc.status)
             raise
         except errors.UpstreamError as exc:
-            service._observe_end(self, "upstream_error", exc)
+            observer.ended(self, "upstream_error", exc)
             raise
 
 
-class Conversations(RecoveryMixin):
+class _Observer:
+    """The conversations service's side of a turn: the ledger, the thread map, metrics and
+    lease renewal."""
+
+    def __init__(self, service: Conversations) -> None:
+        self.service = service
+
+    async def recorded(self, turn: Turn) -> None:
+        await self.service.store.record_turn(turn.record)
+
+    async def created(self, turn: Turn, event: TaskCreated) -> None:
+        await self.service._on_created(turn, event)
+
+    def first_text(self, turn: Turn) -> None:
+        self.service._observe_first_text(turn)
+
+    def ended(self, turn: Turn, status: str, error: BaseException | None = None) -> None:
+        self.service._observe_end(turn, status, error)
+
+    async def progressed(self, turn: Turn) -> None:
+        await self.service._renew_held(only_due=True)
+
+
+class Conversations:
     """The conversations service shared by every adapter of a process."""
 
     def __init__(
@@ -166,6 +209,15 @@ class Conversations(RecoveryMixin):
         self.draining = False
         self._idle: anyio.Event | None = None
         self._next_renewal = 0.0
+        self._observer = _Observer(self)
+        self.recovery = Recovery(
+            client,
+            store,
+            self.config,
+            replica_id=self.replica_id,
+            is_running=lambda key: key in self._running,
+            metrics=metrics,
+        )
 
     # -- mapping -----------------------------------------------------------
 
@@ -319,35 +371,43 @@ class Conversations(RecoveryMixin):
                     turn.merged = True
                     yield turn
                     return
-                self._running[name] = turn
-                self._observe_start(turn)
-                try:
-                    with (
-                        turn_span(key=name, agent=agent_id, source=source),
-                        log_context(
-                            key=name, agent=agent_id, source=source, turn=turn.record.turn_id
-                        ),
-                    ):
-                        async with self._open_run(turn, batch[-1]) as run:
-                            turn.run = run
-                            try:
-                                yield turn
-                            except (errors.UpstreamError, errors.PlatformError):
-                                raise
-                            except Exception as exc:
-                                # Not a platform outage: counted, so recovery gives up on
-                                # this record after max_delivery_attempts instead of looping.
-                                await self.count_failure(turn.record, exc, stage="deliver")
-                                raise
-                        await self._finish(turn)
-                finally:
-                    self._running.pop(name, None)
-                    if not self._running and self._idle is not None:
-                        self._idle.set()
-                    if self.metrics:
-                        self.metrics.inflight.dec()
+                async with self._running_turn(turn, batch[-1]):
+                    yield turn
         finally:
             self._forget(name, ticket)
+
+    @asynccontextmanager
+    async def _running_turn(self, turn: Turn, message: Message) -> AsyncIterator[None]:
+        """Run `turn` upstream while the block runs; commit its delivery when it ends."""
+        record = turn.record
+        name = record.key
+        self._running[name] = turn
+        self._observe_start(turn)
+        try:
+            with (
+                turn_span(key=name, agent=record.agent_id, source=record.source),
+                log_context(
+                    key=name, agent=record.agent_id, source=record.source, turn=record.turn_id
+                ),
+            ):
+                async with self._open_run(turn, message) as run:
+                    turn.run = run
+                    try:
+                        yield
+                    except (errors.UpstreamError, errors.PlatformError):
+                        raise
+                    except Exception as exc:
+                        # Not a platform outage: counted, so recovery gives up on
+                        # this record after max_delivery_attempts instead of looping.
+                        await self.count_failure(turn.record, exc, stage="deliver")
+                        raise
+                await self._finish(turn)
+        finally:
+            self._running.pop(name, None)
+            if not self._running and self._idle is not None:
+                self._idle.set()
+            if self.metrics:
+                self.metrics.inflight.dec()
 
     async def _park(
         self, key: ConversationKey, message: Message, *, agent_id: str, source: str
@@ -433,7 +493,7 @@ class Conversations(RecoveryMixin):
             reply=dict(last.reply),
             holder=self.replica_id,
         )
-        turn = Turn(self, record, thread, last.principal)
+        turn = Turn(self._observer, record, thread, last.principal)
         turn.previous = ref
         return turn
 
@@ -528,6 +588,24 @@ class Conversations(RecoveryMixin):
                 logger.error("lost the turn lock %s; another replica may start a turn", lock)
 
     # -- liveness and recovery -------------------------------------------------
+
+    async def recover(self, adapter: str, deliver: Deliver) -> int:
+        """Finish every recorded turn of `adapter` whose holder died (`Recovery.recover`)."""
+        return await self.recovery.recover(adapter, deliver)
+
+    async def run_recovery(
+        self,
+        adapter: str,
+        deliver: Deliver,
+        *,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Recover `adapter`'s orphaned turns at start-up, then periodically, until cancelled."""
+        await self.recovery.run(adapter, deliver, task_status=task_status)
+
+    async def count_failure(self, record: InFlightTurn, exc: BaseException, *, stage: str) -> None:
+        """Count a failure to render or deliver `record`; quarantined at the limit."""
+        await self.recovery.count_failure(record, exc, stage=stage)
 
     async def heartbeat(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED

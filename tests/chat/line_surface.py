@@ -176,8 +176,7 @@ class LineAdapter:
         async with conversations.turn(
             ROOM, message, agent_id=agent.id, source="api", on_queued=lambda: outlet.send("queued")
         ) as turn:
-            if not turn.merged:
-                await drive(turn, LineView(outlet), conversations)
+            await drive(turn, LineView(outlet), conversations)
         return None
 
     async def deliver(
