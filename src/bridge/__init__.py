@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from bridge.errors import BridgeError, PlatformError, RunFailedError, UpstreamError
     from bridge.models import Agent, Task, User
     from bridge.runtime import Runtime, open_runtime, serve
-    from bridge.stores import InFlightTurn, SessionStore, ThreadRef
+    from bridge.stores import InFlightTurn, PlatformMessage, SessionStore, ThreadRef
 
 _EXPORTS = {
     "Adapter": "bridge.adapters",
@@ -57,6 +57,7 @@ _EXPORTS = {
     "serve": "bridge.runtime",
     "InFlightTurn": "bridge.stores",
     "SessionStore": "bridge.stores",
+    "PlatformMessage": "bridge.stores",
     "ThreadRef": "bridge.stores",
 }
 
@@ -75,6 +76,7 @@ __all__ = [
     "InFlightTurn",
     "Message",
     "PlatformError",
+    "PlatformMessage",
     "RecoversTurns",
     "RunFailedError",
     "Runtime",

@@ -31,7 +31,7 @@ from bridge.events import Event, TaskCreated, TaskFinished, TextDelta
 from bridge.handles import HandleSealer
 from bridge.logs import log_context, update_log_context
 from bridge.models import InvokeOptions, Task, User
-from bridge.stores import InFlightTurn, SessionStore, ThreadRef
+from bridge.stores import InFlightTurn, PlatformMessage, SessionStore, ThreadRef
 from bridge.tracing import set_turn_attribute, turn_span
 
 if TYPE_CHECKING:
@@ -51,6 +51,8 @@ logger = logging.getLogger(__name__)
 
 Policy = Literal["queue", "coalesce", "interrupt"]
 _HANDLE_SECRET = "handle-secret"
+MESSAGE_LINK_TTL = 90 * 86_400.0
+"""How long a posted answer's link to its conversation is kept by default (90 days)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +137,14 @@ class Turn:
         """Record where the answer is being drawn (used by recovery after a crash)."""
         self.record = self.record.model_copy(update={"reply": {**self.record.reply, **reply}})
         await self._observer.recorded(self)
+
+    async def add_message(self, message: PlatformMessage) -> None:
+        """Record a platform message the answer is drawn in (recovery finishes it in place)."""
+        if message not in self.record.messages:
+            self.record = self.record.model_copy(
+                update={"messages": (*self.record.messages, message)}
+            )
+            await self._observer.recorded(self)
 
     async def __aiter__(self) -> AsyncIterator[Event]:
         if self.merged or self.run is None:
@@ -287,6 +297,18 @@ class Conversations:
 
     def seal(self, agent_id: str, task_id: str, owner: str | None = None) -> str:
         return self.handles.seal(agent_id, task_id, owner)
+
+    async def link_message(
+        self, message: PlatformMessage, key: ConversationKey, *, ttl: float = MESSAGE_LINK_TTL
+    ) -> None:
+        """Remember that `message` (an answer the bridge posted) belongs to `key`'s
+        conversation, so a reply to it continues that conversation; kept `ttl` seconds."""
+        await self.store.put_record(f"message:{message}", str(key), ttl)
+
+    async def conversation_of(self, message: PlatformMessage) -> ConversationKey | None:
+        """The conversation `message` was linked to (`link_message`), if any."""
+        found = await self.store.get_record(f"message:{message}")
+        return ConversationKey.parse(found) if found else None
 
     async def first_delivery(self, delivery_id: str) -> bool:
         """True the first time a platform delivery id is seen (Slack event_id, update_id)."""

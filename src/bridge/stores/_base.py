@@ -33,6 +33,20 @@ class ThreadRef(BaseModel):
     updated_at: float = Field(default_factory=_now)
 
 
+class PlatformMessage(BaseModel):
+    """A message on a chat platform: the adapter, the space it is in (a chat, a channel),
+    and the platform's id for it. Its string form is `adapter|space|id`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    adapter: str
+    space: str
+    id: str
+
+    def __str__(self) -> str:
+        return f"{self.adapter}|{self.space}|{self.id}"
+
+
 class InFlightTurn(BaseModel):
     """A turn recorded before it is invoked and dropped once its answer is delivered.
 
@@ -58,6 +72,9 @@ class InFlightTurn(BaseModel):
     thread_messages: int | None = None
     """How many messages `thread` had before this turn was sent."""
     reply: dict[str, Any] = Field(default_factory=dict)
+    messages: tuple[PlatformMessage, ...] = ()
+    """The platform messages the answer is being drawn in, oldest first (`Turn.add_message`):
+    recovery finishes them in place."""
     holder: str | None = None
     attempts: int = 0
     """Deliveries of this turn that failed with something other than a platform error."""
