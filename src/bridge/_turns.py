@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from pydantic import BaseModel
+
 from bridge import errors
 from bridge.client import Run
 from bridge.events import Event, TaskCreated, TaskFinished, TextDelta
@@ -46,7 +48,8 @@ class Message:
     user: User | None = None
     principal: str | None = None
     files: tuple[str, ...] = ()
-    reply: dict[str, Any] = field(default_factory=dict)
+    reply: dict[str, Any] | BaseModel = field(default_factory=dict)
+    """Where the answer goes: the adapter's own reply model (see `InFlightTurn.reply_as`)."""
     options: InvokeOptions | None = None
 
 
@@ -95,9 +98,12 @@ class Turn:
     def task_id(self) -> str | None:
         return self.run.task_id if self.run else self.thread
 
-    async def set_reply(self, **reply: Any) -> None:
-        """Record where the answer is being drawn (used by recovery after a crash)."""
-        self.record = self.record.model_copy(update={"reply": {**self.record.reply, **reply}})
+    async def set_reply(self, address: BaseModel | None = None, /, **reply: Any) -> None:
+        """Record where the answer is being drawn (used by recovery after a crash): the
+        adapter's reply model, or (older form) keys merged into the recorded reply."""
+        fields = address.model_dump(mode="json") if address is not None else {}
+        update = {**self.record.reply, **fields, **reply}
+        self.record = self.record.model_copy(update={"reply": update})
         await self._observer.recorded(self)
 
     async def add_message(self, message: PlatformMessage) -> None:

@@ -17,10 +17,10 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 
 from bridge import errors
 from bridge._recovery import Deliver, Recovery
@@ -397,7 +397,7 @@ class Conversations:
             source=source,
             user=last.user.model_dump(exclude_none=True) if last.user else None,
             thread=thread,
-            reply=dict(last.reply),
+            reply=_reply_fields(last.reply),
             holder=self.replica_id,
         )
         turn = Turn(self._observer, record, thread, last.principal)
@@ -525,3 +525,7 @@ class Conversations:
             await anyio.sleep(lease / 3)
             await self.store.acquire_lock(f"replica:{self.replica_id}", self.replica_id, lease)
             await self._renew_held()
+
+
+def _reply_fields(reply: dict[str, Any] | BaseModel) -> dict[str, Any]:
+    return reply.model_dump(mode="json") if isinstance(reply, BaseModel) else dict(reply)

@@ -15,6 +15,7 @@ import anyio
 import anyio.abc
 from anyio.abc import SocketAttribute
 from anyio.streams.buffered import BufferedByteReceiveStream
+from pydantic import BaseModel
 
 from bridge import (
     AdapterConfig,
@@ -53,6 +54,12 @@ class LineConfig(AdapterConfig, ChatPolicy):
     """`[adapters.line]`: the agent the room talks to, and the chat policy keys."""
 
     agent: str = "echo"
+
+
+class LineReply(BaseModel):
+    """Where an answer goes: the user's line (recorded with the turn for recovery)."""
+
+    user: str
 
 
 class Outlet:
@@ -172,7 +179,7 @@ class LineAdapter:
         agent = await self.directory.find(config.agent)
         if agent is None or not config.is_allowed_agent(agent.id, agent.name):
             return await outlet.send("refused", f"no agent {config.agent!r}")
-        message = Message(text=text, principal=user, reply={"user": user})
+        message = Message(text=text, principal=user, reply=LineReply(user=user))
         async with conversations.turn(
             ROOM, message, agent_id=agent.id, source="api", on_queued=lambda: outlet.send("queued")
         ) as turn:
@@ -187,10 +194,10 @@ class LineAdapter:
         Raises:
             PlatformError: the user is not connected; the next pass tries again.
         """
-        user = str(record.reply.get("user", ""))
+        user = record.reply_as(LineReply).user
         outlet = self.outlets.get(user)
         if outlet is None:
-            raise PlatformError(f"{user or 'nobody'} is not connected", platform="line")
+            raise PlatformError(f"{user} is not connected", platform="line")
         if error is None:
             await outlet.send("answer", final_answer(task, ""))
         else:
