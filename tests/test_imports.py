@@ -68,6 +68,39 @@ async def test_bridge_chat_loads_no_adapter_or_platform_sdk(tmp_path: Path) -> N
     assert _sdks(set(json.loads(out.read_text()))) == []
 
 
+def test_production_code_never_imports_the_test_kit() -> None:
+    modules = ["bridge.cli", "bridge.runtime", *(f"{name}.adapter" for name in _ADAPTERS)]
+    code = (
+        f"import json, sys, importlib; [importlib.import_module(m) for m in {modules!r}]; "
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, text=True)
+    loaded = set(json.loads(done.stdout))
+    assert set(modules) <= loaded
+    assert sorted(m for m in loaded if m.startswith("bridge.testing")) == []
+
+
+@pytest.mark.anyio
+async def test_bridge_chat_on_the_embedded_emulator_loads_no_test_kit(tmp_path: Path) -> None:
+    out = tmp_path / "modules.json"
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("BRIDGE_", "XPANDER_"))
+    }
+    env["BRIDGE_STORE__URL"] = "memory://"
+    with anyio.fail_after(60):
+        done = await anyio.run_process(
+            [sys.executable, "-c", _DRIVER, str(out)], env=env, cwd=tmp_path, check=False
+        )
+    assert done.returncode == 0, done.stderr.decode()
+    assert b"hello" in done.stdout
+    loaded = set(json.loads(out.read_text()))
+    assert "bridge.emulator" in loaded
+    assert sorted(m for m in loaded if m.startswith("bridge.testing")) == []
+    assert _sdks(loaded) == []
+
+
 def test_no_module_of_the_bridge_or_its_adapters_exceeds_600_lines() -> None:
     roots = [REPO / "src", *sorted((REPO / "adapters").glob("*/src"))]
     sizes = {
