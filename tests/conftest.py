@@ -8,12 +8,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from bridge.testing._postgres_server import (
+from bridge.testing import (
     POSTGRES_INSTALL_HINT,
+    REDIS_INSTALL_HINT,
     blocking_postgres_server,
-    postgres_bin_dir,
+    blocking_redis_server,
 )
-from bridge.testing._stores import REDIS_INSTALL_HINT, blocking_redis_server
+from bridge.testing._postgres_server import postgres_bin_dir
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge.errors import PlatformRateLimitError
-from bridge.scheduler import Outcome, OutputScheduler, Priority, Rate
+from bridge.scheduler import Bucket, Destination, Outcome, OutputScheduler, Priority, Rate
 
 
 class FakeClock:
@@ -252,6 +252,27 @@ async def test_calls_respect_every_bucket_they_draw_from() -> None:
     times = [c.time for c in platform.calls]
     assert len(times) == 6
     assert times[:2] == [0.0, 0.0]
+    assert within_budget(times, tier)
+    assert not within_budget(times, Rate(per_second=0.6, burst=1))
+
+
+async def test_typed_destinations_and_buckets_share_budgets_with_their_string_forms() -> None:
+    clock = FakeClock()
+    platform = FakePlatform(clock)
+    tier = Rate(per_second=0.5, burst=2)
+    rates = {Bucket.every("chat", "post"): tier, Destination("chat", "*"): Rate(50.0, 10)}
+    async with OutputScheduler.open(rates=rates, clock=clock) as sched:
+        for i in range(6):
+            space = f"C{i % 3}"
+            dest = Destination("chat", space)
+            # half typed, half the string form: one budget all the same
+            bucket = Bucket("chat", "T1", "post") if i % 2 else "chat:T1:post"
+            sched.post(dest, platform.edit(str(dest), i, str(i)), buckets=[bucket])
+    times = [c.time for c in platform.calls]
+    assert str(Destination("chat", "C1")) == "chat:C1"
+    assert str(Bucket("chat", "T1", "post")) == "chat:T1:post"
+    assert sched.stats.calls == {"chat:C0": 2, "chat:C1": 2, "chat:C2": 2}
+    assert len(times) == 6
     assert within_budget(times, tier)
     assert not within_budget(times, Rate(per_second=0.6, burst=1))
 

@@ -1,13 +1,14 @@
 """Recovery of turns whose replica died: finish them upstream and deliver them exactly once.
 
-Part of the conversations service (`Conversations` inherits it), kept apart for readability.
+A collaborator of the conversations service (`Conversations.recovery`), which asks it
+whether a turn of its own is still running.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
@@ -21,7 +22,7 @@ from bridge.stores import InFlightTurn, SessionStore, ThreadRef
 if TYPE_CHECKING:
     from bridge.metrics import Metrics
 
-__all__ = ["Deliver", "RecoveryMixin"]
+__all__ = ["Deliver", "Recovery"]
 
 logger = logging.getLogger("bridge.conversations")
 
@@ -29,19 +30,29 @@ Deliver = Callable[[InFlightTurn, Task | None, "errors.UpstreamError | None"], A
 """Recovery callback: deliver a recorded turn's final task (or the error that ended it)."""
 
 
-class RecoveryMixin:
-    """Recovery of orphaned turns, for `Conversations`."""
+class Recovery:
+    """Finds the turns whose holder died and delivers them; counts delivery failures."""
 
-    client: AgentClient
-    store: SessionStore
-    config: ConversationsConfig
-    replica_id: str
-    metrics: Metrics | None
-    _running: dict[str, Any]
+    def __init__(
+        self,
+        client: AgentClient,
+        store: SessionStore,
+        config: ConversationsConfig,
+        *,
+        replica_id: str,
+        is_running: Callable[[str], bool],
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.config = config
+        self.replica_id = replica_id
+        self.metrics = metrics
+        self._is_running = is_running
 
     async def _is_orphan(self, record: InFlightTurn) -> bool:
         if record.holder == self.replica_id:
-            return record.key not in self._running
+            return not self._is_running(record.key)
         holder = record.holder or ""
         return await self.store.lock_owner(f"replica:{holder}") is None
 
@@ -186,7 +197,7 @@ class RecoveryMixin:
         found = await self.client.find_turn(checkpoint)
         return None if found is None else found.id
 
-    async def run_recovery(
+    async def run(
         self,
         adapter: str,
         deliver: Deliver,

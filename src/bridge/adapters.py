@@ -7,7 +7,7 @@ Adapters are separate distributions registered under the entry-point group
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TextIO, runtime_checkable
@@ -20,7 +20,10 @@ from bridge.config import Settings, validate_adapter_config
 from bridge.errors import ConfigError
 
 if TYPE_CHECKING:
+    from bridge.errors import UpstreamError
+    from bridge.models import Task
     from bridge.runtime import Runtime
+    from bridge.stores import InFlightTurn
 
 __all__ = [
     "Adapter",
@@ -28,6 +31,9 @@ __all__ = [
     "BearerToken",
     "Check",
     "CommandContext",
+    "HasCommands",
+    "HasDoctor",
+    "RecoversTurns",
     "available_adapters",
     "enabled_adapters",
     "load_adapter_class",
@@ -92,8 +98,7 @@ class AdapterConfig(BaseModel):
 
 @dataclass(frozen=True)
 class Check:
-    """One line of `bridge doctor`'s report. An adapter class may offer
-    `@staticmethod async def doctor(config, settings) -> list[Check]`."""
+    """One line of `bridge doctor`'s report (see `HasDoctor`)."""
 
     name: str
     ok: bool
@@ -128,8 +133,33 @@ class Adapter(Protocol):
     ) -> None: ...
 
 
-AdapterFactory = Callable[[Any], Adapter]
-CommandHandler = Callable[[CommandContext, list[str]], Awaitable[int]]
+@runtime_checkable
+class RecoversTurns(Protocol):
+    """An adapter whose turns outlive a crash. Once the adapter has started, the runtime
+    runs the recovery of its orphaned turns (`Conversations.run_recovery`) and calls
+    `deliver` for each: the turn's final task, or the upstream error that ended it.
+    `deliver` must be idempotent; a `PlatformError` leaves the record for the next pass."""
+
+    async def deliver(
+        self, record: InFlightTurn, task: Task | None, error: UpstreamError | None
+    ) -> None: ...
+
+
+@runtime_checkable
+class HasDoctor(Protocol):
+    """An adapter with platform checks for `bridge doctor` (a static method of the class)."""
+
+    @staticmethod
+    async def doctor(config: Any, settings: Settings) -> list[Check]: ...
+
+
+@runtime_checkable
+class HasCommands(Protocol):
+    """An adapter with CLI sub-commands, `bridge NAME ARGS...` (a static method of the
+    class); returns the process's exit status."""
+
+    @staticmethod
+    async def command(ctx: CommandContext, argv: list[str]) -> int: ...
 
 
 def available_adapters() -> dict[str, Any]:

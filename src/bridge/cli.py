@@ -25,6 +25,7 @@ from bridge._version import __version__
 from bridge.adapters import (
     Adapter,
     CommandContext,
+    HasCommands,
     available_adapters,
     build_adapter,
     enabled_adapters,
@@ -244,11 +245,10 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         out=sys.stdout,
         err=sys.stderr,
     )
-    handler = getattr(cls, "command", None)
-    if handler is None:
+    if not isinstance(cls, HasCommands):
         note(f"the {command} adapter has no commands")
         return EXIT_USAGE
-    result: int = await handler(context, list(args.args))
+    result: int = await cls.command(context, list(args.args))
     return result
 
 
@@ -269,7 +269,7 @@ def _summary(settings: Settings, runtime: Runtime, adapters: list[Adapter]) -> l
     public = (settings.http.public_url or base).rstrip("/")
     upstream = (
         "the embedded emulator (no API key)"
-        if runtime.emulated
+        if settings.uses_embedded_emulator
         else redact_url(settings.upstream.base_url)
     )
     lines = [

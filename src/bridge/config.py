@@ -120,6 +120,9 @@ class HttpConfig(_Section):
     body_timeout: float = Field(default=30.0, gt=0, description="seconds to receive a body")
     header_timeout: float = Field(default=10.0, gt=0, description="seconds to send a request head")
     keep_alive_timeout: float = Field(default=5.0, gt=0, description="idle keep-alive seconds")
+    shutdown_timeout: float = Field(
+        default=5.0, ge=0, description="seconds open requests get to finish at shutdown"
+    )
     max_connections: int = Field(default=1000, ge=1, description="open connections at most")
     log_interval: float = Field(
         default=60.0, gt=0, description="one listener error line per kind per interval"

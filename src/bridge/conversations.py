@@ -21,17 +21,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 
 from bridge import errors
-from bridge._recovery import Deliver, RecoveryMixin
+from bridge._recovery import Deliver, Recovery
+from bridge._turns import ConversationKey, Message, Turn, TurnObserver
 from bridge.client import AgentClient, Run
 from bridge.config import ConversationsConfig
-from bridge.events import Event, TaskCreated, TaskFinished, TextDelta
+from bridge.events import TaskCreated
 from bridge.handles import HandleSealer
 from bridge.logs import log_context, update_log_context
-from bridge.models import InvokeOptions, Task, User
-from bridge.stores import InFlightTurn, SessionStore, ThreadRef
+from bridge.models import Task
+from bridge.stores import InFlightTurn, PlatformMessage, SessionStore, ThreadRef
 from bridge.tracing import set_turn_attribute, turn_span
 
 if TYPE_CHECKING:
@@ -44,100 +45,38 @@ __all__ = [
     "Message",
     "Policy",
     "Turn",
+    "TurnObserver",
 ]
 
 logger = logging.getLogger(__name__)
 
 Policy = Literal["queue", "coalesce", "interrupt"]
 _HANDLE_SECRET = "handle-secret"
+MESSAGE_LINK_TTL = 90 * 86_400.0
+"""How long a posted answer's link to its conversation is kept by default (90 days)."""
 
 
-@dataclass(frozen=True, slots=True)
-class ConversationKey:
-    """Where a conversation lives: adapter, space (workspace/channel, chat), thread."""
+class _Observer:
+    """The conversations service's side of a turn: the ledger, the thread map, metrics and
+    lease renewal."""
 
-    adapter: str
-    space: str
-    thread: str
+    def __init__(self, service: Conversations) -> None:
+        self.service = service
 
-    def __str__(self) -> str:
-        return f"{self.adapter}|{self.space}|{self.thread}"
+    async def recorded(self, turn: Turn) -> None:
+        await self.service.store.record_turn(turn.record)
 
-    @property
-    def space_prefix(self) -> str:
-        return f"{self.adapter}|{self.space}|"
+    async def created(self, turn: Turn, event: TaskCreated) -> None:
+        await self.service._on_created(turn, event)
 
-    @classmethod
-    def parse(cls, text: str) -> ConversationKey:
-        adapter, space, thread = text.split("|", 2)
-        return cls(adapter, space, thread)
+    def first_text(self, turn: Turn) -> None:
+        self.service._observe_first_text(turn)
 
+    def ended(self, turn: Turn, status: str, error: BaseException | None = None) -> None:
+        self.service._observe_end(turn, status, error)
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One inbound message, as the adapter understood it."""
-
-    text: str
-    user: User | None = None
-    principal: str | None = None
-    files: tuple[str, ...] = ()
-    reply: dict[str, Any] = field(default_factory=dict)
-    options: InvokeOptions | None = None
-
-
-class Turn:
-    """One turn being run. Iterate for events; `merged` turns (coalesce) yield none."""
-
-    def __init__(
-        self,
-        service: Conversations,
-        record: InFlightTurn,
-        thread: str | None,
-        principal: str | None,
-    ) -> None:
-        self._service = service
-        self.record = record
-        self.principal = principal
-        self.thread = thread
-        self.queued = False
-        self.merged = False
-        self.run: Run | None = None
-        self.task: Task | None = None
-        self.previous: ThreadRef | None = None
-        self.received_at = time.monotonic()
-        self.first_text_at: float | None = None
-
-    @property
-    def task_id(self) -> str | None:
-        return self.run.task_id if self.run else self.thread
-
-    async def set_reply(self, **reply: Any) -> None:
-        """Record where the answer is being drawn (used by recovery after a crash)."""
-        self.record = self.record.model_copy(update={"reply": {**self.record.reply, **reply}})
-        await self._service.store.record_turn(self.record)
-
-    async def __aiter__(self) -> AsyncIterator[Event]:
-        if self.merged or self.run is None:
-            return
-        service = self._service
-        try:
-            async for event in self.run:
-                if isinstance(event, TaskCreated):
-                    await service._on_created(self, event)
-                elif self.first_text_at is None and isinstance(event, TextDelta):
-                    self.first_text_at = time.monotonic()
-                    service._observe_first_text(self)
-                elif isinstance(event, TaskFinished):
-                    self.task = event.task
-                    service._observe_end(self, "completed")
-                await service._renew_held(only_due=True)
-                yield event
-        except errors.RunFailedError as exc:
-            service._observe_end(self, exc.status)
-            raise
-        except errors.UpstreamError as exc:
-            service._observe_end(self, "upstream_error", exc)
-            raise
+    async def progressed(self, turn: Turn) -> None:
+        await self.service._renew_held(only_due=True)
 
 
 @dataclass(slots=True)
@@ -148,7 +87,7 @@ class _LocalLock:
     users: int = 0
 
 
-class Conversations(RecoveryMixin):
+class Conversations:
     """The conversations service shared by every adapter of a process."""
 
     def __init__(
@@ -175,6 +114,15 @@ class Conversations(RecoveryMixin):
         self.draining = False
         self._idle: anyio.Event | None = None
         self._next_renewal = 0.0
+        self._observer = _Observer(self)
+        self.recovery = Recovery(
+            client,
+            store,
+            self.config,
+            replica_id=self.replica_id,
+            is_running=lambda key: key in self._running,
+            metrics=metrics,
+        )
 
     # -- mapping -----------------------------------------------------------
 
@@ -244,6 +192,18 @@ class Conversations(RecoveryMixin):
 
     def seal(self, agent_id: str, task_id: str, owner: str | None = None) -> str:
         return self.handles.seal(agent_id, task_id, owner)
+
+    async def link_message(
+        self, message: PlatformMessage, key: ConversationKey, *, ttl: float = MESSAGE_LINK_TTL
+    ) -> None:
+        """Remember that `message` (an answer the bridge posted) belongs to `key`'s
+        conversation, so a reply to it continues that conversation; kept `ttl` seconds."""
+        await self.store.put_record(f"message:{message}", str(key), ttl)
+
+    async def conversation_of(self, message: PlatformMessage) -> ConversationKey | None:
+        """The conversation `message` was linked to (`link_message`), if any."""
+        found = await self.store.get_record(f"message:{message}")
+        return ConversationKey.parse(found) if found else None
 
     async def first_delivery(self, delivery_id: str) -> bool:
         """True the first time a platform delivery id is seen (Slack event_id, update_id)."""
@@ -329,38 +289,46 @@ class Conversations(RecoveryMixin):
                     turn.merged = True
                     yield turn
                     return
-                self._running[name] = turn
-                self._observe_start(turn)
-                try:
-                    with (
-                        turn_span(key=name, agent=agent_id, source=source),
-                        log_context(
-                            key=name, agent=agent_id, source=source, turn=turn.record.turn_id
-                        ),
-                    ):
-                        async with self._open_run(turn, batch[-1]) as run:
-                            turn.run = run
-                            try:
-                                yield turn
-                            except (errors.UpstreamError, errors.PlatformError):
-                                raise
-                            except Exception as exc:
-                                # Not a platform outage: counted, so recovery gives up on
-                                # this record after max_delivery_attempts instead of looping.
-                                await self.count_failure(turn.record, exc, stage="deliver")
-                                raise
-                        await self._finish(turn)
-                finally:
-                    self._running.pop(name, None)
-                    if not self._running and self._idle is not None:
-                        self._idle.set()
-                    if self.metrics:
-                        self.metrics.inflight.dec()
+                async with self._running_turn(turn, batch[-1]):
+                    yield turn
         finally:
             self._forget(name, ticket)
             local.users -= 1
             if local.users == 0:
                 del self._local_locks[name]
+
+    @asynccontextmanager
+    async def _running_turn(self, turn: Turn, message: Message) -> AsyncIterator[None]:
+        """Run `turn` upstream while the block runs; commit its delivery when it ends."""
+        record = turn.record
+        name = record.key
+        self._running[name] = turn
+        self._observe_start(turn)
+        try:
+            with (
+                turn_span(key=name, agent=record.agent_id, source=record.source),
+                log_context(
+                    key=name, agent=record.agent_id, source=record.source, turn=record.turn_id
+                ),
+            ):
+                async with self._open_run(turn, message) as run:
+                    turn.run = run
+                    try:
+                        yield
+                    except (errors.UpstreamError, errors.PlatformError):
+                        raise
+                    except Exception as exc:
+                        # Not a platform outage: counted, so recovery gives up on
+                        # this record after max_delivery_attempts instead of looping.
+                        await self.count_failure(turn.record, exc, stage="deliver")
+                        raise
+                await self._finish(turn)
+        finally:
+            self._running.pop(name, None)
+            if not self._running and self._idle is not None:
+                self._idle.set()
+            if self.metrics:
+                self.metrics.inflight.dec()
 
     async def _park(
         self, key: ConversationKey, message: Message, *, agent_id: str, source: str
@@ -443,10 +411,10 @@ class Conversations(RecoveryMixin):
             source=source,
             user=last.user.model_dump(exclude_none=True) if last.user else None,
             thread=thread,
-            reply=dict(last.reply),
+            reply=_reply_fields(last.reply),
             holder=self.replica_id,
         )
-        turn = Turn(self, record, thread, last.principal)
+        turn = Turn(self._observer, record, thread, last.principal)
         turn.previous = ref
         return turn
 
@@ -542,6 +510,24 @@ class Conversations(RecoveryMixin):
 
     # -- liveness and recovery -------------------------------------------------
 
+    async def recover(self, adapter: str, deliver: Deliver) -> int:
+        """Finish every recorded turn of `adapter` whose holder died (`Recovery.recover`)."""
+        return await self.recovery.recover(adapter, deliver)
+
+    async def run_recovery(
+        self,
+        adapter: str,
+        deliver: Deliver,
+        *,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Recover `adapter`'s orphaned turns at start-up, then periodically, until cancelled."""
+        await self.recovery.run(adapter, deliver, task_status=task_status)
+
+    async def count_failure(self, record: InFlightTurn, exc: BaseException, *, stage: str) -> None:
+        """Count a failure to render or deliver `record`; quarantined at the limit."""
+        await self.recovery.count_failure(record, exc, stage=stage)
+
     async def heartbeat(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
@@ -553,3 +539,7 @@ class Conversations(RecoveryMixin):
             await anyio.sleep(lease / 3)
             await self.store.acquire_lock(f"replica:{self.replica_id}", self.replica_id, lease)
             await self._renew_held()
+
+
+def _reply_fields(reply: dict[str, Any] | BaseModel) -> dict[str, Any]:
+    return reply.model_dump(mode="json") if isinstance(reply, BaseModel) else dict(reply)

@@ -11,7 +11,7 @@ import secrets
 from typing import Any
 
 from bridge import errors
-from bridge.adapters import Check, build_adapter, preflight
+from bridge.adapters import Check, HasDoctor, build_adapter, preflight
 from bridge.client import AgentClient
 from bridge.config import Settings, redact_url
 from bridge.stores import InFlightTurn
@@ -35,7 +35,7 @@ async def run_doctor(settings: Settings) -> list[Check]:
     checks.append(await _upstream(settings))
     checks.extend(await _store(settings))
     for adapter in adapters:
-        doctor = getattr(type(adapter), "doctor", None)
+        doctor = adapter.doctor if isinstance(adapter, HasDoctor) else None
         if not getattr(adapter.config, "enabled", True):
             checks.append(Check(adapter.name, True, "disabled"))
         elif doctor is None:

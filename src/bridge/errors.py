@@ -21,8 +21,7 @@
     │   └── TurnUnknownError        the platform could not say whether a turn started (.task_id)
     ├── ConversationError           the conversations layer refused a turn
     │   ├── HandleError             a conversation handle was forged, expired or malformed
-    │   ├── OwnershipError          a thread was continued from a key that does not own it
-    │   └── TurnBusyError           the key is busy and its policy refuses to wait
+    │   └── OwnershipError          a thread was continued from a key that does not own it
     ├── StoreError                  the session store failed (.url)
     └── PlatformError               a chat platform API call failed (.platform, .method)
         ├── PlatformRateLimitError  the platform said slow down (.retry_after seconds)
@@ -61,7 +60,6 @@ __all__ = [
     "StoreError",
     "StreamError",
     "TransportError",
-    "TurnBusyError",
     "TurnConflictError",
     "TurnUnknownError",
     "UpstreamConnectError",
@@ -209,10 +207,6 @@ class HandleError(ConversationError):
 
 class OwnershipError(ConversationError):
     """The thread belongs to another conversation key or principal."""
-
-
-class TurnBusyError(ConversationError):
-    """A turn is running on the key and its policy does not queue."""
 
 
 class StoreError(BridgeError):

@@ -14,7 +14,6 @@ from typing import Any
 import anyio
 import anyio.abc
 import anyio.lowlevel
-import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -25,6 +24,7 @@ from starlette.types import ASGIApp
 from bridge._edge import BodyLimit, guarded_protocol, rate_limited_logs
 from bridge.config import HttpConfig
 from bridge.errors import StartupError
+from bridge.serving import serving_asgi
 
 __all__ = ["HttpApp"]
 
@@ -40,7 +40,6 @@ class HttpApp:
         self.config = config or HttpConfig()
         self._routes: list[BaseRoute] = [Route("/healthz", self._healthz, methods=["GET"])]
         self._body_limits: dict[str, int] = {}
-        self.checks: dict[str, Callable[[], Awaitable[bool]]] = {}
         self.port: int | None = None
         self.host: str | None = None
         self.listening = anyio.Event()
@@ -116,45 +115,20 @@ class HttpApp:
             max_connections=edge.max_connections,
             on_refused=self._refused,
         )
-        config = uvicorn.Config(
-            self.asgi(),
-            http=protocol,
-            log_level="warning",
-            log_config=None,  # uvicorn's records go through the bridge's handler (redaction)
-            lifespan="off",
-            access_log=False,
-            timeout_graceful_shutdown=5,
-            timeout_keep_alive=edge.keep_alive_timeout,  # type: ignore[arg-type]
-            **uvicorn_options,
-        )
-        server = uvicorn.Server(config)
-        done = anyio.Event()
-
-        async def run() -> None:
-            # `_serve` rather than `serve`: the bridge owns SIGINT/SIGTERM, uvicorn must not
-            # replace the handlers; shielded so that shutdown is uvicorn's graceful one.
-            with anyio.CancelScope(shield=True):
-                try:
-                    await server._serve([sock])
-                finally:
-                    done.set()
-
         try:
             with rate_limited_logs(edge.log_interval):
-                async with anyio.create_task_group() as group:
-                    group.start_soon(run)
-                    while not server.started:
-                        if done.is_set():
-                            raise OSError(f"HTTP server failed to start on {host}:{port}")
-                        await anyio.sleep(0.01)
+                async with serving_asgi(
+                    self.asgi(),
+                    sock,
+                    shutdown_timeout=edge.shutdown_timeout,
+                    http=protocol,
+                    timeout_keep_alive=edge.keep_alive_timeout,
+                    **uvicorn_options,
+                ) as server:
                     logger.info("HTTP server listening on %s", self.base_url)
                     self.listening.set()
                     task_status.started(self.port)
-                    try:
-                        await anyio.sleep_forever()
-                    finally:
-                        server.should_exit = True
-                        with anyio.CancelScope(shield=True), anyio.move_on_after(10):
-                            await done.wait()
+                    await server.exited.wait()
+                raise StartupError(f"the HTTP server on {host}:{port} stopped", key="http.port")
         finally:
             sock.close()

@@ -12,7 +12,7 @@ import hmac
 import logging
 import secrets
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, Response
 
 from bridge import errors
 from bridge._private import replica_identity
-from bridge.adapters import Adapter, enabled_adapters, preflight
+from bridge.adapters import Adapter, RecoversTurns, enabled_adapters, preflight
 from bridge.client import AgentClient
 from bridge.config import Settings
 from bridge.conversations import Conversations
@@ -55,12 +55,12 @@ class Runtime:
     http: HttpApp
     files: FileHost
     metrics: Metrics | None
-    emulated: bool = False
     #: This process's identity, the same after a restart (kept in the state directory):
     #: leases it held (the Telegram poller's) are its own again at once.
     replica_identity: str = ""
     started: dict[str, bool] = field(default_factory=dict)
     shutdown_scope: anyio.CancelScope | None = None
+    readiness_checks: dict[str, Callable[[], Awaitable[bool]]] = field(default_factory=dict)
 
     async def drain(self) -> None:
         """Graceful shutdown: take no new turns, let running ones finish up to the drain
@@ -74,9 +74,9 @@ class Runtime:
         if self.shutdown_scope is not None:
             self.shutdown_scope.cancel()
 
-    @property
-    def logger(self) -> logging.Logger:
-        return logging.getLogger("bridge")
+    def add_readiness(self, name: str, check: Callable[[], Awaitable[bool]]) -> None:
+        """Make `/readyz` also ask `check` (true: ready), reported under `name`."""
+        self.readiness_checks[name] = check
 
     async def readiness(self) -> dict[str, str]:
         """What `/readyz` checks: upstream (with the key), store, every enabled adapter."""
@@ -93,7 +93,7 @@ class Runtime:
             checks["store"] = f"failed: {exc}"
         for name, started in self.started.items():
             checks[f"adapter:{name}"] = "ok" if started else "not started"
-        for name, check in self.http.checks.items():
+        for name, check in self.readiness_checks.items():
             checks[name] = "ok" if await check() else "failed"
         return checks
 
@@ -111,8 +111,7 @@ async def open_client(settings: Settings) -> AsyncIterator[tuple[AgentClient, bo
         upstream = settings.upstream
         emulated = settings.uses_embedded_emulator
         if emulated:
-            from bridge.emulator import load_state, save_state
-            from bridge.testing import open_emulator
+            from bridge.emulator import load_state, open_emulator, save_state
 
             emulator = await stack.enter_async_context(
                 open_emulator(api_key=secrets.token_urlsafe(24), control=False)
@@ -150,7 +149,7 @@ async def open_runtime(settings: Settings, *, metrics: bool = True) -> AsyncIter
     """Build the runtime; everything is closed on exit. `metrics=False` (a one-client
     process such as `bridge mcp` over stdio) leaves out /metrics and its collectors."""
     async with AsyncExitStack() as stack:
-        client, emulated = await stack.enter_async_context(open_client(settings))
+        client, _ = await stack.enter_async_context(open_client(settings))
         persistent = not settings.store.url.startswith("memory:")
         identity = stack.enter_context(
             replica_identity(settings.conversations.replica_file if persistent else None)
@@ -180,7 +179,6 @@ async def open_runtime(settings: Settings, *, metrics: bool = True) -> AsyncIter
             http=http,
             files=files,
             metrics=collectors,
-            emulated=emulated,
             replica_identity=identity,
         )
         http.add_route("/readyz", _bearer_only(runtime.readyz, ops_token))
@@ -236,15 +234,23 @@ async def serve(
 async def _run_adapter(
     adapter: Adapter, runtime: Runtime, *, task_status: anyio.abc.TaskStatus[None]
 ) -> None:
+    """Run one adapter; once it has started, the recovery of its orphaned turns when it
+    delivers them (`RecoversTurns`). Recovery ends with the adapter."""
     runtime.started[adapter.name] = False
+    try:
+        async with anyio.create_task_group() as group:
 
-    class _Status:
-        def started(self, value: None = None) -> None:
+            async def run(*, task_status: anyio.abc.TaskStatus[None]) -> None:
+                try:
+                    await adapter.serve(runtime, task_status=task_status)
+                finally:
+                    group.cancel_scope.cancel()
+
+            await group.start(run)
+            if isinstance(adapter, RecoversTurns):
+                await group.start(runtime.conversations.run_recovery, adapter.name, adapter.deliver)
             runtime.started[adapter.name] = True
             task_status.started()
-
-    try:
-        await adapter.serve(runtime, task_status=_Status())
     finally:
         runtime.started[adapter.name] = False
 

@@ -32,12 +32,15 @@ from bridge.errors import PlatformRateLimitError
 __all__ = [
     "DEFAULT_RATE",
     "AnyioClock",
+    "Bucket",
     "Clock",
     "Delivery",
+    "Destination",
     "Outcome",
     "OutputScheduler",
     "Priority",
     "Rate",
+    "RateTable",
     "SchedulerStats",
 ]
 
@@ -79,6 +82,41 @@ class Rate:
 
 DEFAULT_RATE = Rate(per_second=1.0, burst=1)
 """Used for buckets no configured name matches: one call per second."""
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """Where output goes: one space of one platform (a channel, a chat). Calls to one
+    destination run one at a time and draw from its own bucket. Its string form,
+    `platform:space`, is the name of that bucket and of its statistics."""
+
+    platform: str
+    space: str
+
+    def __str__(self) -> str:
+        return f"{self.platform}:{self.space}"
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """A budget shared by the calls of one platform method in one space; in a rate table
+    `Bucket.every(platform, method)` (space `*`) covers that method in every space. Its
+    string form is `platform:space:method`."""
+
+    platform: str
+    space: str
+    method: str
+
+    def __str__(self) -> str:
+        return f"{self.platform}:{self.space}:{self.method}"
+
+    @classmethod
+    def every(cls, platform: str, method: str) -> Bucket:
+        return cls(platform, "*", method)
+
+
+RateTable = Mapping[str, Rate] | Mapping[Bucket, Rate] | Mapping[Bucket | Destination | str, Rate]
+"""Bucket rates by typed bucket (or destination), exact name or `fnmatch` pattern."""
 
 
 class Clock(Protocol):
@@ -280,7 +318,7 @@ class OutputScheduler:
     async def open(
         cls,
         *,
-        rates: Mapping[str, Rate] | None = None,
+        rates: RateTable | None = None,
         default: Rate = DEFAULT_RATE,
         clock: Clock | None = None,
         max_slots: int = 10_000,
@@ -297,7 +335,7 @@ class OutputScheduler:
                 async with anyio.create_task_group() as tg:
                     scheduler = cls(
                         tg,
-                        rates=rates or {},
+                        rates={str(key): rate for key, rate in (rates or {}).items()},
                         default=default,
                         clock=clock or AnyioClock(),
                         max_slots=max_slots,
@@ -326,18 +364,20 @@ class OutputScheduler:
 
     def post(
         self,
-        destination: str,
+        destination: Destination | str,
         call: Callable[[], Awaitable[T]],
         *,
         slot: Hashable | None = None,
         priority: Priority = Priority.DELTA,
         text: str | None = None,
-        buckets: Iterable[str] = (),
+        buckets: Iterable[Bucket | str] = (),
     ) -> Delivery[T]:
         """Queue `call` for `destination` and return its handle without waiting.
+        Destinations and buckets are typed values or their string forms.
 
         Raises `anyio.ClosedResourceError` once the scheduler is closing.
         """
+        destination = str(destination)
         if self._closed:
             raise anyio.ClosedResourceError("the output scheduler is closed")
         op = Delivery(
@@ -346,7 +386,7 @@ class OutputScheduler:
             slot=slot,
             priority=Priority(priority),
             text=text,
-            buckets=tuple(buckets),
+            buckets=tuple(str(bucket) for bucket in buckets),
             seq=next(self._seq),
         )
         dest = self._destinations.get(destination)
@@ -365,13 +405,13 @@ class OutputScheduler:
 
     async def submit(
         self,
-        destination: str,
+        destination: Destination | str,
         call: Callable[[], Awaitable[T]],
         *,
         slot: Hashable | None = None,
         priority: Priority = Priority.DELTA,
         text: str | None = None,
-        buckets: Iterable[str] = (),
+        buckets: Iterable[Bucket | str] = (),
     ) -> T | None:
         """Queue `call` and wait for it: its result, or None if superseded or skipped.
 
@@ -496,11 +536,12 @@ class OutputScheduler:
             bucket = self._buckets[name] = _Bucket(rate, float(rate.burst), now)
         return bucket
 
-    def set_rates(self, rates: Mapping[str, Rate]) -> None:
-        """Add or override bucket rates (exact names or `fnmatch` patterns); an adapter
-        declares its platform's limits this way when it starts. Buckets already in use
-        keep their rate until they are next created."""
-        self._rates = {**rates, **{k: v for k, v in self._rates.items() if k not in rates}}
+    def set_rates(self, rates: RateTable) -> None:
+        """Add or override bucket rates (typed buckets, exact names or `fnmatch` patterns);
+        an adapter declares its platform's limits this way when it starts. Buckets already
+        in use keep their rate until they are next created."""
+        named = {str(key): rate for key, rate in rates.items()}
+        self._rates = {**named, **{k: v for k, v in self._rates.items() if k not in named}}
 
     def _rate_for(self, name: str) -> Rate:
         if name in self._rates:

@@ -193,7 +193,7 @@ async def test_public_adapters_refuse_the_embedded_emulator_unless_allowed(
 async def test_serve_never_mounts_the_emulator_control_routes() -> None:
     settings = load_settings(None, overrides={"store": {"url": "memory://"}}, environ={})
     async with open_runtime(settings) as runtime:
-        assert runtime.emulated
+        assert runtime.settings.uses_embedded_emulator
         base = runtime.client.config.base_url
         async with httpx.AsyncClient(base_url=base) as http:
             control = [

@@ -7,14 +7,8 @@ from contextlib import AsyncExitStack
 import pytest
 
 from bridge.stores import SessionStore, open_store
-from bridge.testing._stores import (
-    RACE_OPERATIONS,
-    RETENTION,
-    RETENTION_CHECKS,
-    STORE_CHECKS,
-    StoreCheck,
-    race_in_processes,
-)
+from bridge.testing import RACE_OPERATIONS, STORE_CHECKS, StoreCheck, race_in_processes
+from bridge.testing._stores import RETENTION, RETENTION_CHECKS
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import anyio
 import pytest
 
 from bridge.stores import RedisStore
-from bridge.testing._stores import run_redis_server
+from bridge.testing import run_redis_server
 
 
 async def test_run_redis_server_serves_a_store_then_stops(tmp_path: Path) -> None:

@@ -54,9 +54,14 @@ class AnswerView(Protocol):
 async def drive(turn: Turn, view: AnswerView, conversations: Conversations) -> None:
     """Show one turn through `view` until it is finished or failed.
 
+    A turn whose message was merged into another one (`coalesce`) shows nothing: the
+    view is not called.
+
     Raises:
         PlatformError: the surface's platform failed; the turn is left to recovery.
     """
+    if turn.merged:
+        return
     streamed: list[str] = []
     try:
         failure = await _events(turn, view, streamed)

@@ -460,9 +460,6 @@ class AgentClient:
         """Stop a running task (idempotent: a finished task is returned unchanged)."""
         return parse_task(await self._json("POST", f"/v1/tasks/{task_id}/stop"))
 
-    async def delete_task(self, task_id: str) -> None:
-        await self._json("DELETE", f"/v1/tasks/{task_id}", retry="refusals")
-
     async def health(self) -> bool:
         """True when `GET /health` answers (no key needed)."""
         try:

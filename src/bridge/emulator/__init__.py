@@ -2,7 +2,7 @@
 
 Used for offline development, as the embedded default upstream, and by every test:
 
-    async with open_emulator(slow_silence=0.2) as emu:      # bridge.testing
+    async with open_emulator(slow_silence=0.2) as emu:      # bridge.emulator or bridge.testing
         ...  # talk to emu.base_url with x-api-key: emu.api_key
 
 `serve()` runs one standalone (the `bridge emulator` command).
@@ -19,6 +19,7 @@ from bridge.emulator._agents import (
 from bridge.emulator._common import NAMESPACE, agent_id
 from bridge.emulator._emulator import Emulator, TaskStateError
 from bridge.emulator._faults import Fault, FaultSyntaxError
+from bridge.emulator._open import open_emulator
 from bridge.emulator._persist import load_state, save_state
 from bridge.emulator._server import serve, serving
 from bridge.emulator._state import RecordedRequest, TaskRecord, Turn
@@ -40,6 +41,7 @@ __all__ = [
     "TurnFailedSignal",
     "agent_id",
     "load_state",
+    "open_emulator",
     "save_state",
     "serve",
     "serving",

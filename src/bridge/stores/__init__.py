@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from bridge.errors import ConfigError
-from bridge.stores._base import InFlightTurn, SessionStore, ThreadRef
+from bridge.stores._base import InFlightTurn, PlatformMessage, SessionStore, ThreadRef
 from bridge.stores._retention import DEFAULT_CLAIM_TTL, DEFAULT_THREAD_RETENTION
 from bridge.stores.memory import MemoryStore
 from bridge.stores.sqlite import SQLiteStore
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 __all__ = [
     "InFlightTurn",
     "MemoryStore",
+    "PlatformMessage",
     "PostgresStore",
     "RedisStore",
     "SQLiteStore",

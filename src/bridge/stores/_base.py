@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from types import TracebackType
-from typing import Any, Protocol, Self, runtime_checkable
+from typing import Any, Protocol, Self, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,6 +31,23 @@ class ThreadRef(BaseModel):
     owner: str | None = None
     created_at: float = Field(default_factory=_now)
     updated_at: float = Field(default_factory=_now)
+
+
+ReplyT = TypeVar("ReplyT", bound=BaseModel)
+
+
+class PlatformMessage(BaseModel):
+    """A message on a chat platform: the adapter, the space it is in (a chat, a channel),
+    and the platform's id for it. Its string form is `adapter|space|id`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    adapter: str
+    space: str
+    id: str
+
+    def __str__(self) -> str:
+        return f"{self.adapter}|{self.space}|{self.id}"
 
 
 class InFlightTurn(BaseModel):
@@ -58,6 +75,10 @@ class InFlightTurn(BaseModel):
     thread_messages: int | None = None
     """How many messages `thread` had before this turn was sent."""
     reply: dict[str, Any] = Field(default_factory=dict)
+    """The adapter's reply model as JSON fields; read it back with `reply_as`."""
+    messages: tuple[PlatformMessage, ...] = ()
+    """The platform messages the answer is being drawn in, oldest first (`Turn.add_message`):
+    recovery finishes them in place."""
     holder: str | None = None
     attempts: int = 0
     """Deliveries of this turn that failed with something other than a platform error."""
@@ -66,6 +87,14 @@ class InFlightTurn(BaseModel):
     last_error: str | None = None
     started_at: float = Field(default_factory=_now)
     heartbeat_at: float = Field(default_factory=_now)
+
+    def reply_as(self, model: type[ReplyT]) -> ReplyT:
+        """The recorded reply address as the adapter's own model.
+
+        Raises:
+            pydantic.ValidationError: the record does not hold that model.
+        """
+        return model.model_validate(self.reply)
 
 
 @runtime_checkable

@@ -16,7 +16,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bridge import errors
 from bridge.adapters import AdapterConfig, Check
 from bridge.config import Settings
+from bridge.models import Task
 from bridge.runtime import Runtime
+from bridge.stores import InFlightTurn
 from bridge_a2a._config import A2AConfig
 from bridge_a2a._executor import Shared
 from bridge_a2a._identity import is_loopback
@@ -50,6 +52,7 @@ class A2AAdapter:
     def __init__(self, config: A2AConfig | None = None) -> None:
         self.config = config or A2AConfig()
         self.server: A2AServer | None = None
+        self.writer: TaskWriter | None = None
 
     async def serve(
         self,
@@ -78,7 +81,9 @@ class A2AAdapter:
             sender = BasePushNotificationSender(
                 webhooks, backend.push_configs, push_url_validator=webhook_policy(config)
             )
-            writer = TaskWriter(backend, sender if config.push_notifications else None)
+            writer = self.writer = TaskWriter(
+                backend, sender if config.push_notifications else None
+            )
             shared = Shared(runtime.conversations, runtime.files, config, group, writer)
             server = self.server = A2AServer(shared, backend, sender, settings.http.public_url)
             try:
@@ -86,9 +91,8 @@ class A2AAdapter:
             except errors.UpstreamError as exc:
                 logger.warning("could not list the agents yet (%s); will retry", exc)
             runtime.http.mount(config.path, server)
-            runtime.http.checks["a2a.tasks"] = backend.ping
+            runtime.add_readiness("a2a.tasks", backend.ping)
             group.start_soon(server.watch, runtime.client)
-            await group.start(runtime.conversations.run_recovery, "a2a", writer.deliver)
             task_status.started()
             try:
                 await anyio.sleep_forever()
@@ -96,6 +100,18 @@ class A2AAdapter:
                 shared.closing = True
                 with anyio.CancelScope(shield=True), anyio.move_on_after(10):
                     await server.aclose()
+
+    async def deliver(
+        self, record: InFlightTurn, task: Task | None, error: errors.UpstreamError | None
+    ) -> None:
+        """Recovery (`RecoversTurns`): deliver a turn whose process died.
+
+        Raises:
+            PlatformError: not serving yet; the record stays for the next pass.
+        """
+        if self.writer is None:
+            raise errors.PlatformError("the a2a adapter is not serving yet", platform="a2a")
+        await self.writer.deliver(record, task, error)
 
     @staticmethod
     async def doctor(config: A2AConfig, settings: Settings) -> list[Check]:

@@ -22,8 +22,11 @@ from starlette.responses import Response
 
 from bridge.adapters import Check, CommandContext
 from bridge.config import Settings, validate_adapter_config
+from bridge.errors import PlatformError, UpstreamError
+from bridge.models import Task
 from bridge.runtime import Runtime
 from bridge.scheduler import Rate
+from bridge.stores import InFlightTurn
 from bridge_slack._api import SlackApi
 from bridge_slack._config import SlackConfig
 from bridge_slack._doctor import slack_checks
@@ -112,7 +115,6 @@ class SlackAdapter:
         app = self._bolt_app(api, secret)
         async with anyio.create_task_group() as group:
             self._group = group
-            await group.start(runtime.conversations.run_recovery, "slack", self.service.deliver)
             if self.config.mode == "http":
                 runtime.http.add_route(
                     EVENTS_PATH,
@@ -133,6 +135,18 @@ class SlackAdapter:
             finally:
                 with anyio.CancelScope(shield=True):
                     await socket.close_async()  # type: ignore[no-untyped-call]
+
+    async def deliver(
+        self, record: InFlightTurn, task: Task | None, error: UpstreamError | None
+    ) -> None:
+        """Recovery (`RecoversTurns`): deliver a turn whose process died.
+
+        Raises:
+            PlatformError: not serving yet; the record stays for the next pass.
+        """
+        if self.service is None:
+            raise PlatformError("the slack adapter is not serving yet", platform="slack")
+        await self.service.deliver(record, task, error)
 
     def _bolt_app(self, api: SlackApi, secret: str) -> AsyncApp:
         bolt_logger = logging.getLogger("bridge_slack.bolt")

@@ -23,8 +23,10 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHand
 
 from bridge.adapters import Check
 from bridge.config import Settings
-from bridge.errors import PlatformError
+from bridge.errors import PlatformError, UpstreamError
+from bridge.models import Task
 from bridge.runtime import Runtime
+from bridge.stores import InFlightTurn
 from bridge_telegram._api import BotRequest, bot_call
 from bridge_telegram._commands import BOT_COMMANDS
 from bridge_telegram._config import TelegramConfig
@@ -119,7 +121,6 @@ class TelegramAdapter:
                     )
                 await self._set_commands(app)
                 await app.start()
-                await group.start(runtime.conversations.run_recovery, "telegram", handler.deliver)
                 if self.config.mode == "webhook":
                     group.start_soon(self._register_webhook, app, runtime)
                 else:
@@ -133,6 +134,18 @@ class TelegramAdapter:
                 if app.running:
                     await app.stop()
                 await app.shutdown()
+
+    async def deliver(
+        self, record: InFlightTurn, task: Task | None, error: UpstreamError | None
+    ) -> None:
+        """Recovery (`RecoversTurns`): deliver a turn whose process died.
+
+        Raises:
+            PlatformError: not serving yet; the record stays for the next pass.
+        """
+        if self.handler is None:
+            raise PlatformError("the telegram adapter is not serving yet", platform="telegram")
+        await self.handler.deliver(record, task, error)
 
     async def _set_commands(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         try:

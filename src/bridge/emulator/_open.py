@@ -1,4 +1,5 @@
-"""`open_emulator()`: the platform emulator on a real socket at 127.0.0.1:<free port>.
+"""`open_emulator()`: the platform emulator on a real socket at 127.0.0.1:<free port>, for
+the embedded upstream and for tests (`bridge.testing` exports it too).
 
 It runs inside the caller's event loop, so tests can inspect and drive its state
 (`emu.requests`, `emu.tasks`, `emu.inject(...)`, `emu.resume(...)`) directly.
@@ -6,12 +7,12 @@ It runs inside the caller's event loop, so tests can inspect and drive its state
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from bridge.emulator import Emulator, serving
+from bridge.emulator._emulator import Emulator
+from bridge.emulator._server import serving
 
 __all__ = ["open_emulator"]
 
@@ -28,15 +29,5 @@ async def open_emulator(
     stream is ended and the server shut down.
     """
     emulator = Emulator(api_key=api_key, **emulator_options)
-    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP,
-    # and without it every keep-alive request pays a 40 ms Nagle/delayed-ACK stall.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    try:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(128)
-        sock.setblocking(False)
-    except OSError:
-        sock.close()
-        raise
-    async with serving(emulator, sock=sock):
+    async with serving(emulator):
         yield emulator
