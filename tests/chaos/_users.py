@@ -135,6 +135,78 @@ async def deeply_nested_telegram_update(rig: UserRig) -> Outcome:
     return "refused" if 400 <= response.status_code < 500 else "succeeded"
 
 
+async def _slow_slack_turn(rig: UserRig, ts: str) -> None:
+    """U1 asks the slow agent in C7; returns once its tool step shows (the turn runs)."""
+    await rig.slack_mention("U1", "<@UBOT> agent:slow take your time", ts)
+    with anyio.fail_after(WAIT):
+        await rig.slack.wait_for(
+            lambda: any(
+                "slow_tool" in str(c.args.get("status"))
+                for c in rig.slack.calls_to("assistant.threads.setStatus")
+            )
+        )
+
+
+def _slack_reply(thread_ts: str, user: str, text: str) -> dict[str, Any]:
+    return {
+        "type": "message",
+        "channel": "C7",
+        "channel_type": "channel",
+        "user": user,
+        "text": text,
+        "ts": f"{time.time():.6f}",
+        "thread_ts": thread_ts,
+    }
+
+
+async def _slack_turn_stopped(rig: UserRig) -> bool:
+    """Whether any upstream task of the slow agent ended stopped."""
+    slow = rig.emulator.agent("slow").id
+    return any(
+        task.latest.status == "stopped"
+        for task in rig.emulator.tasks.values()
+        if task.agent_id == slow
+    )
+
+
+async def stop_another_members_turn_on_slack(rig: UserRig) -> Outcome:
+    rig.slack.add_user("U66", "Mallory Member", "mallory@example.com")
+    await _slow_slack_turn(rig, "1700007100.000001")
+    for text in ("stop", "agent:writer take over", "reset"):
+        await rig.events.event(event_callback(_slack_reply("1700007100.000001", "U66", text)))
+    with anyio.fail_after(WAIT):
+        await rig.slack.wait_for(lambda: sum(e["user"] == "U66" for e in rig.slack.ephemerals) >= 3)
+    return "succeeded" if await _slack_turn_stopped(rig) else "refused"
+
+
+def _stop_click(value: str, user: str, team: str, channel: str) -> dict[str, Any]:
+    return {
+        "type": "block_actions",
+        "team": {"id": team},
+        "user": {"id": user},
+        "channel": {"id": channel},
+        "trigger_id": "1.2",
+        "actions": [{"action_id": "bridge_stop", "value": value, "block_id": "bridge_controls"}],
+    }
+
+
+async def forged_stop_click_on_slack(rig: UserRig) -> Outcome:
+    """Mallory replays U1's Stop button as herself and claiming other places; then U1's own
+    click must still work (so the refusals were the check, not a broken button)."""
+    placeholder = rig.slack.replies("C7", "1700007100.000001")[0]
+    value = placeholder.blocks[-1]["elements"][0]["value"]
+    for user, team, channel in (("U66", "T0001", "C7"), ("U66", "T9", "C9"), ("U1", "T9", "C9")):
+        await rig.events.action(_stop_click(value, user, team, channel))
+    if await _slack_turn_stopped(rig):
+        return "succeeded"
+    await rig.events.action(_stop_click(value, "U1", "T0001", "C7"))
+    slow = rig.emulator.agent("slow").id
+    [task] = [task.id for task in rig.emulator.tasks.values() if task.agent_id == slow]
+    with anyio.fail_after(WAIT):
+        await rig.emulator.wait_for_status(task, "stopped")
+    return "refused"
+
+
 ATTACKS: dict[str, Attack] = {
     "poison Markdown (Telegram)": poison_markdown_on_telegram,
     "poison Markdown (Slack)": poison_markdown_on_slack,
@@ -143,6 +215,8 @@ ATTACKS: dict[str, Attack] = {
     "200 MB body (Slack)": oversize_slack_body,
     "unsigned event (Slack)": unsigned_slack_event,
     "100k-deep JSON (Telegram)": deeply_nested_telegram_update,
+    "stop, switch, reset another member's turn (Slack)": stop_another_members_turn_on_slack,
+    "forged Stop clicks (Slack)": forged_stop_click_on_slack,
 }
 
 
@@ -176,7 +250,7 @@ async def run_hostile_users(attacks: dict[str, Attack] | None = None) -> UsersRe
     started = time.monotonic()
     async with (
         open_emulator() as emulator,
-        open_fake_slack() as slack,
+        open_fake_slack(supports_streaming=False) as slack,
         open_fake_bot_api() as fake,
         running(bridge_settings(emulator), _adapters(slack, fake)) as runtime,
     ):
