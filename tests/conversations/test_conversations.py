@@ -447,3 +447,39 @@ async def test_recovery_that_cannot_tell_whether_a_turn_started_delivers_an_erro
     assert [r.json["input"]["text"] for r in emulator.invokes()] == [
         "shows the platform keeps chosen ids"
     ]
+
+
+async def test_coalesce_never_merges_another_senders_message_into_a_turn(
+    client: AgentClient, store: SessionStore, emulator: Any
+) -> None:
+    conversations = Conversations(client, store, conversations_config(policy="coalesce"))
+    slow = await agent(client, "slow")
+    echo = await agent(client, "echo")
+    started = anyio.Event()
+    alice, bob = User(email="alice@example.com"), User(email="bob@example.com")
+
+    async def first() -> None:
+        with anyio.fail_after(10):
+            message = Message(text="alice first", user=alice, principal="alice")
+            async with conversations.turn(KEY, message, agent_id=slow, source="slack") as turn:
+                async for event in turn:
+                    if isinstance(event, TaskCreated):
+                        started.set()
+
+    async def later(text: str, user: User, principal: str) -> None:
+        await started.wait()
+        message = Message(text=text, user=user, principal=principal)
+        async with conversations.turn(KEY, message, agent_id=echo, source="slack") as turn:
+            async for _ in turn:
+                pass
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(first)
+        group.start_soon(later, "bob's message", bob, "bob")
+        group.start_soon(later, "alice second", alice, "alice")
+        group.start_soon(later, "alice third", alice, "alice")
+    sent = [(r.body["input"]["text"], r.body["input"]["user"]["email"]) for r in emulator.invokes()]
+    assert ("bob's message", "bob@example.com") in sent
+    assert not [text for text, email in sent if "bob" in text and email != "bob@example.com"]
+    assert not [text for text, email in sent if "alice" in text and email != "alice@example.com"]
+    assert len(sent) == 3  # alice's two queued messages merged; bob's alone
