@@ -102,6 +102,8 @@ class FakeBotAPI:
         self.webhook_responses: list[int] = []
         self.queued_at: dict[int, float] = {}
         self.files: dict[str, tuple[str, bytes]] = {}
+        #: `getChatMember` statuses by (chat id, user id); anyone else is a "member".
+        self.members: dict[tuple[int, int], str] = {}
         self._chats: dict[int, _Chat] = {}
         self._pending: list[_Pending] = []
         self._update_ids = itertools.count(1000)
@@ -349,6 +351,22 @@ class FakeBotAPI:
         message.text, message.entities = text, entities
         message.edits += 1
         return self._message_json(message)
+
+    async def _api_getChatMember(self, params: dict[str, Any]) -> Any:
+        chat_id, user_id = int(params["chat_id"]), int(params["user_id"])
+        status = self.members.get((chat_id, user_id), "member")
+        member: dict[str, Any] = {
+            "status": status,
+            "user": {"id": user_id, "is_bot": False, "first_name": f"User {user_id}"},
+        }
+        if status in ("creator", "administrator"):
+            member["is_anonymous"] = False
+        if status == "administrator":
+            rights = ("manage_chat", "delete_messages", "manage_video_chats", "restrict_members")
+            rights += ("promote_members", "change_info", "invite_users", "post_stories")
+            rights += ("edit_stories", "delete_stories")
+            member |= {"can_be_edited": False} | {f"can_{right}": True for right in rights}
+        return member
 
     async def _api_getFile(self, params: dict[str, Any]) -> Any:
         file_id = str(params.get("file_id"))
