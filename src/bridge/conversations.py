@@ -242,8 +242,8 @@ class Conversations(RecoveryMixin):
 
     def waiting(self, key: ConversationKey) -> int:
         """Messages of this process waiting for the key's running turn to end."""
-        pending = len(self._pending.get(str(key), ()))
-        return max(0, pending - (1 if str(key) in self._running else 0))
+        # A turn takes its messages out of the pending list when it starts.
+        return len(self._pending.get(str(key), ()))
 
     async def requester(self, key: ConversationKey) -> str | None:
         """Who the key's conversation answers to: the running turn's principal, else the

@@ -267,4 +267,6 @@ class Handler:
         """Finish a turn whose process died: edit the recorded message, or send the answer."""
         reply = TelegramReply.model_validate(record.reply)
         text = failure_of(error).text if error is not None else final_answer(task, "")
-        await self.sender.deliver(Place.from_reply(reply), reply.message_id, text)
+        place = Place.from_reply(reply)
+        view = TelegramAnswer(self.sender, place, use_draft=False, message_id=reply.message_id)
+        await view.finish(text)

@@ -166,22 +166,6 @@ class Sender:
         """Send plain text, no Markdown: for replies that echo what a user wrote."""
         await self.send(place, Rendered(text[:MAX_TEXT]), priority=Priority.PROMPT)
 
-    async def deliver(self, place: Place, message_id: int | None, markdown: str) -> None:
-        """Recovery: put a final answer in place; editing the placeholder is idempotent."""
-        pieces = render_final(markdown)
-        rest = pieces
-        if message_id is not None:
-            first, rest = pieces[0], pieces[1:]
-            await self.scheduler.submit(
-                place.destination,
-                lambda: self.edit(place, message_id, first),
-                slot=("message", message_id),
-                priority=Priority.FINAL,
-                text=first.key,
-            )
-        for piece in rest:
-            await self.send(place, piece, reply=False)
-
 
 def status_line(step: Step) -> str:
     """A progress step as the italic line above a preliminary answer."""
@@ -204,6 +188,7 @@ class TelegramAnswer:
         requester: int | None = None,
         bot_username: str = "",
         on_message: OnMessage | None = None,
+        message_id: int | None = None,
     ) -> None:
         self.sender, self.place = sender, place
         self.use_draft = use_draft and sender.supports_drafts
@@ -212,7 +197,8 @@ class TelegramAnswer:
         self.slot = ("answer", self.draft_id)
         self.body = ""
         self.status: str | None = None
-        self.message_id: int | None = None
+        self.message_id = message_id
+        """The message carrying the answer (recovery passes the recorded one)."""
         self.on_message = on_message
         self._shown = ""
         self._drawing = anyio.Lock()

@@ -362,9 +362,18 @@ class FakeBotAPI:
         if status in ("creator", "administrator"):
             member["is_anonymous"] = False
         if status == "administrator":
-            rights = ("manage_chat", "delete_messages", "manage_video_chats", "restrict_members")
-            rights += ("promote_members", "change_info", "invite_users", "post_stories")
-            rights += ("edit_stories", "delete_stories")
+            rights = [
+                "manage_chat",
+                "delete_messages",
+                "manage_video_chats",
+                "restrict_members",
+                "promote_members",
+                "change_info",
+                "invite_users",
+                "post_stories",
+                "edit_stories",
+                "delete_stories",
+            ]
             member |= {"can_be_edited": False} | {f"can_{right}": True for right in rights}
         return member
 
