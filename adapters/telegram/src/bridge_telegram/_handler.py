@@ -27,7 +27,7 @@ from bridge_telegram._api import bot_call
 from bridge_telegram._commands import Commands, principal
 from bridge_telegram._config import GroupConversation, TelegramConfig
 from bridge_telegram._inbound import Inbound, conversation_key, read_update
-from bridge_telegram._outbound import Place, Sender, TelegramAnswer, TelegramReply
+from bridge_telegram._outbound import Place, Sender, TelegramAnswer
 
 __all__ = ["SOURCE", "Handler"]
 
@@ -85,10 +85,10 @@ class Handler:
             return
         who = str(inbound.user_id) if inbound.user_id is not None else f"chat{inbound.chat_id}"
         place = Place(
-            inbound.chat_id,
-            inbound.topic_id,
-            None if inbound.is_private else inbound.message_id,
-            inbound.is_private,
+            chat_id=inbound.chat_id,
+            thread_id=inbound.topic_id,
+            reply_to=None if inbound.is_private else inbound.message_id,
+            private=inbound.is_private,
         )
         if not self.gate.admit(who):
             # Before anything is posted, downloaded or sent upstream; told once per window.
@@ -199,12 +199,12 @@ class Handler:
             user=self._user(inbound),
             principal=principal(inbound.user_id),
             files=files,
-            reply=place.as_reply(),
+            reply=place.model_dump(exclude_none=True),
         )
         view = TelegramAnswer(
             self.sender,
             place,
-            use_draft=place.is_private and self.config.use_drafts,
+            use_draft=place.private and self.config.use_drafts,
             requester=inbound.user_id,
             bot_username=self.username,
         )
@@ -218,7 +218,7 @@ class Handler:
 
         conversations = self.runtime.conversations
         async with anyio.create_task_group() as group:
-            if not place.is_private:
+            if not place.private:
                 group.start_soon(self._keep_typing, place)
             try:
                 async with conversations.turn(
@@ -265,8 +265,7 @@ class Handler:
         self, record: InFlightTurn, task: Task | None, error: UpstreamError | None
     ) -> None:
         """Finish a turn whose process died: edit the recorded message, or send the answer."""
-        reply = TelegramReply.model_validate(record.reply)
+        place = Place.model_validate(record.reply)
         text = failure_of(error).text if error is not None else final_answer(task, "")
-        place = Place.from_reply(reply)
-        view = TelegramAnswer(self.sender, place, use_draft=False, message_id=reply.message_id)
+        view = TelegramAnswer(self.sender, place, use_draft=False, message_id=place.message_id)
         await view.finish(text)

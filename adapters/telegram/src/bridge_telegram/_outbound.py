@@ -12,11 +12,9 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
 
 import anyio
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from telegram import Bot, LinkPreviewOptions, Message, ReplyParameters
 
 from bridge.chat import ApprovalRequest, Failure, Progress, SignInRequest, Step
@@ -26,7 +24,7 @@ from bridge.scheduler import OutputScheduler, Priority
 from bridge_telegram._api import NotModifiedError, bot_call
 from bridge_telegram._render import MAX_TEXT, Rendered, render_final, render_preview
 
-__all__ = ["Place", "Sender", "TelegramAnswer", "TelegramReply", "status_line"]
+__all__ = ["Place", "Sender", "TelegramAnswer", "status_line"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,42 +33,21 @@ _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 OnMessage = Callable[[int], Awaitable[None]]
 
 
-class TelegramReply(BaseModel):
-    """What a turn's ledger record keeps of where its answer goes (`record.reply`)."""
+class Place(BaseModel):
+    """Where an answer goes (chat, forum topic, the message it replies to, and once it
+    exists the message carrying it): what a turn's ledger record keeps in `record.reply`."""
+
+    model_config = ConfigDict(frozen=True)
 
     chat_id: int
     thread_id: int | None = None
     reply_to: int | None = None
     private: bool = False
     message_id: int | None = None
-    """The message carrying the answer, once it exists."""
-
-
-@dataclass(frozen=True, slots=True)
-class Place:
-    """Where an answer goes: chat, forum topic, and the message it replies to."""
-
-    chat_id: int
-    thread_id: int | None = None
-    reply_to: int | None = None
-    is_private: bool = False
 
     @property
     def destination(self) -> str:
         return f"telegram:{self.chat_id}"
-
-    def as_reply(self) -> dict[str, Any]:
-        reply = TelegramReply(
-            chat_id=self.chat_id,
-            thread_id=self.thread_id,
-            reply_to=self.reply_to,
-            private=self.is_private,
-        )
-        return reply.model_dump(exclude_none=True)
-
-    @classmethod
-    def from_reply(cls, reply: TelegramReply) -> Place:
-        return cls(reply.chat_id, reply.thread_id, reply.reply_to, reply.private)
 
 
 class Sender:
@@ -232,17 +209,17 @@ class TelegramAnswer:
             return
         text = f"🔑 To continue, sign in to {request.server}: {request.url}"
         try:
-            await self.sender.notify(Place(self.requester, is_private=True), text)
+            await self.sender.notify(Place(chat_id=self.requester, private=True), text)
         except PlatformError as exc:
             logger.info("could not message user %s privately: %s", self.requester, exc)
-            if not self.place.is_private:
+            if not self.place.private:
                 await self.sender.notify(
                     self.place,
                     f"🔑 Sign-in needed: open a private chat with @{self.bot_username}, "
                     "send /start, then ask again.",
                 )
             return
-        if not self.place.is_private:
+        if not self.place.private:
             await self.sender.notify(self.place, "🔑 I sent you a private message to sign in.")
 
     async def finish(self, answer: str) -> None:
