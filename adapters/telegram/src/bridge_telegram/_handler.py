@@ -11,6 +11,7 @@ import logging
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
@@ -231,13 +232,14 @@ class Handler:
                 ) as turn:
                     if not turn.merged:
 
-                        async def placed(message_id: int) -> None:
-                            await turn.set_reply(message_id=message_id)
-                            await self._remember_answer(
-                                key, place, message_id, turn.record.agent_id
-                            )
+                        async def record(changes: dict[str, Any]) -> None:
+                            await turn.set_reply(**changes)
+                            if "message_id" in changes:
+                                await self._remember_answer(
+                                    key, place, changes["message_id"], turn.record.agent_id
+                                )
 
-                        view.on_message = placed
+                        view.on_record = record
                         await drive(turn, view, conversations)
             finally:
                 group.cancel_scope.cancel()
@@ -264,8 +266,22 @@ class Handler:
     async def deliver(
         self, record: InFlightTurn, task: Task | None, error: UpstreamError | None
     ) -> None:
-        """Finish a turn whose process died: edit the recorded message, or send the answer."""
+        """Finish a turn whose process died: edit the recorded message and overflow parts,
+        send (and record) what was never sent."""
         place = Place.model_validate(record.reply)
         text = failure_of(error).text if error is not None else final_answer(task, "")
-        view = TelegramAnswer(self.sender, place, use_draft=False, message_id=place.message_id)
+
+        async def keep(changes: dict[str, Any]) -> None:
+            nonlocal record
+            record = record.model_copy(update={"reply": {**record.reply, **changes}})
+            await self.runtime.store.record_turn(record)
+
+        view = TelegramAnswer(
+            self.sender,
+            place,
+            use_draft=False,
+            on_record=keep,
+            message_id=place.message_id,
+            parts=place.parts,
+        )
         await view.finish(text)

@@ -4,7 +4,8 @@ Private chats stream a draft (`sendMessageDraft`) and then send the answer;
 groups and topics get one message, created with the first visible content and
 edited at most as often as the scheduler allows, with a status line for tool
 steps. A failed `sendMessageDraft` sends that answer down the second path, and drafts
-are tried again after `draft_cooldown` seconds.
+are tried again after `draft_cooldown` seconds. The answer's message and each overflow
+part are recorded as soon as they exist, before the next is sent.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import anyio
 from pydantic import BaseModel, ConfigDict
@@ -30,7 +32,8 @@ logger = logging.getLogger(__name__)
 
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
-OnMessage = Callable[[int], Awaitable[None]]
+OnRecord = Callable[[dict[str, Any]], Awaitable[None]]
+"""Records changes to the turn's `Place` (its message ids) before anything else is sent."""
 
 
 class Place(BaseModel):
@@ -44,6 +47,8 @@ class Place(BaseModel):
     reply_to: int | None = None
     private: bool = False
     message_id: int | None = None
+    parts: tuple[int, ...] = ()
+    """Messages carrying the overflow of a long answer, in order."""
 
     @property
     def destination(self) -> str:
@@ -164,8 +169,9 @@ class TelegramAnswer:
         use_draft: bool,
         requester: int | None = None,
         bot_username: str = "",
-        on_message: OnMessage | None = None,
+        on_record: OnRecord | None = None,
         message_id: int | None = None,
+        parts: tuple[int, ...] = (),
     ) -> None:
         self.sender, self.place = sender, place
         self.use_draft = use_draft and sender.supports_drafts
@@ -176,7 +182,8 @@ class TelegramAnswer:
         self.status: str | None = None
         self.message_id = message_id
         """The message carrying the answer (recovery passes the recorded one)."""
-        self.on_message = on_message
+        self.on_record = on_record
+        self.parts = list(parts)
         self._shown = ""
         self._drawing = anyio.Lock()
         self._finished = False
@@ -276,8 +283,8 @@ class TelegramAnswer:
 
     async def _placed(self, message_id: int) -> None:
         self.message_id = message_id
-        if self.on_message is not None:
-            await self.on_message(message_id)
+        if self.on_record is not None:
+            await self.on_record({"message_id": message_id})
 
     async def _commit(self, markdown: str) -> None:
         """Commit the final text: edit the message (or send it), then the overflow.
@@ -301,5 +308,23 @@ class TelegramAnswer:
         await self.sender.scheduler.submit(
             self.place.destination, commit, slot=self.slot, priority=Priority.FINAL
         )
-        for piece in rest:
-            await self.sender.send(self.place, piece, reply=False)
+        for index, piece in enumerate(rest):
+            await self._overflow(index, piece)
+
+    async def _overflow(self, index: int, piece: Rendered) -> None:
+        """One overflow part: a recorded part is edited (recovery), a new one is sent and
+        recorded before the next is sent."""
+        if index < len(self.parts):
+            part = self.parts[index]
+            await self.sender.scheduler.submit(
+                self.place.destination,
+                lambda: self.sender.edit(self.place, part, piece),
+                slot=("message", part),
+                priority=Priority.FINAL,
+            )
+            return
+        message = await self.sender.send(self.place, piece, reply=False)
+        if message is not None:
+            self.parts.append(message.message_id)
+            if self.on_record is not None:
+                await self.on_record({"parts": list(self.parts)})

@@ -110,6 +110,7 @@ class FakeBotAPI:
         self._file_ids = itertools.count(1)
         self._last_edit: dict[int, float] = {}
         self._forced: dict[str, list[tuple[int, int]]] = {}
+        self._passing: dict[str, int] = {}
         self._changed = anyio.Event()
         self.closing = anyio.Event()
         self.spawn: Callable[[Callable[[], Any]], object] | None = None
@@ -141,10 +142,13 @@ class FakeBotAPI:
     def rate_limited(self) -> int:
         return sum(1 for call in self.calls if call.status == 429)
 
-    def fail_next(self, method: str, *, retry_after: int = 1, status: int = 429) -> None:
-        """Answer the next call of `method` with `status`: 429 carries `retry_after`,
-        another status (a 5xx) an internal server error."""
+    def fail_next(
+        self, method: str, *, retry_after: int = 1, status: int = 429, after: int = 0
+    ) -> None:
+        """Answer the next call of `method` (once `after` more have passed) with `status`:
+        429 carries `retry_after`, another status (a 5xx) an internal server error."""
         self._forced.setdefault(method, []).append((status, retry_after))
+        self._passing[method] = after
 
     # -- chats and updates -------------------------------------------------------
 
@@ -242,7 +246,9 @@ class FakeBotAPI:
 
     async def _dispatch(self, method: str, params: dict[str, Any]) -> Any:
         forced = self._forced.get(method)
-        if forced:
+        if forced and self._passing.get(method):
+            self._passing[method] -= 1
+        elif forced:
             status, retry_after = forced.pop(0)
             if status == 429:
                 raise ApiError(429, "Too Many Requests: retry later", retry_after)
