@@ -193,7 +193,12 @@ async def test_user_text_echoed_by_the_bot_is_plain(
     emulator: Emulator, telegram: FakeBotAPI
 ) -> None:
     hostile = "**[you](tg://user?id=1)** `x"
-    async with running_bridge(emulator, telegram):
-        reply = await _says(telegram, ALICE, ALICE.id, f"/agent {hostile}", "No agent named")
-    [message] = [m for m in telegram.sent(ALICE.id) if m.text == reply]
-    assert hostile in message.text and not message.entities
+    document = (f"{hostile}.txt", b"z" * 2048)
+    async with running_bridge(emulator, telegram, max_file_bytes=1024):
+        await _says(telegram, ALICE, ALICE.id, f"/agent {hostile}", "No agent named")
+        telegram.queue(ALICE.says(telegram, ALICE.id, "read it", document=document))
+        with anyio.fail_after(10):
+            await telegram.wait_for(lambda: _texts(telegram, ALICE.id, "too large"))
+    echoed = [m for m in telegram.sent(ALICE.id) if hostile in m.text]
+    assert len(echoed) == 2
+    assert not any(m.entities for m in echoed)

@@ -140,7 +140,8 @@ class Handler:
         urls: list[str] = []
         for attachment in inbound.attachments:
             if attachment.size is not None and attachment.size > self.config.max_file_bytes:
-                await self.sender.notify(place, f"⚠️ {attachment.filename} is too large to pass on.")
+                # The name is the user's text: sent plain, never as Markdown.
+                await self.sender.say(place, f"⚠️ {attachment.filename} is too large to pass on.")
                 continue
             urls.append(
                 self.runtime.files.publish(
