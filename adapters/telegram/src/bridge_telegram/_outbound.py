@@ -34,6 +34,7 @@ _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 OnRecord = Callable[[dict[str, Any]], Awaitable[None]]
 """Records changes to the turn's `Place` (its message ids) before anything else is sent."""
+PLACEHOLDER = "⏳"
 
 
 class Place(BaseModel):
@@ -185,13 +186,20 @@ class TelegramAnswer:
         self.on_record = on_record
         self.parts = list(parts)
         self._shown = ""
+        """What the answer's message shows (drafts are not that message)."""
+        self._drafted = ""
         self._drawing = anyio.Lock()
         self._finished = False
 
     # -- bridge.chat.AnswerView ------------------------------------------------------
 
     async def start(self) -> None:
-        """Nothing to show yet (groups see the typing indicator)."""
+        """Send and record the message that will carry the answer, before any answer text:
+        recovery then edits it instead of sending the answer again (drafts still stream)."""
+        if self.message_id is None:
+            message = await self.sender.send(self.place, Rendered(PLACEHOLDER))
+            if message is not None:
+                await self._placed(message.message_id)
 
     async def text(self, delta: str, streamed: str) -> None:
         self.body, self.status = streamed, None
@@ -255,11 +263,12 @@ class TelegramAnswer:
     async def _refresh(self) -> None:
         # Rendered when the budget allows, not per chunk: always the latest text.
         piece = render_preview(self.body, self.status)
-        if not piece.text or piece.key == self._shown:
+        if not piece.text or piece.key == (self._drafted if self.use_draft else self._shown):
             return
         if self.use_draft:
             try:
                 await self.sender.draft(self.place, self.draft_id, piece)
+                self._drafted = piece.key
             except PlatformRateLimitError:
                 raise
             except PlatformError as exc:
@@ -273,8 +282,8 @@ class TelegramAnswer:
                 self.sender.drafts.pause()
                 # Redrawn as a message on the chat's own budget, which its flood waits pause.
                 self._changed()
-                return
-        elif self.message_id is None:
+            return
+        if self.message_id is None:
             message = await self.sender.post_now(self.place, piece)
             await self._placed(message.message_id)
         else:
