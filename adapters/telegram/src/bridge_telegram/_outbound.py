@@ -196,10 +196,16 @@ class TelegramAnswer:
     async def start(self) -> None:
         """Send and record the message that will carry the answer, before any answer text:
         recovery then edits it instead of sending the answer again (drafts still stream)."""
-        if self.message_id is None:
+        if self.message_id is not None:
+            return
+        try:
             message = await self.sender.send(self.place, Rendered(PLACEHOLDER))
-            if message is not None:
-                await self._placed(message.message_id)
+        except PlatformError as exc:
+            # The answer is then posted when it has content, as a new message.
+            logger.info("no placeholder in chat %s: %s", self.place.chat_id, exc)
+            return
+        if message is not None:
+            await self._placed(message.message_id)
 
     async def text(self, delta: str, streamed: str) -> None:
         self.body, self.status = streamed, None
