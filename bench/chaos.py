@@ -6,7 +6,7 @@ R2  Telegram 429/5xx and Slack 429, ok:false ratelimited and 5xx on the answer p
 R3  Slack retries x3 and Telegram webhook replays across two replicas on one Redis store
 R4  `bridge serve` killed with SIGKILL mid-turn and restarted (--kills, default 100);
 R4' the same, plus a kill the moment each recovered answer lands (--race-kills, 30):
-    it measures the known at-least-once window of Telegram sends
+    recovered Telegram answers edit the placeholder recorded at the turn's start: none twice
 R5  forged, stale, unsigned and malformed requests, 100k-character messages, an event over
     max_event_bytes; Hypothesis-fuzzed event streams, 32 MiB oversize streams, bad configs
 R7  hostile users: poison Markdown, broadcasts and tg:// links through agent output,
@@ -94,10 +94,10 @@ async def _r4(kills: int, seed: int, *, settle: bool = True) -> Figures:
     with tempfile.TemporaryDirectory(prefix="chaos-kills-") as folder:
         report = await run_kills(kills, seed, Path(folder), settle=settle)
     if not settle:
-        report.figures.scenario = "R4' kill as the answer lands (gap)"
+        report.figures.scenario = "R4' kill as the answer lands"
         report.figures.notes.append(
             "a second kill per round, the moment the recovered answer reaches the chat: "
-            "the known at-least-once window of Telegram sends (no idempotency key)"
+            "recovery edits the placeholder recorded at the start of the turn (no resend)"
         )
     codes = report.exit_codes
     report.figures.notes.append(
@@ -159,7 +159,7 @@ async def main(
     scenarios.append(("R4 SIGKILL mid-turn (telegram)", lambda: _r4(kills, seed)))
     if race_kills:
         scenarios.append(
-            ("R4' kill as the answer lands (gap)", lambda: _r4(race_kills, seed, settle=False))
+            ("R4' kill as the answer lands", lambda: _r4(race_kills, seed, settle=False))
         )
     scenarios.append(("R5 hostile requests, big messages", _r5_requests))
     scenarios.append(("R5 fuzzed streams, oversize, config", _r5_streams))

@@ -7,11 +7,10 @@ emulator shows its invoke and the store shows the turn in flight with its task i
 kills the process, starts the next one, and waits for the answer it recovers and for
 that delivery to be committed (the turn gone from the ledger).
 
-Not covered by default: a kill after a delivery reached Telegram but before the bridge
-recorded it. The Bot API has no idempotency key, so the next start sends that answer
-again; in private chats (drafts, no placeholder to edit) the user then sees it twice.
-`run_kills(..., settle=False)` adds a kill just as each recovered answer lands, to
-measure that gap.
+`run_kills(..., settle=False)` adds a kill just as each recovered answer lands. The Bot
+API has no idempotency key, so the bridge sends and records a placeholder at the start of
+every turn (private chats too) and the answer, live or recovered, edits it: an edit
+repeated after a kill changes nothing, so no answer is sent twice.
 """
 
 from __future__ import annotations
@@ -161,7 +160,7 @@ async def run_kills(kills: int, seed: int, workdir: Path, *, settle: bool = True
     """`kills` rounds of ask, kill -9 mid-turn, restart; then count what the chats show.
 
     With `settle=False` each round also kills the process the moment the recovered answer
-    reaches the chat, and restarts it: that measures the known gap."""
+    reaches the chat, and restarts it: the answer must still land exactly once."""
     started = time.monotonic()
     store_url = f"sqlite:///{workdir / 'state.db'}"
     config, log = workdir / "bridge.toml", workdir / "bridge.log"

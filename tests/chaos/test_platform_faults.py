@@ -86,7 +86,8 @@ async def test_a_failed_queued_notice_does_not_lose_the_message_it_announces() -
             await _answered(fake, text)
     texts = [m.text for m in final_messages(fake, USER.id)]
     assert texts == ["Sorry for the wait. Done: first", "Sorry for the wait. Done: second"]
-    assert next(e.status for e in rig.front.exchanges if e.method == "sendMessage") == 502
+    # The first sendMessage is the first turn's placeholder; the second is the notice.
+    assert [e.status for e in rig.front.exchanges if e.method == "sendMessage"][1] == 502
 
 
 async def test_a_platform_error_while_recovery_delivers_leaves_the_turn_for_the_next_pass() -> None:

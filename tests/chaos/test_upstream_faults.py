@@ -103,6 +103,7 @@ async def test_a_turn_polled_past_poll_timeout_ends_in_an_error_and_the_bridge_k
             await fake.wait_for(lambda: fake.sent(other.id))
         [task] = rig.emulator.tasks.values()
         assert task.status == "paused"
-    [prompt, error] = final_messages(fake, user.id)
+    # The answer's placeholder, sent at the start of the turn, is the one the error edits.
+    [error, prompt] = final_messages(fake, user.id)
     assert "wait for me" in prompt.text
     assert "wait for me" not in error.text

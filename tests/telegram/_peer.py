@@ -2,7 +2,8 @@
 
 The front corrects only the emulator's deviations that python-telegram-bot 22
 rejects: `getMe` without `is_bot`, dates in milliseconds, `sendChatAction`
-unsupported, `null` results of edits and `setWebhook`, errors as `{message}`,
+unsupported, `null` results of edits and `setWebhook`, messages echoing
+`link_preview_options` as a JSON string, errors as `{message}`,
 and `getUpdates` without long polling. It also adds the webhook secret header
 the emulator does not send. Everything else passes through unchanged.
 """
@@ -106,6 +107,8 @@ class CompatFront:
                 answer.status_code,
             )
         result = _fix_dates(data.get("result"))
+        if isinstance(result, dict) and isinstance(result.get("link_preview_options"), str):
+            result["link_preview_options"] = json.loads(result["link_preview_options"])
         if method == "getMe":
             result["is_bot"] = True
         elif method == "editMessageText" and result is None:

@@ -115,9 +115,9 @@ async def test_a_failed_draft_edits_that_answer_and_drafts_return_after_the_cool
     # The first answer: one failed draft, then one message edited as the answer grew.
     assert drafts[0].status == 500
     assert first.edits >= 1
-    # The second answer streams as drafts again and lands as one new message.
+    # The second answer streams as drafts again and lands in its placeholder, edited once.
     assert len(drafts) > 1 and all(call.status == 200 for call in drafts[1:])
-    assert second.edits == 0
+    assert second.edits == 1
 
 
 async def test_within_the_cooldown_answers_are_edited_without_trying_drafts(

@@ -39,3 +39,27 @@ async def test_a_turn_cut_off_by_a_crash_is_delivered_into_its_placeholder_after
     [answer] = fake.sent(GROUP)
     assert answer.text == final
     assert len(emulator.invokes()) == 1
+
+
+async def test_a_long_answer_cut_off_between_parts_is_finished_without_repeating_one(
+    emulator: Emulator, fake: FakeBotAPI
+) -> None:
+    fake.min_edit_interval = 0
+    async with running_bridge(emulator, fake, conversations=FAST_RECOVERY, default_agent="writer"):
+        fake.fail_next("sendMessage", status=500, after=2)  # the second overflow part
+        fake.queue(BOB.says(fake, GROUP, "@bridge_test_bot chunks=3 seconds=0.3 chars=16000"))
+        [task] = await _created(emulator, fake)
+        with anyio.fail_after(10):
+            record = await emulator.wait_for_status(task, "completed")
+        parts = [piece.text for piece in to_telegram(record.to_json()["result"])]
+        with anyio.fail_after(20):
+            await fake.wait_for(lambda: [m.text for m in fake.sent(GROUP)] == parts)
+    assert len(parts) >= 3
+    assert [m.text for m in fake.sent(GROUP)] == parts
+    assert [c.status for c in fake.calls_to("sendMessage")].count(500) == 1
+
+
+async def _created(emulator: Emulator, fake: FakeBotAPI) -> list[str]:
+    with anyio.fail_after(10):
+        await fake.wait_for(lambda: emulator.tasks)
+    return list(emulator.tasks)

@@ -57,7 +57,7 @@ async def test_no_rendered_markdown_is_ever_rejected_for_entities_or_length(
     try:
         async with OutputScheduler.open() as scheduler:
             sender = Sender(app.bot, scheduler)
-            place = Place(4242)
+            place = Place(chat_id=4242)
 
             async def send_all(markdown: str) -> None:
                 pieces = render_final(markdown)

@@ -7,11 +7,15 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from bridge.adapters import AdapterConfig
+from bridge.chat import ChatPolicy
 from bridge.config import Required
 
 __all__ = ["ChatRoute", "TelegramConfig"]
 
 DEFAULT_API_URL = "https://api.telegram.org"
+
+GroupConversation = Literal["chat", "thread", "user"]
+"""In groups without topics: one conversation per chat, per reply thread, or per user."""
 
 
 class ChatRoute(BaseModel):
@@ -20,11 +24,15 @@ class ChatRoute(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     agent: str | None = Field(default=None, description="agent name or id for this chat")
-    group_conversation: Literal["chat", "thread"] | None = None
+    group_conversation: GroupConversation | None = None
+    allowed_agents: list[str] | None = Field(
+        default=None, description="agents this chat may choose (unset: the adapter's list)"
+    )
 
 
-class TelegramConfig(AdapterConfig):
-    """Every key of `[adapters.telegram]`; `config.example.toml` documents each one."""
+class TelegramConfig(AdapterConfig, ChatPolicy):
+    """Every key of `[adapters.telegram]`; `config.example.toml` documents each one. User
+    ids in `allowed_users` and `admins` are Telegram user ids."""
 
     public: ClassVar[bool] = True
 
@@ -35,7 +43,7 @@ class TelegramConfig(AdapterConfig):
     api_url: str = DEFAULT_API_URL
     default_agent: str | None = None
     routes: dict[str, ChatRoute] = Field(default_factory=dict)
-    group_conversation: Literal["chat", "thread"] = "chat"
+    group_conversation: GroupConversation = "chat"
     allowed_chat_ids: list[int] | None = None
     allowed_user_ids: list[int] | None = None
     email_template: str = "{user_id}@telegram.invalid"
@@ -48,6 +56,9 @@ class TelegramConfig(AdapterConfig):
     poll_timeout: float = Field(default=30.0, ge=0)
     poller_lease: float = Field(default=30.0, gt=0)
     max_file_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    admin_cache_seconds: float = Field(
+        default=60.0, ge=0, description="how long a chat administrator check is trusted"
+    )
     request_timeout: float = Field(default=30.0, gt=0)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="webhook bodies")
 
@@ -67,8 +78,20 @@ class TelegramConfig(AdapterConfig):
     def route_for(self, chat_id: int) -> ChatRoute:
         return self.routes.get(str(chat_id)) or ChatRoute()
 
+    def allows_agent(self, chat_id: int, agent_id: str, name: str | None = None) -> bool:
+        """The chat's route list when it has one, else `allowed_agents`."""
+        listed = self.route_for(chat_id).allowed_agents
+        if listed is None:
+            return self.is_allowed_agent(agent_id, name)
+        return (
+            ChatPolicy(allowed_agents=listed).is_allowed_agent(agent_id, name) if listed else True
+        )
+
     def is_allowed(self, chat_id: int, user_id: int | None) -> bool:
         if self.allowed_chat_ids is not None and chat_id not in self.allowed_chat_ids:
+            return False
+        user = None if user_id is None else str(user_id)
+        if not self.is_allowed_user(user):
             return False
         if self.allowed_user_ids is None:
             return True

@@ -8,52 +8,40 @@ drawn by an `AnswerView`.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
 from telegram import Update
 
-from bridge.chat import NOT_SHOWN_TEXT
-from bridge.conversations import ConversationKey, Message, Turn
-from bridge.errors import FileRefusedError, PlatformError, RunFailedError, UpstreamError
-from bridge.events import (
-    AnalysisRecorded,
-    AuthEventReceived,
-    Event,
-    TaskUpdated,
-    TextDelta,
-    ThoughtRecorded,
-    ToolCallFinished,
-    ToolCallRequested,
-)
+from bridge.chat import UserGate, drive, failure_of, final_answer
+from bridge.conversations import ConversationKey, Message
+from bridge.errors import FileRefusedError, PlatformError, UpstreamError
 from bridge.files import FileBody, fetch_url
 from bridge.models import Task, User
 from bridge.runtime import Runtime
 from bridge.stores import InFlightTurn, ThreadRef
 from bridge_telegram._api import bot_call
-from bridge_telegram._commands import Commands
-from bridge_telegram._config import TelegramConfig
+from bridge_telegram._commands import Commands, principal
+from bridge_telegram._config import GroupConversation, TelegramConfig
 from bridge_telegram._inbound import Inbound, conversation_key, read_update
-from bridge_telegram._outbound import AnswerView, Place, Sender
+from bridge_telegram._outbound import Place, Sender, TelegramAnswer
 
-__all__ = ["SOURCE", "Handler", "failure_text"]
+__all__ = ["SOURCE", "Handler"]
 
 logger = logging.getLogger(__name__)
 
 SOURCE = "telegram"
 
 
-def failure_text(error: UpstreamError) -> str:
-    """What the user reads when a turn ends without an answer."""
-    if isinstance(error, RunFailedError):
-        if error.status == "stopped":
-            return "⏹ Stopped."
-        detail = f": {error.task.result}" if error.task.result else "."
-        return f"⚠️ The agent could not finish ({error.status}){detail}"
-    return "⚠️ The agent platform did not answer. Please try again in a moment."
+SLOW_DOWN = "⏳ You are sending messages faster than I can take them; please slow down."
+DROPPED = (
+    "⚠️ Too many messages are waiting for this conversation: I dropped this one. "
+    "Send it again once I have answered."
+)
 
 
 class Handler:
@@ -74,6 +62,9 @@ class Handler:
         self.bot_id = bot_id
         self.username = username
         self.commands = Commands(config, runtime, sender)
+        self.gate = UserGate(config.user_rate_limit, config.user_rate_window)
+        self._warned = UserGate(1, config.user_rate_window)
+        self._turns: Counter[str] = Counter()
 
     async def handle(self, update: Update) -> None:
         """Act on one update; logs instead of raising (it runs detached)."""
@@ -93,19 +84,26 @@ class Handler:
         if not await self.runtime.conversations.first_delivery(delivery):
             logger.info("update %s was already handled", inbound.update_id)
             return
+        who = str(inbound.user_id) if inbound.user_id is not None else f"chat{inbound.chat_id}"
         place = Place(
-            inbound.chat_id,
-            inbound.topic_id,
-            None if inbound.is_private else inbound.message_id,
-            inbound.is_private,
+            chat_id=inbound.chat_id,
+            thread_id=inbound.topic_id,
+            reply_to=None if inbound.is_private else inbound.message_id,
+            private=inbound.is_private,
         )
+        if not self.gate.admit(who):
+            # Before anything is posted, downloaded or sent upstream; told once per window.
+            logger.info("user %s is over the rate limit; update %s dropped", who, update.update_id)
+            if self._warned.admit(who):
+                await self.sender.notify(place, SLOW_DOWN)
+            return
         key = conversation_key(inbound, self._group_mode(inbound), await self._reply_root(inbound))
         if inbound.command in self.commands.names:
             await self.commands.run(inbound, key, place)
             return
         await self.run_turn(inbound, key, place)
 
-    def _group_mode(self, inbound: Inbound) -> Literal["chat", "thread"]:
+    def _group_mode(self, inbound: Inbound) -> GroupConversation:
         route = self.config.route_for(inbound.chat_id)
         return route.group_conversation or self.config.group_conversation
 
@@ -142,7 +140,8 @@ class Handler:
         urls: list[str] = []
         for attachment in inbound.attachments:
             if attachment.size is not None and attachment.size > self.config.max_file_bytes:
-                await self.sender.notify(place, f"⚠️ {attachment.filename} is too large to pass on.")
+                # The name is the user's text: sent plain, never as Markdown.
+                await self.sender.say(place, f"⚠️ {attachment.filename} is too large to pass on.")
                 continue
             urls.append(
                 self.runtime.files.publish(
@@ -178,6 +177,21 @@ class Handler:
         agent_id = await self.commands.agent_for(key, inbound.chat_id, place)
         if agent_id is None:
             return
+        name = str(key)
+        if self._turns[name] and self.runtime.conversations.waiting(key) >= self.config.max_queued:
+            await self.sender.notify(place, DROPPED)
+            return
+        self._turns[name] += 1
+        try:
+            await self._turn(inbound, key, place, agent_id)
+        finally:
+            self._turns[name] -= 1
+            if not self._turns[name]:
+                del self._turns[name]
+
+    async def _turn(
+        self, inbound: Inbound, key: ConversationKey, place: Place, agent_id: str
+    ) -> None:
         files = await self._files(inbound, place)
         text = inbound.text or ("(see the attached file)" if files else "")
         if not text:
@@ -185,11 +199,17 @@ class Handler:
         message = Message(
             text=text,
             user=self._user(inbound),
-            principal=f"telegram:{inbound.user_id}" if inbound.user_id else None,
+            principal=principal(inbound.user_id),
             files=files,
-            reply=place.as_reply(),
+            reply=place.model_dump(exclude_none=True),
         )
-        view = AnswerView(self.sender, place, use_draft=place.is_private and self.config.use_drafts)
+        view = TelegramAnswer(
+            self.sender,
+            place,
+            use_draft=place.private and self.config.use_drafts,
+            requester=inbound.user_id,
+            bot_username=self.username,
+        )
 
         async def queued() -> None:
             try:
@@ -198,11 +218,12 @@ class Handler:
                 # Best effort: raising here would drop the very message it announces.
                 logger.info("could not tell chat %s its message waits: %s", place.chat_id, exc)
 
+        conversations = self.runtime.conversations
         async with anyio.create_task_group() as group:
-            if not place.is_private:
+            if not place.private:
                 group.start_soon(self._keep_typing, place)
             try:
-                async with self.runtime.conversations.turn(
+                async with conversations.turn(
                     key,
                     message,
                     agent_id=agent_id,
@@ -211,89 +232,26 @@ class Handler:
                     on_queued=queued,
                 ) as turn:
                     if not turn.merged:
-                        await self._draw(turn, view, inbound, place, key)
+
+                        async def record(changes: dict[str, Any]) -> None:
+                            await turn.set_reply(**changes)
+                            if "message_id" in changes:
+                                await self._remember_answer(
+                                    key, place, changes["message_id"], turn.record.agent_id
+                                )
+
+                        view.on_record = record
+                        await drive(turn, view, conversations)
             finally:
                 group.cancel_scope.cancel()
 
-    async def _draw(
-        self, turn: Turn, view: AnswerView, inbound: Inbound, place: Place, key: ConversationKey
+    async def _remember_answer(
+        self, key: ConversationKey, place: Place, message_id: int, agent_id: str
     ) -> None:
-        async def placed(message_id: int) -> None:
-            await turn.set_reply(message_id=message_id)
-            if key.thread.startswith("reply:"):
-                root = key.thread.removeprefix("reply:")
-                ref = ThreadRef(task_id=root, agent_id=turn.record.agent_id)
-                await self.runtime.store.put_thread(
-                    self._answer_key(place.chat_id, message_id), ref
-                )
-
-        view.on_message = placed
-        try:
-            async for event in turn:
-                await self._on_event(event, view, inbound, place)
-            task = turn.task
-            final = (task.result if task and task.result else None) or view.text
-            view.status = None
-            await view.finish(final or "(no answer)")
-        except UpstreamError as exc:
-            view.status = None
-            await view.finish(failure_text(exc))
-        except PlatformError:
-            raise
-        except Exception as exc:  # a rendering bug ends this turn only, never the process
-            await self.runtime.conversations.count_failure(turn.record, exc, stage="render")
-            view.status = None
-            view.text = ""
-            await view.finish(NOT_SHOWN_TEXT)
-
-    async def _on_event(
-        self, event: Event, view: AnswerView, inbound: Inbound, place: Place
-    ) -> None:
-        if isinstance(event, TextDelta):
-            view.text += event.text
-            view.status = None
-        elif isinstance(event, ToolCallRequested):
-            view.status = f"🔧 Using {event.name}…"
-        elif isinstance(event, ToolCallFinished):
-            view.status = f"{'⚠️' if event.is_error else '✓'} {event.name}"
-        elif isinstance(event, ThoughtRecorded | AnalysisRecorded):
-            view.status = f"💭 {event.title or 'Thinking'}…"
-        elif isinstance(event, TaskUpdated) and event.task.is_paused:
-            await self._ask_approval(event.task, place)
-            view.status = "⏸ Waiting for approval…"
-        elif isinstance(event, AuthEventReceived) and event.is_login_required:
-            await self._send_login(event, inbound, place)
-            view.status = "🔑 Waiting for sign-in…"
-        else:
-            return
-        view.changed()
-
-    async def _ask_approval(self, task: Task, place: Place) -> None:
-        request = task.hitl_request or {}
-        title = str(request.get("title") or "Approval required")
-        content = str(request.get("content") or request.get("description") or "")
-        await self.sender.notify(place, f"**⏸ {title}**\n\n{content}".strip())
-
-    async def _send_login(self, event: AuthEventReceived, inbound: Inbound, place: Place) -> None:
-        """The sign-in link goes to the requesting user privately, never into a group."""
-        server = event.server_name or "a connected service"
-        text = f"🔑 To continue, sign in to {server}: {event.url}"
-        if inbound.user_id is None:
-            return
-        dm = Place(inbound.user_id, is_private=True)
-        try:
-            await self.sender.notify(dm, text)
-        except PlatformError as exc:
-            logger.info("could not message user %s privately: %s", inbound.user_id, exc)
-            if not place.is_private:
-                await self.sender.notify(
-                    place,
-                    f"🔑 Sign-in needed: open a private chat with @{self.username}, "
-                    "send /start, then ask again.",
-                )
-            return
-        if not place.is_private:
-            await self.sender.notify(place, "🔑 I sent you a private message to sign in.")
+        """In reply-thread mode, a reply to this answer continues the same thread."""
+        if key.thread.startswith("reply:"):
+            ref = ThreadRef(task_id=key.thread.removeprefix("reply:"), agent_id=agent_id)
+            await self.runtime.store.put_thread(self._answer_key(place.chat_id, message_id), ref)
 
     async def _keep_typing(self, place: Place) -> None:
         while True:
@@ -309,11 +267,22 @@ class Handler:
     async def deliver(
         self, record: InFlightTurn, task: Task | None, error: UpstreamError | None
     ) -> None:
-        """Finish a turn whose process died: edit the recorded message, or send the answer."""
-        place = Place.from_reply(record.reply)
-        if error is not None:
-            text = failure_text(error)
-        else:
-            text = (task.result if task else None) or "(no answer)"
-        message_id = record.reply.get("message_id")
-        await self.sender.deliver(place, int(message_id) if message_id else None, text)
+        """Finish a turn whose process died: edit the recorded message and overflow parts,
+        send (and record) what was never sent."""
+        place = Place.model_validate(record.reply)
+        text = failure_of(error).text if error is not None else final_answer(task, "")
+
+        async def keep(changes: dict[str, Any]) -> None:
+            nonlocal record
+            record = record.model_copy(update={"reply": {**record.reply, **changes}})
+            await self.runtime.store.record_turn(record)
+
+        view = TelegramAnswer(
+            self.sender,
+            place,
+            use_draft=False,
+            on_record=keep,
+            message_id=place.message_id,
+            parts=place.parts,
+        )
+        await view.finish(text)

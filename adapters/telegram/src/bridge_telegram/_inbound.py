@@ -9,12 +9,12 @@ the conversation it continues.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from telegram import Message, MessageEntity, Update
 from telegram.constants import ChatType
 
 from bridge.conversations import ConversationKey
+from bridge_telegram._config import GroupConversation
 
 __all__ = ["Attachment", "Inbound", "conversation_key", "read_update"]
 
@@ -151,17 +151,21 @@ def read_update(update: Update, *, bot_id: int, username: str) -> Inbound | None
 
 
 def conversation_key(
-    inbound: Inbound, group_conversation: Literal["chat", "thread"], reply_root: int | None = None
+    inbound: Inbound, group_conversation: GroupConversation, reply_root: int | None = None
 ) -> ConversationKey:
-    """Private chat → the chat; topic → chat + topic; group → the chat or its reply thread.
+    """Private chat → the chat; topic → chat + topic; group → the chat, its reply thread,
+    or (`"user"`) the sender; in `"user"` mode topics are per sender too.
 
     `reply_root` is the thread a bot answer being replied to belongs to, when known.
     """
     space = str(inbound.chat_id)
     if inbound.is_private:
         return ConversationKey(ADAPTER, space, "private")
-    if inbound.topic_id is not None:
-        return ConversationKey(ADAPTER, space, f"topic:{inbound.topic_id}")
+    topic = f"topic:{inbound.topic_id}:" if inbound.topic_id is not None else ""
+    if group_conversation == "user":
+        return ConversationKey(ADAPTER, space, f"{topic}user:{inbound.user_id}")
+    if topic:
+        return ConversationKey(ADAPTER, space, topic.rstrip(":"))
     if group_conversation == "chat":
         return ConversationKey(ADAPTER, space, "chat")
     return ConversationKey(ADAPTER, space, f"reply:{reply_root or inbound.reply_thread}")

@@ -4,7 +4,8 @@ Private chats stream a draft (`sendMessageDraft`) and then send the answer;
 groups and topics get one message, created with the first visible content and
 edited at most as often as the scheduler allows, with a status line for tool
 steps. A failed `sendMessageDraft` sends that answer down the second path, and drafts
-are tried again after `draft_cooldown` seconds.
+are tried again after `draft_cooldown` seconds. The answer's message and each overflow
+part are recorded as soon as they exist, before the next is sent.
 """
 
 from __future__ import annotations
@@ -12,56 +13,47 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import anyio
+from pydantic import BaseModel, ConfigDict
 from telegram import Bot, LinkPreviewOptions, Message, ReplyParameters
 
+from bridge.chat import ApprovalRequest, Failure, Progress, SignInRequest, Step
 from bridge.cooldown import Cooldown
 from bridge.errors import PlatformError, PlatformRateLimitError
 from bridge.scheduler import OutputScheduler, Priority
 from bridge_telegram._api import NotModifiedError, bot_call
-from bridge_telegram._render import Rendered, render_final, render_preview
+from bridge_telegram._render import MAX_TEXT, Rendered, render_final, render_preview
 
-__all__ = ["AnswerView", "Place", "Sender"]
+__all__ = ["Place", "Sender", "TelegramAnswer", "status_line"]
 
 logger = logging.getLogger(__name__)
 
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
-OnMessage = Callable[[int], Awaitable[None]]
+OnRecord = Callable[[dict[str, Any]], Awaitable[None]]
+"""Records changes to the turn's `Place` (its message ids) before anything else is sent."""
+PLACEHOLDER = "⏳"
 
 
-@dataclass(frozen=True, slots=True)
-class Place:
-    """Where an answer goes: chat, forum topic, and the message it replies to."""
+class Place(BaseModel):
+    """Where an answer goes (chat, forum topic, the message it replies to, and once it
+    exists the message carrying it): what a turn's ledger record keeps in `record.reply`."""
+
+    model_config = ConfigDict(frozen=True)
 
     chat_id: int
     thread_id: int | None = None
     reply_to: int | None = None
-    is_private: bool = False
+    private: bool = False
+    message_id: int | None = None
+    parts: tuple[int, ...] = ()
+    """Messages carrying the overflow of a long answer, in order."""
 
     @property
     def destination(self) -> str:
         return f"telegram:{self.chat_id}"
-
-    def as_reply(self) -> dict[str, Any]:
-        return {
-            "chat_id": self.chat_id,
-            "thread_id": self.thread_id,
-            "reply_to": self.reply_to,
-            "private": self.is_private,
-        }
-
-    @classmethod
-    def from_reply(cls, reply: dict[str, Any]) -> Place:
-        return cls(
-            int(reply["chat_id"]),
-            reply.get("thread_id"),
-            reply.get("reply_to"),
-            bool(reply.get("private")),
-        )
 
 
 class Sender:
@@ -153,50 +145,120 @@ class Sender:
             message = await self.send(place, piece, priority=priority)
         return message
 
-    async def deliver(self, place: Place, message_id: int | None, markdown: str) -> None:
-        """Recovery: put a final answer in place; editing the placeholder is idempotent."""
-        pieces = render_final(markdown)
-        rest = pieces
-        if message_id is not None:
-            first, rest = pieces[0], pieces[1:]
-            await self.scheduler.submit(
-                place.destination,
-                lambda: self.edit(place, message_id, first),
-                slot=("message", message_id),
-                priority=Priority.FINAL,
-                text=first.key,
-            )
-        for piece in rest:
-            await self.send(place, piece, reply=False)
+    async def say(self, place: Place, text: str) -> None:
+        """Send plain text, no Markdown: for replies that echo what a user wrote."""
+        await self.send(place, Rendered(text[:MAX_TEXT]), priority=Priority.PROMPT)
 
 
-class AnswerView:
-    """The visible state of one streaming answer; scheduled `refresh` ops draw it."""
+def status_line(step: Step) -> str:
+    """A progress step as the italic line above a preliminary answer."""
+    if step.kind == "tool":
+        icon = {"running": "🔧", "done": "✓", "failed": "⚠️"}[step.state]
+        return f"{icon} {step.line}…" if step.state == "running" else f"{icon} {step.label}"
+    return f"💭 {step.line}…" if step.kind == "thinking" else f"⏳ {step.line}"
+
+
+class TelegramAnswer:
+    """One answer as Telegram shows it (a `bridge.chat.AnswerView`): a draft or a message
+    with a status line, edited by scheduled, coalescing refreshes, then the final text."""
 
     def __init__(
-        self, sender: Sender, place: Place, *, use_draft: bool, on_message: OnMessage | None = None
+        self,
+        sender: Sender,
+        place: Place,
+        *,
+        use_draft: bool,
+        requester: int | None = None,
+        bot_username: str = "",
+        on_record: OnRecord | None = None,
+        message_id: int | None = None,
+        parts: tuple[int, ...] = (),
     ) -> None:
-        self.sender = sender
-        self.place = place
+        self.sender, self.place = sender, place
         self.use_draft = use_draft and sender.supports_drafts
+        self.requester, self.bot_username = requester, bot_username
         self.draft_id = secrets.randbelow(2**31 - 2) + 1
         self.slot = ("answer", self.draft_id)
-        self.text = ""
+        self.body = ""
         self.status: str | None = None
-        self.message_id: int | None = None
-        self.on_message = on_message
+        self.message_id = message_id
+        """The message carrying the answer (recovery passes the recorded one)."""
+        self.on_record = on_record
+        self.parts = list(parts)
         self._shown = ""
+        """What the answer's message shows (drafts are not that message)."""
+        self._drafted = ""
         self._drawing = anyio.Lock()
         self._finished = False
+
+    # -- bridge.chat.AnswerView ------------------------------------------------------
+
+    async def start(self) -> None:
+        """Send and record the message that will carry the answer, before any answer text:
+        recovery then edits it instead of sending the answer again (drafts still stream)."""
+        if self.message_id is not None:
+            return
+        try:
+            message = await self.sender.send(self.place, Rendered(PLACEHOLDER))
+        except PlatformError as exc:
+            # The answer is then posted when it has content, as a new message.
+            logger.info("no placeholder in chat %s: %s", self.place.chat_id, exc)
+            return
+        if message is not None:
+            await self._placed(message.message_id)
+
+    async def text(self, delta: str, streamed: str) -> None:
+        self.body, self.status = streamed, None
+        self._changed()
+
+    async def progress(self, step: Step, progress: Progress) -> None:
+        self.status = status_line(step)
+        self._changed()
+
+    async def approval(self, request: ApprovalRequest) -> None:
+        link = f"[Open the approval]({request.url})" if request.url else ""
+        parts = (f"**⏸ {request.title}**", request.content, link)
+        await self.sender.notify(self.place, "\n\n".join(part for part in parts if part))
+        self.status = "⏸ Waiting for approval…"
+        self._changed()
+
+    async def sign_in(self, request: SignInRequest) -> None:
+        """The sign-in link goes to the requesting user privately, never into a group."""
+        self.status = "🔑 Waiting for sign-in…"
+        self._changed()
+        if self.requester is None:
+            return
+        text = f"🔑 To continue, sign in to {request.server}: {request.url}"
+        try:
+            await self.sender.notify(Place(chat_id=self.requester, private=True), text)
+        except PlatformError as exc:
+            logger.info("could not message user %s privately: %s", self.requester, exc)
+            if not self.place.private:
+                await self.sender.notify(
+                    self.place,
+                    f"🔑 Sign-in needed: open a private chat with @{self.bot_username}, "
+                    "send /start, then ask again.",
+                )
+            return
+        if not self.place.private:
+            await self.sender.notify(self.place, "🔑 I sent you a private message to sign in.")
+
+    async def finish(self, answer: str) -> None:
+        await self._commit(answer)
+
+    async def fail(self, failure: Failure, streamed: str) -> None:
+        await self._commit(failure.text)
+
+    # -- drawing ------------------------------------------------------------------------
 
     @property
     def _refresh_destination(self) -> str:
         # Drafts are not messages: their own budget, so the answer never waits behind one.
         return f"{self.place.destination}:draft" if self.use_draft else self.place.destination
 
-    def changed(self) -> None:
+    def _changed(self) -> None:
         """Something visible changed: queue a refresh (queued refreshes coalesce)."""
-        if (self.text or self.status) and not self._finished:
+        if (self.body or self.status) and not self._finished:
             self.sender.scheduler.post(self._refresh_destination, self.refresh, slot=self.slot)
 
     async def refresh(self) -> None:
@@ -206,12 +268,13 @@ class AnswerView:
 
     async def _refresh(self) -> None:
         # Rendered when the budget allows, not per chunk: always the latest text.
-        piece = render_preview(self.text, self.status)
-        if not piece.text or piece.key == self._shown:
+        piece = render_preview(self.body, self.status)
+        if not piece.text or piece.key == (self._drafted if self.use_draft else self._shown):
             return
         if self.use_draft:
             try:
                 await self.sender.draft(self.place, self.draft_id, piece)
+                self._drafted = piece.key
             except PlatformRateLimitError:
                 raise
             except PlatformError as exc:
@@ -224,26 +287,22 @@ class AnswerView:
                 self.use_draft = False
                 self.sender.drafts.pause()
                 # Redrawn as a message on the chat's own budget, which its flood waits pause.
-                self.changed()
-                return
-        else:
-            await self._draw(piece)
-        self._shown = piece.key
-
-    async def _draw(self, piece: Rendered) -> None:
+                self._changed()
+            return
         if self.message_id is None:
             message = await self.sender.post_now(self.place, piece)
             await self._placed(message.message_id)
         else:
             await self.sender.edit(self.place, self.message_id, piece)
+        self._shown = piece.key
 
     async def _placed(self, message_id: int) -> None:
         self.message_id = message_id
-        if self.on_message is not None:
-            await self.on_message(message_id)
+        if self.on_record is not None:
+            await self.on_record({"message_id": message_id})
 
-    async def finish(self, markdown: str) -> None:
-        """Commit the final answer: edit the message (or send it), then the overflow.
+    async def _commit(self, markdown: str) -> None:
+        """Commit the final text: edit the message (or send it), then the overflow.
 
         Refreshes still queued become no-ops, and one being drawn is waited
         for, so nothing preliminary can be drawn after the answer.
@@ -264,5 +323,23 @@ class AnswerView:
         await self.sender.scheduler.submit(
             self.place.destination, commit, slot=self.slot, priority=Priority.FINAL
         )
-        for piece in rest:
-            await self.sender.send(self.place, piece, reply=False)
+        for index, piece in enumerate(rest):
+            await self._overflow(index, piece)
+
+    async def _overflow(self, index: int, piece: Rendered) -> None:
+        """One overflow part: a recorded part is edited (recovery), a new one is sent and
+        recorded before the next is sent."""
+        if index < len(self.parts):
+            part = self.parts[index]
+            await self.sender.scheduler.submit(
+                self.place.destination,
+                lambda: self.sender.edit(self.place, part, piece),
+                slot=("message", part),
+                priority=Priority.FINAL,
+            )
+            return
+        message = await self.sender.send(self.place, piece, reply=False)
+        if message is not None:
+            self.parts.append(message.message_id)
+            if self.on_record is not None:
+                await self.on_record({"parts": list(self.parts)})

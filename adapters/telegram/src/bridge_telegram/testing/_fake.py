@@ -102,12 +102,15 @@ class FakeBotAPI:
         self.webhook_responses: list[int] = []
         self.queued_at: dict[int, float] = {}
         self.files: dict[str, tuple[str, bytes]] = {}
+        #: `getChatMember` statuses by (chat id, user id); anyone else is a "member".
+        self.members: dict[tuple[int, int], str] = {}
         self._chats: dict[int, _Chat] = {}
         self._pending: list[_Pending] = []
         self._update_ids = itertools.count(1000)
         self._file_ids = itertools.count(1)
         self._last_edit: dict[int, float] = {}
         self._forced: dict[str, list[tuple[int, int]]] = {}
+        self._passing: dict[str, int] = {}
         self._changed = anyio.Event()
         self.closing = anyio.Event()
         self.spawn: Callable[[Callable[[], Any]], object] | None = None
@@ -139,10 +142,13 @@ class FakeBotAPI:
     def rate_limited(self) -> int:
         return sum(1 for call in self.calls if call.status == 429)
 
-    def fail_next(self, method: str, *, retry_after: int = 1, status: int = 429) -> None:
-        """Answer the next call of `method` with `status`: 429 carries `retry_after`,
-        another status (a 5xx) an internal server error."""
+    def fail_next(
+        self, method: str, *, retry_after: int = 1, status: int = 429, after: int = 0
+    ) -> None:
+        """Answer the next call of `method` (once `after` more have passed) with `status`:
+        429 carries `retry_after`, another status (a 5xx) an internal server error."""
         self._forced.setdefault(method, []).append((status, retry_after))
+        self._passing[method] = after
 
     # -- chats and updates -------------------------------------------------------
 
@@ -240,7 +246,9 @@ class FakeBotAPI:
 
     async def _dispatch(self, method: str, params: dict[str, Any]) -> Any:
         forced = self._forced.get(method)
-        if forced:
+        if forced and self._passing.get(method):
+            self._passing[method] -= 1
+        elif forced:
             status, retry_after = forced.pop(0)
             if status == 429:
                 raise ApiError(429, "Too Many Requests: retry later", retry_after)
@@ -349,6 +357,31 @@ class FakeBotAPI:
         message.text, message.entities = text, entities
         message.edits += 1
         return self._message_json(message)
+
+    async def _api_getChatMember(self, params: dict[str, Any]) -> Any:
+        chat_id, user_id = int(params["chat_id"]), int(params["user_id"])
+        status = self.members.get((chat_id, user_id), "member")
+        member: dict[str, Any] = {
+            "status": status,
+            "user": {"id": user_id, "is_bot": False, "first_name": f"User {user_id}"},
+        }
+        if status in ("creator", "administrator"):
+            member["is_anonymous"] = False
+        if status == "administrator":
+            rights = [
+                "manage_chat",
+                "delete_messages",
+                "manage_video_chats",
+                "restrict_members",
+                "promote_members",
+                "change_info",
+                "invite_users",
+                "post_stories",
+                "edit_stories",
+                "delete_stories",
+            ]
+            member |= {"can_be_edited": False} | {f"can_{right}": True for right in rights}
+        return member
 
     async def _api_getFile(self, params: dict[str, Any]) -> Any:
         file_id = str(params.get("file_id"))
