@@ -20,6 +20,7 @@ from bridge_slack.testing import EventSender, FakeSlack, event_callback, open_fa
 from bridge_telegram import WEBHOOK_PATH
 from bridge_telegram.testing import FakeBotAPI, FakeUser, open_fake_bot_api
 
+from bridge.chat import ChatPolicy
 from bridge.emulator import Emulator
 from bridge.runtime import Runtime
 from bridge.testing import open_emulator
@@ -207,6 +208,27 @@ async def forged_stop_click_on_slack(rig: UserRig) -> Outcome:
     return "refused"
 
 
+FLOOD = FakeUser(6602, "Flood")
+FLOOD_MESSAGES = 150
+
+
+async def message_flood_on_telegram(rig: UserRig) -> Outcome:
+    """150 messages from one user: at most the per-user bucket's worth may go upstream."""
+    for number in range(FLOOD_MESSAGES):
+        await rig.telegram_says(FLOOD, FLOOD.id, f"flood {number}")
+    with anyio.fail_after(WAIT):
+        await rig.telegram.wait_for(
+            lambda: any("slow down" in m.text.lower() for m in rig.telegram.sent(FLOOD.id))
+        )
+    email = f"{FLOOD.id}@telegram.invalid"
+    upstream = [
+        r
+        for r in rig.emulator.invokes()
+        if (r.json or {}).get("input", {}).get("user", {}).get("email") == email
+    ]
+    return "refused" if len(upstream) <= ChatPolicy().user_rate_limit else "succeeded"
+
+
 ATTACKS: dict[str, Attack] = {
     "poison Markdown (Telegram)": poison_markdown_on_telegram,
     "poison Markdown (Slack)": poison_markdown_on_slack,
@@ -217,6 +239,7 @@ ATTACKS: dict[str, Attack] = {
     "100k-deep JSON (Telegram)": deeply_nested_telegram_update,
     "stop, switch, reset another member's turn (Slack)": stop_another_members_turn_on_slack,
     "forged Stop clicks (Slack)": forged_stop_click_on_slack,
+    "150-message flood (Telegram)": message_flood_on_telegram,
 }
 
 
