@@ -134,7 +134,10 @@ def _mention(text: str, ts: str, channel: str = "C9") -> dict[str, Any]:
     }
 
 
-def _adapters(slack: FakeSlack, fake: FakeBotAPI) -> list[Any]:
+def webhook_adapters(
+    slack: FakeSlack, fake: FakeBotAPI, *, secret: str = SECRET, telegram_agent: str = "writer"
+) -> list[Any]:
+    """Slack over HTTP events (agent echo) and Telegram over its webhook, on the fakes."""
     config = SlackConfig.model_validate(
         {
             "mode": "http",
@@ -145,7 +148,7 @@ def _adapters(slack: FakeSlack, fake: FakeBotAPI) -> list[Any]:
         }
     )
     telegram = telegram_adapter(
-        fake.token, fake.api_url, mode="webhook", secret_token=SECRET, default_agent="writer"
+        fake.token, fake.api_url, mode="webhook", secret_token=secret, default_agent=telegram_agent
     )
     return [SlackAdapter(config), telegram]
 
@@ -183,7 +186,7 @@ async def run_hostile_requests() -> HostileReport:
         open_fake_slack() as slack,
         open_fake_bot_api() as fake,
     ):
-        async with running(bridge_settings(emulator), _adapters(slack, fake)) as runtime:
+        async with running(bridge_settings(emulator), webhook_adapters(slack, fake)) as runtime:
             base = runtime.http.base_url
             await _slack_hostile(slack, f"{base}/slack/events", report)
             await _telegram_hostile(f"{base}{WEBHOOK_PATH}", report)

@@ -15,7 +15,6 @@ from typing import Any, Literal
 
 import anyio
 import httpx
-from bridge_slack import SlackAdapter, SlackConfig
 from bridge_slack.testing import EventSender, FakeSlack, event_callback, open_fake_slack
 from bridge_telegram import WEBHOOK_PATH
 from bridge_telegram.testing import FakeBotAPI, FakeUser, open_fake_bot_api
@@ -24,7 +23,8 @@ from bridge.chat import ChatPolicy
 from bridge.emulator import Emulator
 from bridge.runtime import Runtime
 from bridge.testing import open_emulator
-from tests.chaos._kit import Figures, bridge_settings, running, telegram_adapter
+from tests.chaos._hostile import webhook_adapters
+from tests.chaos._kit import Figures, bridge_settings, running
 
 Outcome = Literal["refused", "contained", "succeeded"]
 
@@ -251,22 +251,6 @@ class UsersReport:
     figures: Figures = field(default_factory=lambda: Figures("R7 hostile users"))
 
 
-def _adapters(slack: FakeSlack, fake: FakeBotAPI) -> list[Any]:
-    config = SlackConfig.model_validate(
-        {
-            "mode": "http",
-            "bot_token": slack.bot_token,
-            "signing_secret": slack.signing_secret,
-            "api_url": slack.api_url,
-            "default_agent": "echo",
-        }
-    )
-    telegram = telegram_adapter(
-        fake.token, fake.api_url, mode="webhook", secret_token=SECRET, default_agent="echo"
-    )
-    return [SlackAdapter(config), telegram]
-
-
 async def run_hostile_users(attacks: dict[str, Attack] | None = None) -> UsersReport:
     """Every attack against one bridge, then a plain message that must still be answered."""
     report = UsersReport()
@@ -275,7 +259,10 @@ async def run_hostile_users(attacks: dict[str, Attack] | None = None) -> UsersRe
         open_emulator() as emulator,
         open_fake_slack(supports_streaming=False) as slack,
         open_fake_bot_api() as fake,
-        running(bridge_settings(emulator), _adapters(slack, fake)) as runtime,
+        running(
+            bridge_settings(emulator),
+            webhook_adapters(slack, fake, secret=SECRET, telegram_agent="echo"),
+        ) as runtime,
     ):
         events = EventSender(f"{runtime.http.base_url}/slack/events", slack.signing_secret)
         rig = UserRig(runtime, emulator, slack, fake, events)
