@@ -18,14 +18,13 @@ import argparse
 import re
 import statistics
 import sys
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import anyio
 import anyio.abc
 import httpx
+from _timing import Call, timed_calls
 from a2a.client import Client, ClientConfig, ClientFactory
 from a2a.helpers import new_task
 from a2a.server.agent_execution import AgentExecutor, RequestContext
@@ -53,8 +52,6 @@ DEADLINE = 600.0
 BRIDGE = str(Path(sys.executable).parent / "bridge")
 LISTENING = re.compile(rb"bridge serving on 127\.0\.0\.1:(\d+)")
 
-Call = Callable[[int], Awaitable[None]]
-
 
 def bridge_env(emulator: Emulator) -> dict[str, str]:
     return {
@@ -70,19 +67,7 @@ def bridge_env(emulator: Emulator) -> dict[str, str]:
 
 async def measure(call: Call, total: int, concurrency: int) -> list[float]:
     """Run `total` calls, `concurrency` at a time; seconds per call."""
-    times: list[float] = []
-    next_index = iter(range(total))
-
-    async def worker() -> None:
-        for index in next_index:
-            started = time.perf_counter()
-            await call(index)
-            times.append(time.perf_counter() - started)
-
-    async with anyio.create_task_group() as group:
-        for _ in range(concurrency):
-            group.start_soon(worker)
-    return times
+    return await timed_calls(call, total, concurrency)
 
 
 async def direct(emulator: Emulator) -> Call:

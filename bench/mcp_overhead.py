@@ -14,10 +14,10 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import anyio
+from _timing import Call, timed_calls
 from mcp import Client, StdioServerParameters
 
 from bridge.client import AgentClient
@@ -53,25 +53,9 @@ def bridge_env(emulator: Emulator) -> dict[str, str]:
     }
 
 
-Call = Callable[[int], Awaitable[None]]
-
-
 async def measure(call: Call, concurrency: int) -> list[float]:
     """Run CALLS[concurrency] calls, `concurrency` at a time; seconds per call."""
-    total = CALLS[concurrency]
-    times: list[float] = []
-    next_index = iter(range(total))
-
-    async def worker() -> None:
-        for index in next_index:
-            started = time.perf_counter()
-            await call(index)
-            times.append(time.perf_counter() - started)
-
-    async with anyio.create_task_group() as group:
-        for _ in range(concurrency):
-            group.start_soon(worker)
-    return times
+    return await timed_calls(call, CALLS[concurrency], concurrency)
 
 
 def agent_names() -> list[str]:
