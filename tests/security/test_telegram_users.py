@@ -40,7 +40,7 @@ class _LogWatch(logging.Handler):
 
 @contextmanager
 def _watching(needle: str) -> Iterator[_LogWatch]:
-    logger = logging.getLogger("bridge_telegram._handler")
+    logger = logging.getLogger("bridge_telegram._service")
     watch, level = _LogWatch(needle), logger.level
     logger.addHandler(watch)
     logger.setLevel(logging.INFO)

@@ -6,7 +6,7 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 from bridge_telegram import TelegramConfig
-from bridge_telegram._outbound import Place, Sender
+from bridge_telegram._outbound import Sender, TelegramPlace
 from bridge_telegram._render import render_final, render_preview
 from bridge_telegram.adapter import build_application
 from bridge_telegram.testing import FakeBotAPI
@@ -57,7 +57,7 @@ async def test_no_rendered_markdown_is_ever_rejected_for_entities_or_length(
     try:
         async with OutputScheduler.open() as scheduler:
             sender = Sender(app.bot, scheduler)
-            place = Place(chat_id=4242)
+            place = TelegramPlace(chat_id=4242)
 
             async def send_all(markdown: str) -> None:
                 pieces = render_final(markdown)

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from bridge.conversations import ConversationKey
 from bridge_slack._config import SlackConfig
-from bridge_slack._outbound import SlackReply
+from bridge_slack._outbound import SlackPlace
 
 __all__ = ["Inbound", "Trigger", "from_command", "from_event", "key_for", "split_agent_choice"]
 
@@ -48,9 +48,9 @@ class Inbound:
         return f"{self.team}:{self.user}"
 
     @property
-    def where(self) -> SlackReply:
+    def place(self) -> SlackPlace:
         """Where the answer (and any note to the sender) goes."""
-        return SlackReply(
+        return SlackPlace(
             team=self.team,
             channel=self.channel,
             thread_ts=self.thread_ts,

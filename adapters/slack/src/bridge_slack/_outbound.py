@@ -1,4 +1,4 @@
-"""How Slack shows one answer (`Reply`, the chat layer's `AnswerView`), through the output
+"""How Slack shows one answer (`SlackAnswer`, the chat layer's `AnswerView`), through the output
 scheduler: native streams (`chat.startStream` / `appendStream` / `stopStream`, steps as
 `task_update` chunks) or, when streaming is unavailable or fails, one message kept up to
 date with `chat.update`. The final message is always the canonical answer.
@@ -19,14 +19,14 @@ from bridge.scheduler import OutputScheduler, Priority
 from bridge_slack._api import SlackApi, SlackCallError
 from bridge_slack._render import MARKDOWN_LIMIT, body_blocks, final_parts, progress_body
 
-__all__ = ["Reply", "SlackReply", "note"]
+__all__ = ["SlackAnswer", "SlackPlace", "note"]
 
 logger = logging.getLogger(__name__)
 
 _CARD_STATUS = {"running": "in_progress", "done": "complete", "failed": "error"}
 
 
-class SlackReply(BaseModel):
+class SlackPlace(BaseModel):
     """Where a turn's answer goes and is drawn: what Slack keeps in the in-flight record's
     `reply` (recovery reads it back with `model_validate`)."""
 
@@ -45,43 +45,43 @@ class SlackReply(BaseModel):
         return f"{self.team}:{self.user}"
 
 
-Record = Callable[[SlackReply], Awaitable[None]]
+Record = Callable[[SlackPlace], Awaitable[None]]
 
 
 async def note(
     api: SlackApi,
     scheduler: OutputScheduler,
-    where: SlackReply,
+    place: SlackPlace,
     text: str,
     priority: Priority = Priority.DELTA,
 ) -> None:
-    """A private note (ephemeral) to `where.user`, in the thread. Raises `PlatformError`."""
+    """A private note (ephemeral) to `place.user`, in the thread. Raises `PlatformError`."""
     await scheduler.submit(
-        f"slack:{where.channel}:{where.thread_ts}",
+        f"slack:{place.channel}:{place.thread_ts}",
         lambda: api.call(
             "chat.postEphemeral",
-            channel=where.channel,
-            user=where.user,
-            thread_ts=where.thread_ts or None,
+            channel=place.channel,
+            user=place.user,
+            thread_ts=place.thread_ts or None,
             text=text,
         ),
         priority=priority,
-        buckets=[f"slack:{where.team}:chat.postEphemeral"],
+        buckets=[f"slack:{place.team}:chat.postEphemeral"],
     )
 
 
-async def _no_record(reply: SlackReply) -> None:
+async def _no_record(reply: SlackPlace) -> None:
     return None
 
 
-class Reply:
+class SlackAnswer:
     """One answer being drawn in a thread (implements `bridge.chat.AnswerView`)."""
 
     def __init__(
         self,
         api: SlackApi,
         scheduler: OutputScheduler,
-        where: SlackReply,
+        place: SlackPlace,
         *,
         turn_id: str,
         streaming: bool,
@@ -91,7 +91,7 @@ class Reply:
         on_unsupported: Callable[[], None] | None = None,
         mentions: Collection[str] = (),
     ) -> None:
-        self.api, self.scheduler, self.where = api, scheduler, where
+        self.api, self.scheduler, self.place = api, scheduler, place
         self.turn_id = turn_id
         self.mode = "stream" if streaming else "update"
         self.stop_value = stop_value
@@ -101,18 +101,18 @@ class Reply:
         self.mentions = tuple(mentions)
         self.streamed = ""
         self.sent = 0
-        self.ts: str | None = where.ts
+        self.ts: str | None = place.ts
         self.prompts = 0
         self._chunks: list[dict[str, Any]] = []
         self._posted: dict[int, str] = {}
         self._status_ok = True
         self._status_set = False
-        self.dest = f"slack:{where.channel}:{where.thread_ts}"
+        self.dest = f"slack:{place.channel}:{place.thread_ts}"
 
     def _bucket(self, method: str) -> str:
         if method == "chat.postMessage":
-            return f"slack:{self.where.channel}:post"
-        return f"slack:{self.where.team}:{method}"
+            return f"slack:{self.place.channel}:post"
+        return f"slack:{self.place.team}:{method}"
 
     # -- the AnswerView -----------------------------------------------------------
 
@@ -148,7 +148,7 @@ class Reply:
         """A sign-in link for the requesting user only (ephemeral), never in the channel."""
         text = f"To continue, sign in to {self._escape(request.server)}: "
         text += _link(request.url, "sign in")
-        await note(self.api, self.scheduler, self.where, text, Priority.PROMPT)
+        await note(self.api, self.scheduler, self.place, text, Priority.PROMPT)
 
     async def fail(self, failure: Failure, streamed: str) -> None:
         """What was shown so far, then the failure's wording (alone when the answer itself
@@ -203,21 +203,21 @@ class Reply:
         try:
             await self.api.call(
                 "assistant.threads.setStatus",
-                channel_id=self.where.channel,
-                thread_ts=self.where.thread_ts,
+                channel_id=self.place.channel,
+                thread_ts=self.place.thread_ts,
                 status=text,
             )
         except SlackCallError as exc:
-            logger.debug("no thread status in %s: %s", self.where.channel, exc.error)
+            logger.debug("no thread status in %s: %s", self.place.channel, exc.error)
             self._status_ok = False
 
     async def _prompt(self, tag: str, text: str) -> None:
-        where = self.where
+        place = self.place
         await self._send(
             lambda: self.api.post_once(
                 tag,
-                channel=where.channel,
-                thread_ts=where.thread_ts,
+                channel=place.channel,
+                thread_ts=place.thread_ts,
                 text=text,
                 blocks=body_blocks(text),
             ),
@@ -279,7 +279,7 @@ class Reply:
         if chunks:
             text_chunk = [{"type": "markdown_text", "text": piece}] if piece else []
             content = {"chunks": [*chunks, *text_chunk]}
-        w = self.where
+        w = self.place
         if self.ts is None:
             recipient: dict[str, Any] = (
                 {} if w.is_dm else {"recipient_team_id": w.team, "recipient_user_id": w.user}
@@ -288,7 +288,7 @@ class Reply:
                 "chat.startStream", channel=w.channel, thread_ts=w.thread_ts, **recipient, **content
             )
             self.ts = str(started["ts"])
-            await self.record(self.where.model_copy(update={"ts": self.ts, "mode": "stream"}))
+            await self.record(self.place.model_copy(update={"ts": self.ts, "mode": "stream"}))
         else:
             await self.api.call("chat.appendStream", channel=w.channel, ts=self.ts, **content)
         self.sent += used
@@ -302,7 +302,7 @@ class Reply:
 
     async def _draw(self, index: int, body: str, stop_value: str | None = None) -> None:
         """Bring message `index` of the answer to `body` (post it once, then edit it)."""
-        w = self.where
+        w = self.place
         blocks = body_blocks(body, stop_value)
         ts = self.ts if index == 0 else self._posted.get(index)
         if ts is None:
@@ -315,7 +315,7 @@ class Reply:
             )
             if index == 0:
                 self.ts = ts
-                await self.record(self.where.model_copy(update={"ts": ts, "mode": "update"}))
+                await self.record(self.place.model_copy(update={"ts": ts, "mode": "update"}))
             else:
                 self._posted[index] = ts
         else:
@@ -337,10 +337,10 @@ class Reply:
         for index, part in enumerate(parts[1:], start=1):
             await self._send(lambda i=index, p=part: self._draw(i, p), "chat.postMessage")  # type: ignore[misc]
         if attach:
-            where = self.where
+            place = self.place
             await self._send(
                 lambda: self.api.upload(
-                    where.channel, where.thread_ts, text, "answer.md", "The full answer"
+                    place.channel, place.thread_ts, text, "answer.md", "The full answer"
                 ),
                 "files.upload",
             )
@@ -356,7 +356,7 @@ class Reply:
                     rest, used = self._next_piece(MARKDOWN_LIMIT)
                 await self.api.call(
                     "chat.stopStream",
-                    channel=self.where.channel,
+                    channel=self.place.channel,
                     ts=self.ts,
                     markdown_text=rest or None,
                 )
@@ -374,7 +374,7 @@ class Reply:
         if self.ts is None:
             return
         try:
-            await self.api.call("chat.stopStream", channel=self.where.channel, ts=self.ts)
+            await self.api.call("chat.stopStream", channel=self.place.channel, ts=self.ts)
         except PlatformError as exc:
             logger.debug("stream %s not stopped: %s", self.ts, exc)
 

@@ -24,7 +24,7 @@ from bridge_slack._api import SlackApi
 from bridge_slack._config import SlackConfig
 from bridge_slack._directory import UserDirectory
 from bridge_slack._inbound import Inbound, from_command, key_for
-from bridge_slack._outbound import Reply, SlackReply, note
+from bridge_slack._outbound import SlackAnswer, SlackPlace, note
 
 __all__ = ["SlackService"]
 
@@ -72,12 +72,12 @@ class SlackService:
             self.config, inbound.team, inbound.channel, inbound.thread_ts, is_dm=inbound.is_dm
         )
 
-    async def tell(self, where: SlackReply, text: str) -> None:
+    async def notify(self, place: SlackPlace, text: str) -> None:
         """A private note to the sender (ephemeral), in the thread."""
         try:
-            await note(self.api, self.runtime.scheduler, where, text)
+            await note(self.api, self.runtime.scheduler, place, text)
         except PlatformError as exc:
-            logger.warning("could not tell %s: %s", where.user, exc)
+            logger.warning("could not tell %s: %s", place.user, exc)
 
     def _allowed(self, inbound: Inbound) -> bool:
         allowed = self.config.allows_place(
@@ -98,7 +98,7 @@ class SlackService:
             if len(self._slowed) > 10_000:
                 self._slowed.clear()
             self._slowed.add(inbound.principal)
-            await self.tell(inbound.where, TOO_FAST)
+            await self.notify(inbound.place, TOO_FAST)
         return False
 
     async def handle(self, inbound: Inbound) -> None:
@@ -167,13 +167,13 @@ class SlackService:
         """`stop` or `reset` in a conversation, by its requester or an admin only."""
         requester = await self.conversations.requester(key)
         if not await self.may_control(inbound.team, inbound.user, requester):
-            await self.tell(inbound.where, NOT_YOURS.format(what="stop" if stop else "reset"))
+            await self.notify(inbound.place, NOT_YOURS.format(what="stop" if stop else "reset"))
         elif stop:
             await self.stop(key, inbound)
         else:
             await self.conversations.reset(key)
-            await self.tell(
-                inbound.where, "Done: your next message here starts a new conversation."
+            await self.notify(
+                inbound.place, "Done: your next message here starts a new conversation."
             )
 
     async def stop(self, key: ConversationKey, inbound: Inbound | None = None) -> None:
@@ -183,7 +183,7 @@ class SlackService:
             logger.warning("could not stop %s: %s", key, exc)
             stopped = None
         if stopped is None and inbound is not None:
-            await self.tell(inbound.where, "Nothing is running in this thread.")
+            await self.notify(inbound.place, "Nothing is running in this thread.")
 
     async def stop_session(self, team: str, channel: str, thread_ts: str, user: str) -> None:
         """Slack's own stop (`agent_session_stopped`), by the requester or an admin."""
@@ -199,13 +199,13 @@ class SlackService:
             return
         key = ConversationKey.parse(record.key)
         try:
-            requester = SlackReply.model_validate(record.reply).principal
+            requester = SlackPlace.model_validate(record.reply).principal
         except ValidationError:
             requester = None
         if key.space != f"{team}:{channel}" or not await self.may_control(team, user, requester):
             logger.warning("refused a Stop click by %s in %s:%s", user, team, channel)
-            where = SlackReply(team=team, channel=channel, thread_ts="", user=user)
-            await self.tell(where, NOT_YOURS.format(what="stop"))
+            place = SlackPlace(team=team, channel=channel, thread_ts="", user=user)
+            await self.notify(place, NOT_YOURS.format(what="stop"))
             return
         await self.stop(key)
 
@@ -222,13 +222,13 @@ class SlackService:
             ]
         except UpstreamError as exc:
             logger.warning("could not list agents: %s", exc)
-            await self.tell(inbound.where, failure_of(exc).text)
+            await self.notify(inbound.place, failure_of(exc).text)
             return None
         if agent is not None and agent.id in {a.id for a in allowed}:
             return agent
         names = ", ".join(f"`{a.name}`" for a in allowed) or "none"
         text = f"There is no agent named `{_escape(name)}` here. Agents: {names}."
-        await self.tell(inbound.where, text)
+        await self.notify(inbound.place, text)
         return None
 
     async def _route(self, inbound: Inbound, key: ConversationKey) -> str | None:
@@ -242,7 +242,7 @@ class SlackService:
                 return chosen.id if chosen else None
             requester = await self.conversations.requester(key)
             if current and not await self.may_control(inbound.team, inbound.user, requester):
-                await self.tell(inbound.where, NOT_YOURS.format(what="switch the agent of"))
+                await self.notify(inbound.place, NOT_YOURS.format(what="switch the agent of"))
                 return None
             await self.conversations.choose_agent(key, chosen.id, owner=inbound.principal)
             return chosen.id
@@ -250,8 +250,8 @@ class SlackService:
             return current
         name = self.config.channel(inbound.channel).agent or self.config.default_agent
         if not name:
-            await self.tell(
-                inbound.where, "No agent is configured here; name one with `agent:NAME`."
+            await self.notify(
+                inbound.place, "No agent is configured here; name one with `agent:NAME`."
             )
             return None
         agent = await self._agent(inbound, name)
@@ -271,8 +271,8 @@ class SlackService:
                 logger.warning("file %s of %s is not on a Slack file host", name, inbound.ts)
                 refused = "could not be read"
             if refused:
-                await self.tell(
-                    inbound.where, f"`{_escape(name)}` {refused}; it was not passed on."
+                await self.notify(
+                    inbound.place, f"`{_escape(name)}` {refused}; it was not passed on."
                 )
                 continue
             urls.append(
@@ -300,22 +300,22 @@ class SlackService:
     # -- the turn -----------------------------------------------------------------------
 
     async def _answer(self, inbound: Inbound, key: ConversationKey, agent_id: str) -> None:
-        where = inbound.where
+        place = inbound.place
         message = Message(
             text=inbound.text,
             user=await self.users.user(inbound.team, inbound.user),
             principal=inbound.principal,
             files=await self._files(inbound),
-            reply=where.model_dump(exclude_none=True),
+            reply=place.model_dump(exclude_none=True),
         )
         # No await between this check and `turn()` taking its place in the queue.
         waiting = self.conversations.waiting(key)
         if waiting >= self.config.max_queued and (waiting or self.conversations.running_task(key)):
-            await self.tell(inbound.where, DROPPED)
+            await self.notify(inbound.place, DROPPED)
             return
 
         async def queued() -> None:
-            await self.tell(inbound.where, BUSY)
+            await self.notify(inbound.place, BUSY)
 
         async with self.conversations.turn(
             key, message, agent_id=agent_id, source=SOURCE, on_queued=queued
@@ -323,13 +323,13 @@ class SlackService:
             if turn.merged:
                 return
 
-            async def record(reply: SlackReply) -> None:
+            async def record(reply: SlackPlace) -> None:
                 await turn.set_reply(**reply.model_dump(exclude_none=True))
 
-            view = Reply(
+            view = SlackAnswer(
                 self.api,
                 self.runtime.scheduler,
-                where,
+                place,
                 turn_id=turn.record.turn_id,
                 streaming=self.config.streaming and not self.no_streaming.is_paused(inbound.team),
                 stop_value=turn.record.turn_id,
@@ -345,20 +345,20 @@ class SlackService:
     ) -> None:
         """Recovery: finish a turn whose process died; editing the recorded message is idempotent."""
         try:
-            where = SlackReply.model_validate(record.reply)
+            place = SlackPlace.model_validate(record.reply)
         except ValidationError:
             logger.warning("turn %s has no recorded reply; cannot deliver", record.turn_id)
             return
-        reply = Reply(
+        reply = SlackAnswer(
             self.api,
             self.runtime.scheduler,
-            where,
+            place,
             turn_id=record.turn_id,
             streaming=False,
             max_parts=self.config.max_message_parts,
             mentions=self.config.allow_mentions,
         )
-        if where.mode == "stream":
+        if place.mode == "stream":
             await reply.stop_stream_quietly()
         if error is None:
             await reply.finish(final_answer(task, ""))

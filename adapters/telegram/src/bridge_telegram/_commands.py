@@ -17,7 +17,7 @@ from bridge.runtime import Runtime
 from bridge_telegram._api import bot_call
 from bridge_telegram._config import TelegramConfig
 from bridge_telegram._inbound import Inbound
-from bridge_telegram._outbound import Place, Sender
+from bridge_telegram._outbound import Sender, TelegramPlace
 
 __all__ = ["BOT_COMMANDS", "Commands", "principal"]
 
@@ -64,7 +64,7 @@ class Commands:
         self.admins = frozenset(f"telegram:{admin}" for admin in config.admins)
         self._members: OrderedDict[tuple[int, int], tuple[bool, float]] = OrderedDict()
 
-    async def run(self, inbound: Inbound, key: ConversationKey, place: Place) -> None:
+    async def run(self, inbound: Inbound, key: ConversationKey, place: TelegramPlace) -> None:
         conversations = self.runtime.conversations
         try:
             if inbound.command in ("start", "help"):
@@ -125,7 +125,7 @@ class Commands:
         agents = await self.directory.agents()
         return [a for a in agents if self.config.allows_agent(chat_id, a.id, a.name)]
 
-    async def _list(self, key: ConversationKey, chat_id: int, place: Place) -> None:
+    async def _list(self, key: ConversationKey, chat_id: int, place: TelegramPlace) -> None:
         current = await self.agent_for(key, chat_id, place, quiet=True)
         lines = [
             f"- `{agent.name}`{' (current)' if agent.id == current else ''}"
@@ -134,7 +134,7 @@ class Commands:
         ]
         await self.sender.notify(place, "**Agents**\n\n" + ("\n".join(lines) or "(none)"))
 
-    async def _switch(self, inbound: Inbound, key: ConversationKey, place: Place) -> None:
+    async def _switch(self, inbound: Inbound, key: ConversationKey, place: TelegramPlace) -> None:
         agent = await self.directory.find(inbound.args)
         if agent is None or not self.config.allows_agent(inbound.chat_id, agent.id, agent.name):
             shown = " ".join(inbound.args.split())[:_NAME_CHARS]
@@ -146,7 +146,7 @@ class Commands:
         )
 
     async def agent_for(
-        self, key: ConversationKey, chat_id: int, place: Place, *, quiet: bool = False
+        self, key: ConversationKey, chat_id: int, place: TelegramPlace, *, quiet: bool = False
     ) -> str | None:
         """The key's chosen agent (if still allowed), else the chat's route, else
         `default_agent`, else the first allowed agent.

@@ -26,18 +26,18 @@ from bridge.scheduler import OutputScheduler, Priority
 from bridge_telegram._api import NotModifiedError, bot_call
 from bridge_telegram._render import MAX_TEXT, Rendered, render_final, render_preview
 
-__all__ = ["Place", "Sender", "TelegramAnswer", "status_line"]
+__all__ = ["Sender", "TelegramAnswer", "TelegramPlace", "status_line"]
 
 logger = logging.getLogger(__name__)
 
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 OnRecord = Callable[[dict[str, Any]], Awaitable[None]]
-"""Records changes to the turn's `Place` (its message ids) before anything else is sent."""
+"""Records changes to the turn's `TelegramPlace` (its message ids) before anything else is sent."""
 PLACEHOLDER = "⏳"
 
 
-class Place(BaseModel):
+class TelegramPlace(BaseModel):
     """Where an answer goes (chat, forum topic, the message it replies to, and once it
     exists the message carrying it): what a turn's ledger record keeps in `record.reply`."""
 
@@ -71,7 +71,9 @@ class Sender:
     def supports_drafts(self) -> bool:
         return not self.drafts.is_paused()
 
-    async def post_now(self, place: Place, piece: Rendered, *, reply: bool = True) -> Message:
+    async def post_now(
+        self, place: TelegramPlace, piece: Rendered, *, reply: bool = True
+    ) -> Message:
         """`sendMessage`, unscheduled: call it from inside a scheduled op."""
         reply_to = place.reply_to if reply else None
         with bot_call("sendMessage"):
@@ -88,7 +90,7 @@ class Sender:
 
     async def send(
         self,
-        place: Place,
+        place: TelegramPlace,
         piece: Rendered,
         *,
         priority: Priority = Priority.FINAL,
@@ -99,7 +101,7 @@ class Sender:
             place.destination, lambda: self.post_now(place, piece, reply=reply), priority=priority
         )
 
-    async def edit(self, place: Place, message_id: int, piece: Rendered) -> None:
+    async def edit(self, place: TelegramPlace, message_id: int, piece: Rendered) -> None:
         """`editMessageText`, unscheduled; an edit that changes nothing counts as done."""
         try:
             with bot_call("editMessageText"):
@@ -113,7 +115,7 @@ class Sender:
         except NotModifiedError:
             return
 
-    async def draft(self, place: Place, draft_id: int, piece: Rendered) -> None:
+    async def draft(self, place: TelegramPlace, draft_id: int, piece: Rendered) -> None:
         with bot_call("sendMessageDraft"):
             await self.bot.send_message_draft(
                 place.chat_id,
@@ -123,7 +125,7 @@ class Sender:
                 entities=piece.entities or None,
             )
 
-    async def typing(self, place: Place) -> None:
+    async def typing(self, place: TelegramPlace) -> None:
         """One `typing` chat action, on its own budget (it is no message)."""
 
         async def call() -> None:
@@ -137,7 +139,7 @@ class Sender:
         )
 
     async def notify(
-        self, place: Place, markdown: str, *, priority: Priority = Priority.PROMPT
+        self, place: TelegramPlace, markdown: str, *, priority: Priority = Priority.PROMPT
     ) -> Message | None:
         """Send a short Markdown notice (commands, prompts, errors)."""
         message = None
@@ -145,7 +147,7 @@ class Sender:
             message = await self.send(place, piece, priority=priority)
         return message
 
-    async def say(self, place: Place, text: str) -> None:
+    async def say(self, place: TelegramPlace, text: str) -> None:
         """Send plain text, no Markdown: for replies that echo what a user wrote."""
         await self.send(place, Rendered(text[:MAX_TEXT]), priority=Priority.PROMPT)
 
@@ -165,7 +167,7 @@ class TelegramAnswer:
     def __init__(
         self,
         sender: Sender,
-        place: Place,
+        place: TelegramPlace,
         *,
         use_draft: bool,
         requester: int | None = None,
@@ -230,7 +232,7 @@ class TelegramAnswer:
             return
         text = f"🔑 To continue, sign in to {request.server}: {request.url}"
         try:
-            await self.sender.notify(Place(chat_id=self.requester, private=True), text)
+            await self.sender.notify(TelegramPlace(chat_id=self.requester, private=True), text)
         except PlatformError as exc:
             logger.info("could not message user %s privately: %s", self.requester, exc)
             if not self.place.private:

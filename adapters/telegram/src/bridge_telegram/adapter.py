@@ -31,8 +31,8 @@ from bridge_telegram._api import BotRequest, bot_call
 from bridge_telegram._commands import BOT_COMMANDS
 from bridge_telegram._config import TelegramConfig
 from bridge_telegram._doctor import telegram_checks
-from bridge_telegram._handler import Handler
 from bridge_telegram._outbound import Sender
+from bridge_telegram._service import TelegramService
 
 __all__ = ["WEBHOOK_PATH", "TelegramAdapter"]
 
@@ -68,7 +68,7 @@ class TelegramAdapter:
 
     def __init__(self, config: TelegramConfig) -> None:
         self.config = config
-        self.handler: Handler | None = None
+        self.service: TelegramService | None = None
         self.is_polling = False
 
     @staticmethod
@@ -101,16 +101,16 @@ class TelegramAdapter:
                 sender = Sender(
                     app.bot, runtime.scheduler, draft_cooldown=self.config.draft_cooldown
                 )
-                handler = self.handler = Handler(
+                service = self.service = TelegramService(
                     self.config, runtime, sender, bot_id=app.bot.id, username=app.bot.username
                 )
 
                 async def dispatch(update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
                     group.start_soon(
-                        handler.handle, update, name=f"telegram update {update.update_id}"
+                        service.handle, update, name=f"telegram update {update.update_id}"
                     )
 
-                runtime.files.add_source("telegram", handler.fetch_file)
+                runtime.files.add_source("telegram", service.fetch_file)
                 app.add_handler(TypeHandler(Update, dispatch))
                 if self.config.mode == "webhook":
                     runtime.http.add_route(
@@ -143,9 +143,9 @@ class TelegramAdapter:
         Raises:
             PlatformError: not serving yet; the record stays for the next pass.
         """
-        if self.handler is None:
+        if self.service is None:
             raise PlatformError("the telegram adapter is not serving yet", platform="telegram")
-        await self.handler.deliver(record, task, error)
+        await self.service.deliver(record, task, error)
 
     async def _set_commands(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         try:

@@ -1,6 +1,6 @@
 """Acting on inbound messages: commands, conversation turns, files, recovery delivery.
 
-`Handler.handle(update)` runs one update to completion: it filters, dedupes,
+`TelegramService.handle(update)` runs one update to completion: it filters, dedupes,
 then either answers a command or runs a conversation turn whose events are
 drawn by an `AnswerView`.
 """
@@ -28,9 +28,9 @@ from bridge_telegram._api import bot_call
 from bridge_telegram._commands import Commands, principal
 from bridge_telegram._config import GroupConversation, TelegramConfig
 from bridge_telegram._inbound import Inbound, conversation_key, read_update
-from bridge_telegram._outbound import Place, Sender, TelegramAnswer
+from bridge_telegram._outbound import Sender, TelegramAnswer, TelegramPlace
 
-__all__ = ["SOURCE", "Handler"]
+__all__ = ["SOURCE", "TelegramService"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ DROPPED = (
 )
 
 
-class Handler:
+class TelegramService:
     """Everything the adapter does with an update, given a bot identity and the runtime."""
 
     def __init__(
@@ -85,7 +85,7 @@ class Handler:
             logger.info("update %s was already handled", inbound.update_id)
             return
         who = str(inbound.user_id) if inbound.user_id is not None else f"chat{inbound.chat_id}"
-        place = Place(
+        place = TelegramPlace(
             chat_id=inbound.chat_id,
             thread_id=inbound.topic_id,
             reply_to=None if inbound.is_private else inbound.message_id,
@@ -134,7 +134,7 @@ class Handler:
             display_name=inbound.username or names or None,
         )
 
-    async def _files(self, inbound: Inbound, place: Place) -> tuple[str, ...]:
+    async def _files(self, inbound: Inbound, place: TelegramPlace) -> tuple[str, ...]:
         """Sealed bridge URLs for attachments, streamed from Telegram when fetched; the
         token-bearing file URL stays here."""
         urls: list[str] = []
@@ -173,7 +173,7 @@ class Handler:
         ) as body:
             yield body
 
-    async def run_turn(self, inbound: Inbound, key: ConversationKey, place: Place) -> None:
+    async def run_turn(self, inbound: Inbound, key: ConversationKey, place: TelegramPlace) -> None:
         agent_id = await self.commands.agent_for(key, inbound.chat_id, place)
         if agent_id is None:
             return
@@ -190,7 +190,7 @@ class Handler:
                 del self._turns[name]
 
     async def _turn(
-        self, inbound: Inbound, key: ConversationKey, place: Place, agent_id: str
+        self, inbound: Inbound, key: ConversationKey, place: TelegramPlace, agent_id: str
     ) -> None:
         files = await self._files(inbound, place)
         text = inbound.text or ("(see the attached file)" if files else "")
@@ -246,14 +246,14 @@ class Handler:
                 group.cancel_scope.cancel()
 
     async def _remember_answer(
-        self, key: ConversationKey, place: Place, message_id: int, agent_id: str
+        self, key: ConversationKey, place: TelegramPlace, message_id: int, agent_id: str
     ) -> None:
         """In reply-thread mode, a reply to this answer continues the same thread."""
         if key.thread.startswith("reply:"):
             ref = ThreadRef(task_id=key.thread.removeprefix("reply:"), agent_id=agent_id)
             await self.runtime.store.put_thread(self._answer_key(place.chat_id, message_id), ref)
 
-    async def _keep_typing(self, place: Place) -> None:
+    async def _keep_typing(self, place: TelegramPlace) -> None:
         while True:
             try:
                 await self.sender.typing(place)
@@ -269,7 +269,7 @@ class Handler:
     ) -> None:
         """Finish a turn whose process died: edit the recorded message and overflow parts,
         send (and record) what was never sent."""
-        place = Place.model_validate(record.reply)
+        place = TelegramPlace.model_validate(record.reply)
         text = failure_of(error).text if error is not None else final_answer(task, "")
 
         async def keep(changes: dict[str, Any]) -> None:
