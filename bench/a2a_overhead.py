@@ -171,7 +171,7 @@ def report(label: str, times: list[float], base: list[float]) -> None:
     )
 
 
-async def main(scale: float) -> None:
+async def main(scale: float, profile: str | None) -> None:
     with anyio.fail_after(DEADLINE):
         async with (
             open_emulator(api_key=API_KEY) as emulator,
@@ -180,8 +180,9 @@ async def main(scale: float) -> None:
                 timeout=60.0, limits=httpx.Limits(max_connections=100, keepalive_expiry=2.0)
             ) as http,
         ):
+            profiler = [sys.executable, "-m", "cProfile", "-o", profile] if profile else []
             url, process = await start_bridge(
-                emulator, group, [BRIDGE, "serve", "--only", "a2a"], "echo"
+                emulator, group, [*profiler, BRIDGE, "serve", "--only", "a2a"], "echo"
             )
             floor_url, floor = await start_bridge(
                 emulator, group, [sys.executable, __file__, "--sdk-floor"], "floor"
@@ -218,9 +219,12 @@ async def main(scale: float) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls-scale", type=float, default=1.0)
+    parser.add_argument(
+        "--profile", metavar="FILE", help="run the bridge under cProfile, stats written to FILE"
+    )
     parser.add_argument("--sdk-floor", action="store_true", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.sdk_floor:
         anyio.run(serve_sdk_floor)
     else:
-        anyio.run(main, arguments.calls_scale)
+        anyio.run(main, arguments.calls_scale, arguments.profile)
