@@ -225,7 +225,7 @@ async def compare(rows: dict[str, tuple[Call, int | None]], total: int, concurre
         report(name, times[name], base, cpu[name])
 
 
-async def main(scale: float, profile: str | None) -> None:
+async def main(scale: float, profile: str | None, levels: list[int]) -> None:
     with anyio.fail_after(DEADLINE):
         async with (
             open_emulator(api_key=API_KEY) as emulator,
@@ -264,7 +264,7 @@ async def main(scale: float, profile: str | None) -> None:
                 "SDK floor, raw JSON-RPC client": (raw(await http(), floor_url), floor.pid),
             }
             print("SendMessage round trips on an instant echo agent (loopback)")
-            for concurrency in (1, 50):
+            for concurrency in levels:
                 await compare(rows, max(concurrency, int(CALLS[concurrency] * scale)), concurrency)
             for child in (bridge, floor):
                 child.terminate()
@@ -278,9 +278,12 @@ if __name__ == "__main__":
     parser.add_argument(
         "--profile", metavar="FILE", help="run the bridge under cProfile, stats written to FILE"
     )
+    parser.add_argument(
+        "--concurrency", type=int, action="append", choices=sorted(CALLS), help="default: all"
+    )
     parser.add_argument("--sdk-floor", action="store_true", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.sdk_floor:
         anyio.run(serve_sdk_floor)
     else:
-        anyio.run(main, arguments.calls_scale, arguments.profile)
+        anyio.run(main, arguments.calls_scale, arguments.profile, arguments.concurrency or [*CALLS])

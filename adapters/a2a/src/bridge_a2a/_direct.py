@@ -6,6 +6,7 @@ gets the task when it starts and when it ends or needs the user.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
 from typing import Any
 
 import anyio
@@ -143,12 +144,29 @@ class BridgeRequestHandler(DefaultRequestHandlerV2):
         try:
             with anyio.CancelScope() as self.scopes[task_id]:
                 live = await self._executor.start_turn(message, task_id, context_id)
-                await self._executor.follow(live, TaskUpdater(recorder, task_id, context_id))
+                async with anyio.create_task_group() as group:
+                    if self._event_stream is not None:
+                        group.start_soon(self._watch_cancel, task_id, version)
+                    await self._executor.follow(live, TaskUpdater(recorder, task_id, context_id))
+                    group.cancel_scope.cancel()
                 task = await self._write(task, first, version, context)
         finally:
             del self.direct[task_id], self.scopes[task_id]
             recorder.end()
         return apply_history_length(task, params.configuration)
+
+    async def _watch_cancel(self, task_id: str, after: TaskVersion) -> None:
+        """Stop the upstream task when another replica cancels the task (it writes the
+        cancellation to the shared store, whose event log this follows)."""
+        assert self._event_stream is not None
+        async with aclosing(self._event_stream.subscribe(task_id, after=after)) as events:
+            async for versioned in events:
+                event = versioned.event
+                if isinstance(event, TaskStatusUpdateEvent | Task) and (
+                    event.status.state == TaskState.TASK_STATE_CANCELED
+                ):
+                    await self._executor.stop_turn(task_id)
+                    return
 
     async def _write(
         self, task: Task, first: Task, version: TaskVersion, context: ServerCallContext

@@ -1,0 +1,153 @@
+"""A blocking send's task while its turn runs: listed, followed, cancelled, on its replica
+and from another one."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.abc
+import pytest
+from a2a.client import Client
+from a2a.types.a2a_pb2 import (
+    CancelTaskRequest,
+    ListTasksRequest,
+    StreamResponse,
+    SubscribeToTaskRequest,
+    Task,
+    TaskState,
+)
+
+from bridge.emulator import AgentSpec, Emulator, TurnContext
+from tests.a2a.conftest import TOKENS, Bridge, a2a_client, answer_of, serving, user_message
+
+pytestmark = pytest.mark.anyio
+
+
+@dataclass
+class Gate:
+    """An agent that writes half its answer, then waits for the test to let it finish."""
+
+    started: anyio.Event = field(default_factory=anyio.Event)
+    release: anyio.Event = field(default_factory=anyio.Event)
+
+    async def script(self, ctx: TurnContext) -> None:
+        ctx.chunk("half ")
+        self.started.set()
+        await self.release.wait()
+        ctx.chunk("done")
+
+
+@pytest.fixture
+def gate(emulator: Emulator) -> Gate:
+    gated = Gate()
+    emulator.add_agent(AgentSpec("gated", "Answers when the test says so.", gated.script))
+    return gated
+
+
+@pytest.fixture
+async def served(emulator: Emulator, gate: Gate) -> AsyncIterator[Bridge]:
+    """One bridge that serves the gated agent."""
+    async with serving(emulator, tokens=TOKENS) as bridge:
+        yield bridge
+
+
+@asynccontextmanager
+async def blocking_send(
+    bridge: Bridge, gate: Gate, text: str
+) -> AsyncIterator[tuple[Client, str, list[Task]]]:
+    """A blocking send running in the background: the client, the task's id once its
+    turn runs upstream, and (after the block) the task the send answered with."""
+    answered: list[Task] = []
+    async with (
+        a2a_client(bridge.agent_url("gated"), streaming=False) as client,
+        anyio.create_task_group() as group,
+    ):
+
+        async def send() -> None:
+            async for response in client.send_message(user_message(text)):
+                answered.append(response.task)
+
+        group.start_soon(send)
+        with anyio.fail_after(10):
+            await gate.started.wait()
+        listed = (await client.list_tasks(ListTasksRequest())).tasks
+        [task] = [task for task in listed if task.history[0].parts[0].text == text]
+        yield client, task.id, answered
+
+
+async def test_a_blocking_sends_task_is_listed_and_followed_to_its_end_while_it_runs(
+    served: Bridge, gate: Gate
+) -> None:
+    async with (
+        blocking_send(served, gate, "wait for it") as (_, task_id, answered),
+        a2a_client(served.agent_url("gated")) as follower,
+    ):
+        events = await subscribe_until_released(follower, task_id, gate)
+    assert events[0].task.id == task_id
+    assert events[-1].status_update.status.state == TaskState.TASK_STATE_COMPLETED
+    [task] = answered
+    assert task.id == task_id
+    assert task.status.state == TaskState.TASK_STATE_COMPLETED
+    assert answer_of(task) == "half done"
+
+
+async def test_cancelling_a_blocking_sends_task_stops_the_upstream_task(
+    served: Bridge, emulator: Emulator, gate: Gate
+) -> None:
+    async with blocking_send(served, gate, "never mind") as (client, task_id, answered):
+        cancelled = await client.cancel_task(CancelTaskRequest(id=task_id))
+        [upstream] = list(emulator.tasks)
+        with anyio.fail_after(10):
+            await emulator.wait_for_status(upstream, "stopped")
+    assert cancelled.status.state == TaskState.TASK_STATE_CANCELED
+    assert [task.status.state for task in answered] == [TaskState.TASK_STATE_CANCELED]
+
+
+@asynccontextmanager
+async def two_replicas(emulator: Emulator, tmp_path: Path) -> AsyncIterator[tuple[Bridge, Bridge]]:
+    store = f"sqlite:///{tmp_path / 'bridge.db'}"
+    options: dict[str, Any] = {"store": store, "tokens": TOKENS, "event_poll_interval": 0.05}
+    async with serving(emulator, **options) as first, serving(emulator, **options) as second:
+        yield first, second
+
+
+async def test_a_blocking_sends_task_is_followed_and_cancelled_from_another_replica(
+    emulator: Emulator, gate: Gate, tmp_path: Path
+) -> None:
+    async with two_replicas(emulator, tmp_path) as (first, second):
+        async with (
+            blocking_send(first, gate, "seen from afar") as (_, task_id, answered),
+            a2a_client(second.agent_url("gated")) as other,
+        ):
+            followed = await subscribe_until_released(other, task_id, gate)
+        assert followed[-1].status_update.status.state == TaskState.TASK_STATE_COMPLETED
+        assert answer_of(answered[0]) == "half done"
+
+        gate.started, gate.release = anyio.Event(), anyio.Event()
+        async with (
+            blocking_send(first, gate, "stop it") as (_, task_id, answered),
+            a2a_client(second.agent_url("gated")) as other,
+        ):
+            cancelled = await other.cancel_task(CancelTaskRequest(id=task_id))
+            upstream = next(i for i, t in emulator.tasks.items() if t.status != "completed")
+            with anyio.fail_after(10):
+                await emulator.wait_for_status(upstream, "stopped")
+    assert cancelled.status.state == TaskState.TASK_STATE_CANCELED
+    assert [task.status.state for task in answered] == [TaskState.TASK_STATE_CANCELED]
+
+
+async def subscribe_until_released(
+    client: Client, task_id: str, gate: Gate
+) -> list[StreamResponse]:
+    """Subscribe, and let the agent finish once the subscription has its first event."""
+    events: list[StreamResponse] = []
+    with anyio.fail_after(15):
+        async for event in client.subscribe(SubscribeToTaskRequest(id=task_id)):
+            events.append(event)
+            gate.release.set()
+    return events
