@@ -1,10 +1,14 @@
 """A2A overhead: SendMessage round trips through the bridge (`bridge serve` with the A2A
 adapter, in its own process) against direct `AgentClient` calls in the same run, at
-concurrency 1 and 50, on an instant echo agent, both A2A bindings. One more row shows the
-floor the SDK sets: its request handler with an executor that answers at once, no upstream.
+concurrency 1 and 50, on an instant echo agent, both A2A bindings, with the SDK's client
+and with plain JSON-RPC over httpx (the client's own share). Floor rows: the SDK's request
+handler with an executor that answers at once (no upstream), and a bare HTTP round trip
+to the same kind of server. CPU per call is shown for this process (clients and emulator)
+and for the server process.
 
 Loopback only, bounded in count and time. Run: `uv run python bench/a2a_overhead.py`
-(`--calls-scale 0.2` for a quick look). Goal: round trip p50 ≤ 1.5× direct.
+(`--calls-scale 0.2` for a quick look; `--concurrency 1` for one level; `--profile FILE`
+runs the bridge under cProfile). Goal: round trip p50 ≤ 1.5× direct.
 """
 
 from __future__ import annotations
@@ -150,9 +154,17 @@ async def serve_sdk_floor() -> None:
         Mount("/rest", routes=create_rest_routes(handler)),
     ]
     app.mount("/a2a/floor", Router(routes))
+    app.mount("/a2a/bare", Router([Route("/", bare_answer, methods=["POST"])]))
     async with anyio.create_task_group() as group:
         port = await group.start(app.serve, "127.0.0.1", 0)
         print(f"bridge serving on 127.0.0.1:{port}", file=sys.stderr, flush=True)
+
+
+async def bare_answer(request: Request) -> JSONResponse:
+    """A fixed answer to any POST: one HTTP round trip on the same server, no A2A at all."""
+    body = await request.json()
+    task = {"id": "bare", "status": {"state": "TASK_STATE_COMPLETED"}}
+    return JSONResponse({"jsonrpc": "2.0", "id": body["id"], "result": {"task": task}})
 
 
 async def card_response(request: Request) -> JSONResponse:
@@ -262,6 +274,10 @@ async def main(scale: float, profile: str | None, levels: list[int]) -> None:
                     floor.pid,
                 ),
                 "SDK floor, raw JSON-RPC client": (raw(await http(), floor_url), floor.pid),
+                "bare HTTP hop, raw client": (
+                    raw(await http(), floor_url.replace("/floor/", "/bare/")),
+                    floor.pid,
+                ),
             }
             print("SendMessage round trips on an instant echo agent (loopback)")
             for concurrency in levels:
