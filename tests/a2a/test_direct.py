@@ -15,6 +15,7 @@ import pytest
 from a2a.client import Client
 from a2a.types.a2a_pb2 import (
     CancelTaskRequest,
+    GetTaskRequest,
     ListTasksRequest,
     StreamResponse,
     SubscribeToTaskRequest,
@@ -80,16 +81,30 @@ async def blocking_send(
         yield client, task.id, answered
 
 
-async def test_a_blocking_sends_task_is_listed_and_followed_to_its_end_while_it_runs(
+def text_of(event: StreamResponse) -> str:
+    if event.HasField("task"):
+        return answer_of(event.task)
+    return "".join(part.text for part in event.artifact_update.artifact.parts)
+
+
+async def test_a_blocking_sends_task_is_listed_read_and_followed_to_its_end_while_it_runs(
     served: Bridge, gate: Gate
 ) -> None:
     async with (
         blocking_send(served, gate, "wait for it") as (_, task_id, answered),
         a2a_client(served.agent_url("gated")) as follower,
     ):
-        events = await subscribe_until_released(follower, task_id, gate)
+        events: list[StreamResponse] = []
+        with anyio.fail_after(15):
+            async for event in follower.subscribe(SubscribeToTaskRequest(id=task_id)):
+                events.append(event)
+                if "half" in text_of(event) and not gate.release.is_set():
+                    meanwhile = await follower.get_task(GetTaskRequest(id=task_id))
+                    gate.release.set()
     assert events[0].task.id == task_id
     assert events[-1].status_update.status.state == TaskState.TASK_STATE_COMPLETED
+    assert meanwhile.status.state == TaskState.TASK_STATE_WORKING
+    assert answer_of(meanwhile) == "half "
     [task] = answered
     assert task.id == task_id
     assert task.status.state == TaskState.TASK_STATE_COMPLETED

@@ -21,6 +21,7 @@ from a2a.server.tasks import TaskUpdater
 from a2a.server.tasks.task_manager import append_artifact_to_task
 from a2a.types.a2a_pb2 import (
     CancelTaskRequest,
+    GetTaskRequest,
     Message,
     SendMessageRequest,
     SubscribeToTaskRequest,
@@ -95,8 +96,9 @@ class BridgeRequestHandler(DefaultRequestHandlerV2):
     The SDK's way runs every task as a producer and a consumer around an event queue and
     writes the task to the store at each event: its cost per call is the most of the
     A2A overhead. Everything else (streaming, non-blocking sends, resumes, sends with a
-    push config) goes the SDK's way; get, list and push configs read the store; cancel
-    and subscribe reach a direct task through `direct`.
+    push config) goes the SDK's way; list and push configs read the store; get, cancel
+    and subscribe reach a direct task through `direct` on its replica (get elsewhere
+    reads its start from the store; cancel and subscribe elsewhere go through the store).
     """
 
     def __init__(self, executor: BridgeExecutor, **options: Any) -> None:
@@ -195,6 +197,18 @@ class BridgeRequestHandler(DefaultRequestHandlerV2):
         if self._push_sender is not None:
             await self._push_sender.send_notification(task.id, task)
         return task
+
+    async def on_get_task(self, params: GetTaskRequest, context: ServerCallContext) -> Task:
+        recorder = self.direct.get(params.id)
+        if recorder is None or await self._versioned_store.get(params.id, context) is None:
+            stored: Task | None = await super().on_get_task(params, context)
+            if stored is None:  # the SDK raises rather than return nothing
+                raise TaskNotFoundError
+            return stored
+        validate_history_length(params)
+        live = Task()
+        live.CopyFrom(recorder.task)  # the store has its start; this replica has it now
+        return apply_history_length(live, params)
 
     async def on_cancel_task(self, params: CancelTaskRequest, context: ServerCallContext) -> Task:
         recorder = self.direct.get(params.id)
