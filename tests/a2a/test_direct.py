@@ -3,16 +3,16 @@ and from another one."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import anyio
 import anyio.abc
 import pytest
-from a2a.client import Client
+from a2a.client import A2AClientError, Client
 from a2a.types.a2a_pb2 import (
     CancelTaskRequest,
     GetTaskRequest,
@@ -22,9 +22,11 @@ from a2a.types.a2a_pb2 import (
     Task,
     TaskState,
 )
+from a2a.utils.errors import UnsupportedOperationError
 
 from bridge.emulator import AgentSpec, Emulator, TurnContext
-from tests.a2a.conftest import TOKENS, Bridge, a2a_client, answer_of, serving, user_message
+from tests.a2a.conftest import Bridge, a2a_client, answer_of, final_task, user_message
+from tests.a2a.test_replicas import replica, sqlite_url
 
 pytestmark = pytest.mark.anyio
 
@@ -53,7 +55,7 @@ def gate(emulator: Emulator) -> Gate:
 @pytest.fixture
 async def served(emulator: Emulator, gate: Gate) -> AsyncIterator[Bridge]:
     """One bridge that serves the gated agent."""
-    async with serving(emulator, tokens=TOKENS) as bridge:
+    async with replica(emulator, "memory://") as bridge:
         yield bridge
 
 
@@ -123,18 +125,14 @@ async def test_cancelling_a_blocking_sends_task_stops_the_upstream_task(
     assert [task.status.state for task in answered] == [TaskState.TASK_STATE_CANCELED]
 
 
-@asynccontextmanager
-async def two_replicas(emulator: Emulator, tmp_path: Path) -> AsyncIterator[tuple[Bridge, Bridge]]:
-    store = f"sqlite:///{tmp_path / 'bridge.db'}"
-    options: dict[str, Any] = {"store": store, "tokens": TOKENS, "event_poll_interval": 0.05}
-    async with serving(emulator, **options) as first, serving(emulator, **options) as second:
-        yield first, second
-
-
 async def test_a_blocking_sends_task_is_followed_and_cancelled_from_another_replica(
     emulator: Emulator, gate: Gate, tmp_path: Path
 ) -> None:
-    async with two_replicas(emulator, tmp_path) as (first, second):
+    store, quick = sqlite_url(tmp_path), {"event_poll_interval": 0.05}
+    async with (
+        replica(emulator, store, **quick) as first,
+        replica(emulator, store, **quick) as second,
+    ):
         async with (
             blocking_send(first, gate, "seen from afar") as (_, task_id, answered),
             a2a_client(second.agent_url("gated")) as other,
@@ -166,3 +164,38 @@ async def subscribe_until_released(
             events.append(event)
             gate.release.set()
     return events
+
+
+async def test_a_blocking_sends_task_whose_replica_died_is_finished_by_another(
+    emulator: Emulator, gate: Gate, tmp_path: Path
+) -> None:
+    store = sqlite_url(tmp_path)
+    async with replica(emulator, store) as survivor, anyio.create_task_group() as group:
+        async with replica(emulator, store) as doomed:
+            sent = anyio.Event()
+
+            async def send() -> None:
+                # Whatever the dying replica answers (the task as it was, or a dropped
+                # connection), the task is finished elsewhere.
+                with contextlib.suppress(A2AClientError):
+                    async with a2a_client(doomed.agent_url("gated"), streaming=False) as client:
+                        sent.set()
+                        await final_task(client, user_message("outlive me"))
+
+            group.start_soon(send)
+            with anyio.fail_after(10):
+                await sent.wait()
+                await gate.started.wait()
+        # `doomed` is gone mid-turn, without stopping the upstream task.
+        gate.release.set()
+        [upstream] = list(emulator.tasks)
+        async with a2a_client(survivor.agent_url("gated")) as client:
+            [task] = (await client.list_tasks(ListTasksRequest())).tasks
+            with anyio.fail_after(20), contextlib.suppress(UnsupportedOperationError):
+                async for _ in client.subscribe(SubscribeToTaskRequest(id=task.id)):
+                    pass  # until the end, unless already over when the subscription came
+            done = await client.get_task(GetTaskRequest(id=task.id))
+    assert emulator.tasks[upstream].status == "completed"
+    assert done.status.state == TaskState.TASK_STATE_COMPLETED
+    assert answer_of(done) == "half done"
+    assert [r for r in emulator.requests if r.path.endswith("/stop")] == []
