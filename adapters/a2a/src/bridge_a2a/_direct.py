@@ -93,9 +93,9 @@ class TaskRecorder(EventQueue):
 class BridgeRequestHandler(DefaultRequestHandlerV2):
     """The SDK's request handler; a blocking send that starts a task goes the direct way.
 
-    The SDK's way runs every task as a producer and a consumer around an event queue and
-    writes the task to the store at each event: its cost per call is the most of the
-    A2A overhead. Everything else (streaming, non-blocking sends, resumes, sends with a
+    The SDK's handler runs every task as a producer and a consumer around an event queue
+    and writes the task to the store at each event, which cost more per call than the
+    rest of the A2A path together. Everything else (streaming, non-blocking sends, resumes, sends with a
     push config) goes the SDK's way; list and push configs read the store; get, cancel
     and subscribe reach a direct task through `direct` on its replica (get elsewhere
     reads its start from the store; cancel and subscribe elsewhere go through the store).
