@@ -26,6 +26,7 @@ from a2a.utils.errors import UnsupportedOperationError
 
 from bridge.emulator import AgentSpec, Emulator, TurnContext
 from tests.a2a.conftest import Bridge, a2a_client, answer_of, final_task, user_message
+from tests.a2a.test_push import HOOK_SECRET, Webhook, push_config, webhook  # noqa: F401 (a fixture)
 from tests.a2a.test_replicas import replica, sqlite_url
 
 pytestmark = pytest.mark.anyio
@@ -96,6 +97,9 @@ async def test_a_blocking_sends_task_is_listed_read_and_followed_to_its_end_whil
         blocking_send(served, gate, "wait for it") as (_, task_id, answered),
         a2a_client(served.agent_url("gated")) as follower,
     ):
+        assert served.adapter.server is not None
+        handlers = served.adapter.server.handlers.values()
+        assert any(task_id in handler.direct for handler in handlers)  # the direct way
         events: list[StreamResponse] = []
         with anyio.fail_after(15):
             async for event in follower.subscribe(SubscribeToTaskRequest(id=task_id)):
@@ -199,3 +203,22 @@ async def test_a_blocking_sends_task_whose_replica_died_is_finished_by_another(
     assert done.status.state == TaskState.TASK_STATE_COMPLETED
     assert answer_of(done) == "half done"
     assert [r for r in emulator.requests if r.path.endswith("/stop")] == []
+
+
+async def test_a_push_config_made_while_a_blocking_send_runs_is_told_its_end(
+    served: Bridge,
+    gate: Gate,
+    webhook: Webhook,  # noqa: F811 (the fixture imported above)
+) -> None:
+    async with blocking_send(served, gate, "tell me later") as (client, task_id, _):
+        config = push_config(webhook.url)
+        config.task_id = task_id
+        await client.create_task_push_notification_config(config)
+        gate.release.set()
+    with anyio.fail_after(10):
+        while "TASK_STATE_COMPLETED" not in webhook.states():
+            await webhook.changed.wait()
+    headers, body = webhook.received[-1]
+    assert headers["x-a2a-notification-token"] == "per-task-token"
+    assert headers["authorization"] == f"Bearer {HOOK_SECRET}"
+    assert body["task"]["id"] == task_id
