@@ -24,7 +24,7 @@ from a2a.utils.errors import InvalidParamsError
 
 from bridge import errors
 from bridge.chat import Failure, failure_of, final_answer
-from bridge.conversations import Conversations
+from bridge.conversations import Conversations, Message
 from bridge.files import FileHost
 from bridge.models import Agent
 from bridge_a2a._chat import A2AAnswerView
@@ -79,22 +79,23 @@ class BridgeExecutor(AgentExecutor):
             await event_queue.enqueue_event(
                 new_task(task_id, context_id, TaskState.TASK_STATE_SUBMITTED, history=history)
             )
-            live = await self._start(context, task_id, context_id)
+            live = await self.start_turn(await self.inbound(context), task_id, context_id)
         if live is None:
             raise InvalidParamsError(message=f"task {task_id} is not waiting for a message")
-        try:
-            await live.attach(updater)
-        except anyio.get_cancelled_exc_class():
-            if not self._shared.closing:
-                await self._stop(task_id)
-            raise
+        await self.follow(live, updater)
 
-    async def _start(self, context: RequestContext, task_id: str, context_id: str) -> LiveTurn:
+    async def inbound(self, context: RequestContext) -> Message:
+        """The bridge's message for the request's A2A message.
+
+        Raises:
+            InvalidParamsError: no message, no text, or a file that cannot be taken.
+        """
         shared = self._shared
         principal = context.call_context.user.user_name
         if context.message is None:
             raise InvalidParamsError(message="a message is required")
-        message = await to_message(
+        task_id, context_id = context.task_id or "", context.context_id or ""
+        return await to_message(
             context.message,
             files=shared.files,
             user=upstream_user(principal, shared.config),
@@ -102,6 +103,11 @@ class BridgeExecutor(AgentExecutor):
             max_file_bytes=shared.config.max_file_bytes,
             reply={"a2a_task": task_id, "context": context_id, "principal": principal},
         )
+
+    async def start_turn(self, message: Message, task_id: str, context_id: str) -> LiveTurn:
+        """Start the upstream turn of a new task in the adapter's task group."""
+        shared = self._shared
+        principal = message.principal or ""
         live = shared.live[task_id] = LiveTurn(task_id)
 
         async def unclaimed(turn: LiveTurn, hook: str, args: tuple[Any, ...]) -> None:
@@ -125,6 +131,16 @@ class BridgeExecutor(AgentExecutor):
         await shared.group.start(run)
         return live
 
+    async def follow(self, live: LiveTurn, updater: TaskUpdater) -> None:
+        """Show the turn through `updater` until it needs the user or ends; a cancelled
+        request stops the upstream task, unless the bridge is shutting down."""
+        try:
+            await live.attach(updater)
+        except anyio.get_cancelled_exc_class():
+            if not self._shared.closing:
+                await self.stop_turn(live.task_id)
+            raise
+
     async def _follow_upstream(self, context_id: str, updater: TaskUpdater) -> None:
         """The turn that asked the user runs elsewhere (or died): wait for its upstream task."""
         view = A2AAnswerView(updater)
@@ -143,7 +159,8 @@ class BridgeExecutor(AgentExecutor):
         else:
             await view.fail(failure_of(errors.RunFailedError(task)), "")
 
-    async def _stop(self, task_id: str) -> None:
+    async def stop_turn(self, task_id: str) -> None:
+        """Stop the upstream task of the task's turn on this replica, if it has begun."""
         live = self._shared.live.get(task_id)
         upstream = live.upstream_task if live is not None else None
         if upstream is None:
@@ -156,4 +173,4 @@ class BridgeExecutor(AgentExecutor):
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
         """Stop the upstream task; the SDK then ends the A2A task as canceled."""
-        await self._stop(context.task_id or "")
+        await self.stop_turn(context.task_id or "")

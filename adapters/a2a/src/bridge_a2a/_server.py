@@ -10,7 +10,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
-from a2a.server.request_handlers import DefaultRequestHandlerV2
 from a2a.server.request_handlers.response_helpers import agent_card_to_dict
 from a2a.server.routes import create_jsonrpc_routes, create_rest_routes
 from a2a.server.tasks import BasePushNotificationSender
@@ -26,6 +25,7 @@ from bridge.models import Agent
 from bridge_a2a._cards import CARD_PATH, agent_card, agent_url
 from bridge_a2a._config import A2AConfig
 from bridge_a2a._contexts import ContextBuilder, RateGate
+from bridge_a2a._direct import BridgeRequestHandler
 from bridge_a2a._executor import BridgeExecutor, Shared
 from bridge_a2a._identity import BearerGate, CallContextBuilder
 from bridge_a2a._names import exposed_names
@@ -65,7 +65,7 @@ class A2AServer:
         self._gate = RateGate(self._config.user_rate_limit, self._config.user_rate_window)
         self._sender = sender
         self.agents: dict[str, Agent] = {}
-        self.handlers: dict[str, DefaultRequestHandlerV2] = {}
+        self.handlers: dict[str, BridgeRequestHandler] = {}
         self._router = Router(routes=[Route("/", self._index, methods=["GET"])])
 
     def _base(self, request: Request) -> str:
@@ -85,10 +85,10 @@ class A2AServer:
         ]
         return JSONResponse({"agents": listing})
 
-    def _handler(self, name: str, agent: Agent) -> DefaultRequestHandlerV2:
+    def _handler(self, name: str, agent: Agent) -> BridgeRequestHandler:
         backend, config = self._backend, self._config
-        handler = DefaultRequestHandlerV2(
-            agent_executor=BridgeExecutor(agent, self._shared),
+        handler = BridgeRequestHandler(
+            BridgeExecutor(agent, self._shared),
             task_store=backend.tasks,
             agent_card=agent_card(agent, name, "http://127.0.0.1", config),
             push_config_store=backend.push_configs if config.push_notifications else None,
@@ -102,7 +102,7 @@ class A2AServer:
         )
         return handler
 
-    def _agent_app(self, name: str, agent: Agent, handler: DefaultRequestHandlerV2) -> Router:
+    def _agent_app(self, name: str, agent: Agent, handler: BridgeRequestHandler) -> Router:
         context = CallContextBuilder(agent.id)
 
         async def card(request: Request) -> Response:
@@ -157,20 +157,22 @@ class A2AServer:
         """Wait (bounded) until the SDK has written what finished turns handed it.
 
         The SDK writes a task's events after the executor enqueued them and offers no public
-        flush, so this watches its active tasks: those whose turns handed over their end
-        finish once written; those still waiting on a turn (or the user) go to recovery.
+        flush, so this watches its active tasks (and the direct requests): those whose turns
+        handed over their end finish once written; those still waiting on a turn (or the
+        user) go to recovery.
         """
         live = self._shared.live
 
-        def pending(task_id: str, task: Any) -> bool:
+        def handed(task_id: str) -> bool:
             turn = live.get(task_id)
-            return (turn is None or turn.handed_end) and not task.is_finished
+            return turn is None or turn.handed_end
 
         with anyio.move_on_after(grace):
             for handler in self.handlers.values():
+                await handler.settle(handed)
                 active = handler._active_task_registry._active_tasks
                 for task_id, task in list(active.items()):
-                    if pending(task_id, task):
+                    if handed(task_id) and not task.is_finished:
                         await task._is_finished.wait()
 
     async def aclose(self) -> None:
@@ -178,6 +180,7 @@ class A2AServer:
         self._shared.closing = True
         await self.settle(5.0)
         for handler in self.handlers.values():
+            handler.cancel_direct()
             await handler.aclose()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
