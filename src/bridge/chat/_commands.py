@@ -141,37 +141,38 @@ class ChatCommands(ABC, Generic[PlaceT, ConfigT]):
         return [agent for agent in await self.agents.agents() if self.allows_agent(agent, place)]
 
     async def find_agent(self, incoming: Incoming[PlaceT], name: str) -> Agent | None:
-        """The agent of that name or id if the place may use it; else tells which it may.
-
-        Raises:
-            UpstreamError: the agents could not be listed.
-        """
-        agent = await self.agents.find(name)
-        if agent is not None and self.allows_agent(agent, incoming.place):
-            return agent
-        names = [
-            self.wording.agent_name.format(name=allowed.name)
-            for allowed in await self.allowed_agents(incoming.place)
-        ]
+        """The agent of that name or id if the place may use it; else None, and the sender
+        is told which agents it may use (or that the agents could not be listed)."""
+        try:
+            agent = await self.agents.find(name)
+            if agent is not None and self.allows_agent(agent, incoming.place):
+                return agent
+            allowed = await self.allowed_agents(incoming.place)
+        except UpstreamError as exc:
+            self.logger.warning("could not list the agents: %s", exc)
+            await self.tell(incoming.place, failure_of(exc).text)
+            return None
+        names = ", ".join(self.wording.agent_name.format(name=a.name) for a in allowed)
         shown = self.quote(" ".join(name.split())[:_NAME_CHARS])
-        text = self.wording.no_agent.format(name=shown, agents=", ".join(names) or "none")
-        await self.tell(incoming.place, text, plain=True)
+        await self.tell(
+            incoming.place, self.wording.no_agent.format(name=shown, agents=names or "none"), plain=True
+        )
         return None
 
     async def route(self, incoming: Incoming[PlaceT]) -> str | None:
         """The agent the message goes to: the one it names (switching the conversation, if
         the sender may), else the conversation's while the place allows it, else the place's
         default, else the first allowed agent. Tells the sender when there is none."""
-        try:
-            if not incoming.agent:
+        if not incoming.agent:
+            try:
                 return await self._current(incoming, quiet=False)
-            agent = await self.find_agent(incoming, incoming.agent)
-            if agent is None or agent.id == await self.conversations.agent_for(incoming.key):
-                return agent.id if agent else None
-        except UpstreamError as exc:
-            self.logger.warning("could not list the agents: %s", exc)
-            await self.tell(incoming.place, failure_of(exc).text)
-            return None
+            except UpstreamError as exc:
+                self.logger.warning("could not list the agents: %s", exc)
+                await self.tell(incoming.place, failure_of(exc).text)
+                return None
+        agent = await self.find_agent(incoming, incoming.agent)
+        if agent is None or agent.id == await self.conversations.agent_for(incoming.key):
+            return agent.id if agent else None
         if not await self.may_control(incoming):
             await self.tell(incoming.place, self.wording.not_yours.format(action=_ACTIONS["agent"]))
             return None

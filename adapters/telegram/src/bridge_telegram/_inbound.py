@@ -3,7 +3,7 @@
 `read_update` decides whether an update is addressed to the bot (private
 chats: always; groups: mentions, replies to the bot, commands) and extracts
 text, command, attachments and where to answer; `conversation_key` derives
-the conversation it continues.
+the conversation it continues; `incoming` is the chat flow's reading of it.
 """
 
 from __future__ import annotations
@@ -13,23 +13,16 @@ from dataclasses import dataclass
 from telegram import Message, MessageEntity, Update
 from telegram.constants import ChatType
 
+from bridge.chat import Attachment, Incoming
 from bridge.conversations import ConversationKey
+from bridge.models import User
+from bridge_telegram._commands import command_of
 from bridge_telegram._config import GroupConversation
+from bridge_telegram._outbound import TelegramPlace
 
-__all__ = ["Attachment", "Inbound", "conversation_key", "read_update"]
+__all__ = ["Inbound", "conversation_key", "incoming", "read_update"]
 
 ADAPTER = "telegram"
-COMMANDS = ("start", "new", "agent", "stop", "help")
-
-
-@dataclass(frozen=True, slots=True)
-class Attachment:
-    """A photo or document to fetch with `getFile`."""
-
-    file_id: str
-    filename: str
-    content_type: str
-    size: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +84,10 @@ def _attachments(message: Message) -> tuple[Attachment, ...]:
         photo = message.photo[-1]  # the largest size
         found.append(
             Attachment(
-                photo.file_id, f"photo-{photo.file_unique_id}.jpg", "image/jpeg", photo.file_size
+                photo.file_id,
+                f"photo-{photo.file_unique_id}.jpg",
+                content_type="image/jpeg",
+                size=photo.file_size,
             )
         )
     if message.document:
@@ -100,8 +96,8 @@ def _attachments(message: Message) -> tuple[Attachment, ...]:
             Attachment(
                 doc.file_id,
                 doc.file_name or f"document-{doc.file_unique_id}",
-                doc.mime_type or "application/octet-stream",
-                doc.file_size,
+                content_type=doc.mime_type or "application/octet-stream",
+                size=doc.file_size,
             )
         )
     return tuple(found)
@@ -169,3 +165,41 @@ def conversation_key(
     if group_conversation == "chat":
         return ConversationKey(ADAPTER, space, "chat")
     return ConversationKey(ADAPTER, space, f"reply:{reply_root or inbound.reply_thread}")
+
+
+def incoming(
+    inbound: Inbound, key: ConversationKey, *, email_template: str, delivery: str
+) -> Incoming[TelegramPlace]:
+    """The chat flow's reading of a message: answers reply to it in groups and stay in its
+    forum topic; a bot command is a control command."""
+    place = TelegramPlace(
+        chat_id=inbound.chat_id,
+        thread_id=inbound.topic_id,
+        reply_to=None if inbound.is_private else inbound.message_id,
+        private=inbound.is_private,
+    )
+    user_id = inbound.user_id
+    return Incoming(
+        place,
+        key,
+        user_id=None if user_id is None else str(user_id),
+        principal=None if user_id is None else f"telegram:{user_id}",
+        text=inbound.text,
+        user=None if user_id is None else _user(inbound, user_id, email_template),
+        files=inbound.attachments,
+        command=command_of(inbound.command, inbound.args),
+        args=inbound.args,
+        private=inbound.is_private,
+        delivery=delivery,
+    )
+
+
+def _user(inbound: Inbound, user_id: int, email_template: str) -> User:
+    names = " ".join(n for n in (inbound.first_name, inbound.last_name) if n)
+    return User(
+        email=email_template.format(user_id=user_id),
+        id=f"telegram:{user_id}",
+        first_name=inbound.first_name,
+        last_name=inbound.last_name,
+        display_name=inbound.username or names or None,
+    )
