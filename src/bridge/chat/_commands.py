@@ -5,7 +5,9 @@ reset), who may use the ones that act on a conversation, and which agent a messa
 from __future__ import annotations
 
 import logging
+import time
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Generic
 
 from bridge.chat._incoming import Incoming, PlaceT
@@ -21,6 +23,7 @@ __all__ = ["ChatCommands"]
 
 _ACTIONS = {"stop": "stop", "reset": "reset", "agent": "switch the agent of"}
 _NAME_CHARS = 64
+_CACHED_ADMINS = 10_000
 
 
 class ChatCommands(ABC, Generic[PlaceT, ConfigT]):
@@ -28,6 +31,8 @@ class ChatCommands(ABC, Generic[PlaceT, ConfigT]):
     `allows_agent`, `default_agent` and `quote` (see `ChatService`)."""
 
     wording: ChatWording = ChatWording()
+    admin_ttl: float = 60.0
+    """Seconds an answer of `is_admin` is trusted."""
 
     def __init__(self, config: ConfigT, runtime: Runtime) -> None:
         self.config = config
@@ -35,6 +40,7 @@ class ChatCommands(ABC, Generic[PlaceT, ConfigT]):
         self.conversations = runtime.conversations
         self.agents = runtime.agents
         self.logger = logging.getLogger(type(self).__module__)
+        self._admins: OrderedDict[tuple[str, str | None], tuple[bool, float]] = OrderedDict()
 
     @abstractmethod
     async def notify(self, place: PlaceT, text: str, *, plain: bool = False) -> None:
@@ -47,7 +53,12 @@ class ChatCommands(ABC, Generic[PlaceT, ConfigT]):
         """
 
     async def is_admin(self, incoming: Incoming[PlaceT]) -> bool:
-        """Whether the platform makes the sender an admin of the place (beyond `admins`)."""
+        """Whether the platform makes the sender an admin of the place (beyond `admins`);
+        asked at most once per `admin_ttl` per sender and place.
+
+        Raises:
+            PlatformError: the platform could not say (the sender is then no admin).
+        """
         return False
 
     def allows_agent(self, agent: Agent, place: PlaceT) -> bool:
@@ -110,7 +121,23 @@ class ChatCommands(ABC, Generic[PlaceT, ConfigT]):
         fresh = requester is None and not self.conversations.waiting(key)
         if fresh and await self.conversations.thread_for(key) is None:
             return True
-        return await self.is_admin(incoming)
+        return await self._is_admin(incoming)
+
+    async def _is_admin(self, incoming: Incoming[PlaceT]) -> bool:
+        who = (incoming.key.space, incoming.principal)
+        cached = self._admins.get(who)
+        if cached is not None and time.monotonic() - cached[1] < self.admin_ttl:
+            return cached[0]
+        try:
+            admin = await self.is_admin(incoming)
+        except PlatformError as exc:
+            self.logger.info("could not tell whether %s is an admin: %s", incoming.user_id, exc)
+            return False
+        self._admins[who] = (admin, time.monotonic())
+        self._admins.move_to_end(who)
+        while len(self._admins) > _CACHED_ADMINS:
+            self._admins.popitem(last=False)
+        return admin
 
     async def stop(self, incoming: Incoming[PlaceT], *, quiet: bool = True) -> None:
         """Stop the conversation's running task (a running turn shows "Stopped" itself);

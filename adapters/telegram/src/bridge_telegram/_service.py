@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,16 +16,15 @@ from pydantic import ValidationError
 from telegram import Update
 
 from bridge.chat import AnswerView, ChatService, ChatWording, Incoming
-from bridge.conversations import ConversationKey, Turn
+from bridge.conversations import Turn
 from bridge.errors import FileRefusedError, PlatformError
 from bridge.files import FileBody, fetch_url
 from bridge.models import Agent
 from bridge.runtime import Runtime
-from bridge.stores import InFlightTurn, ThreadRef
+from bridge.stores import InFlightTurn, PlatformMessage
 from bridge_telegram._api import bot_call
-from bridge_telegram._commands import HELP, ChatAdmins
 from bridge_telegram._config import TelegramConfig
-from bridge_telegram._inbound import Inbound, conversation_key, incoming, read_update
+from bridge_telegram._inbound import HELP, read_update
 from bridge_telegram._outbound import Sender, TelegramAnswer, TelegramPlace
 
 __all__ = ["SOURCE", "TelegramService"]
@@ -54,43 +54,26 @@ class TelegramService(ChatService[TelegramPlace, TelegramConfig]):
         self.bot_id = bot_id
         self.username = username
         self.turn_policy = config.policy
-        self.chat_admins = ChatAdmins(sender.bot, config.admin_cache_seconds)
+        self.admin_ttl = config.admin_cache_seconds
 
     async def handle(self, update: Update) -> None:
         """Act on one update; logs instead of raising (it runs detached)."""
         await self.guarded(self._handle, update)
 
     async def _handle(self, update: Update) -> None:
-        inbound = read_update(update, bot_id=self.bot_id, username=self.username)
-        if inbound is None:
-            return
-        route = self.config.route_for(inbound.chat_id)
-        mode = route.group_conversation or self.config.group_conversation
-        key = conversation_key(inbound, mode, await self._reply_root(inbound))
-        delivery = f"telegram:{self.bot_id}:{inbound.update_id}"
-        template = self.config.email_template
-        await self.receive(incoming(inbound, key, email_template=template, delivery=delivery))
+        config = self.config
+        message = read_update(update, bot_id=self.bot_id, username=self.username, config=config)
+        if message is not None:
+            await self.receive(await self._continued(message))
 
-    async def _reply_root(self, inbound: Inbound) -> int | None:
-        """The reply thread a replied-to bot answer belongs to (thread mode in basic groups)."""
-        if inbound.reply_thread is None or inbound.reply_thread == inbound.message_id:
-            return None
-        ref = await self.runtime.store.get_thread(
-            self._answer_key(inbound.chat_id, inbound.reply_thread)
-        )
-        return int(ref.task_id) if ref else None
-
-    @staticmethod
-    def _answer_key(chat_id: int, message_id: int) -> str:
-        return f"telegram-answer|{chat_id}|{message_id}"
-
-    async def _remember_answer(
-        self, key: ConversationKey, place: TelegramPlace, message_id: int, agent_id: str
-    ) -> None:
-        """In reply-thread mode, a reply to this answer continues the same thread."""
-        if key.thread.startswith("reply:"):
-            ref = ThreadRef(task_id=key.thread.removeprefix("reply:"), agent_id=agent_id)
-            await self.runtime.store.put_thread(self._answer_key(place.chat_id, message_id), ref)
+    async def _continued(self, message: Incoming[TelegramPlace]) -> Incoming[TelegramPlace]:
+        """In reply-thread mode, a reply to a bot answer continues that answer's thread."""
+        replied = message.key.thread.removeprefix("reply:")
+        if replied in (message.key.thread, str(message.place.reply_to)):
+            return message
+        answer = _message(message.place.chat_id, int(replied))
+        linked = await self.conversations.conversation_of(answer)
+        return message if linked is None else replace(message, key=linked)
 
     @asynccontextmanager
     async def fetch_file(self, file_id: str, limit: int) -> AsyncIterator[FileBody]:
@@ -126,7 +109,11 @@ class TelegramService(ChatService[TelegramPlace, TelegramConfig]):
         """A creator or administrator of the chat (`getChatMember`)."""
         if incoming.user_id is None:
             return False
-        return await self.chat_admins.is_admin(incoming.place.chat_id, int(incoming.user_id))
+        with bot_call("getChatMember"):
+            member = await self.sender.bot.get_chat_member(
+                incoming.place.chat_id, int(incoming.user_id)
+            )
+        return member.status in ("creator", "administrator")
 
     def allows_agent(self, agent: Agent, place: TelegramPlace) -> bool:
         return self.config.allows_agent(place.chat_id, agent.id, agent.name)
@@ -159,9 +146,10 @@ class TelegramService(ChatService[TelegramPlace, TelegramConfig]):
 
         async def record(changes: dict[str, Any]) -> None:
             await turn.set_reply(**changes)
-            if "message_id" in changes:
-                agent_id = turn.record.agent_id
-                await self._remember_answer(incoming.key, place, changes["message_id"], agent_id)
+            if "message_id" in changes and incoming.key.thread.startswith("reply:"):
+                # A reply to this answer continues its thread (`_continued`).
+                answer = _message(place.chat_id, changes["message_id"])
+                await self.conversations.link_message(answer, incoming.key)
 
         return TelegramAnswer(
             self.sender,
@@ -193,3 +181,7 @@ class TelegramService(ChatService[TelegramPlace, TelegramConfig]):
             message_id=place.message_id,
             parts=place.parts,
         )
+
+
+def _message(chat_id: int, message_id: int) -> PlatformMessage:
+    return PlatformMessage(adapter=SOURCE, space=str(chat_id), id=str(message_id))
