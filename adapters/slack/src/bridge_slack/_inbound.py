@@ -54,21 +54,6 @@ class Inbound:
         """Same for every event about this message (app_mention and message, retries)."""
         return f"slack:msg:{self.team}:{self.channel}:{self.ts}"
 
-    @property
-    def principal(self) -> str:
-        return f"{self.team}:{self.user}"
-
-    @property
-    def place(self) -> SlackPlace:
-        """Where the answer (and any note to the sender) goes."""
-        return SlackPlace(
-            team=self.team,
-            channel=self.channel,
-            thread_ts=self.thread_ts,
-            user=self.user,
-            is_dm=self.is_dm,
-        )
-
 
 def key_for(
     config: SlackConfig, team: str, channel: str, thread_ts: str, *, is_dm: bool
@@ -165,11 +150,14 @@ def incoming(inbound: Inbound, config: SlackConfig) -> Incoming[SlackPlace]:
     command: Command | None = None
     if word in config.stop_words or word in config.reset_words:
         command = "stop" if word in config.stop_words else "reset"
+    team, channel, thread_ts = inbound.team, inbound.channel, inbound.thread_ts
     return Incoming(
-        place=inbound.place,
-        key=key_for(config, inbound.team, inbound.channel, inbound.thread_ts, is_dm=inbound.is_dm),
+        SlackPlace(
+            team=team, channel=channel, thread_ts=thread_ts, user=inbound.user, is_dm=inbound.is_dm
+        ),
+        key_for(config, team, channel, thread_ts, is_dm=inbound.is_dm),
         user_id=inbound.user,
-        principal=inbound.principal,
+        principal=f"{team}:{inbound.user}",
         text=inbound.text,
         files=tuple(_attachment(shared, config, inbound.ts) for shared in inbound.files),
         command=command,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -62,7 +63,7 @@ class SlackService(ChatService[SlackPlace, SlackConfig]):
             return
         await self.receive(message)
 
-    async def command(self, body: dict[str, object]) -> None:
+    async def command(self, body: dict[str, Any]) -> None:
         """A slash command: checked like a message, then its question is re-posted (escaped)
         as the thread root and answered there like a mention."""
         asked = from_command(body, "")
@@ -111,7 +112,7 @@ class SlackService(ChatService[SlackPlace, SlackConfig]):
             return
         actor = self._actor(ConversationKey.parse(record.key), team, channel, user)
         try:
-            requester = SlackPlace.model_validate(record.reply).principal
+            requester = record.reply_as(SlackPlace).principal
         except ValidationError:
             requester = None
         if actor.key.space != f"{team}:{channel}" or not await self.may_control(
@@ -160,16 +161,12 @@ class SlackService(ChatService[SlackPlace, SlackConfig]):
         )
 
     def answer_view(self, incoming: Incoming[SlackPlace], turn: Turn) -> AnswerView:
-        team = incoming.place.team
-        return SlackAnswer(
-            self.api,
-            self.runtime.scheduler,
+        team, turn_id = incoming.place.team, turn.record.turn_id
+        return self._view(
             incoming.place,
-            turn_id=turn.record.turn_id,
+            turn_id,
             streaming=self.config.streaming and not self.no_streaming.is_paused(team),
-            stop_value=turn.record.turn_id,
-            max_parts=self.config.max_message_parts,
-            mentions=self.config.allow_mentions,
+            stop_value=turn_id,
             record=turn.set_reply,
             on_unsupported=lambda: self.no_streaming.pause(team),
         )
@@ -177,18 +174,21 @@ class SlackService(ChatService[SlackPlace, SlackConfig]):
     async def recovered_view(self, record: InFlightTurn) -> AnswerView | None:
         """The recorded message, edited in place (idempotent); an open stream is closed."""
         try:
-            place = SlackPlace.model_validate(record.reply)
+            place = record.reply_as(SlackPlace)
         except ValidationError:
             return None
-        view = SlackAnswer(
-            self.api,
-            self.runtime.scheduler,
-            place,
-            turn_id=record.turn_id,
-            streaming=False,
-            max_parts=self.config.max_message_parts,
-            mentions=self.config.allow_mentions,
-        )
+        view = self._view(place, record.turn_id, streaming=False)
         if place.mode == "stream":
             await view.stop_stream_quietly()
         return view
+
+    def _view(self, place: SlackPlace, turn_id: str, **options: Any) -> SlackAnswer:
+        return SlackAnswer(
+            self.api,
+            self.runtime.scheduler,
+            place,
+            turn_id=turn_id,
+            max_parts=self.config.max_message_parts,
+            mentions=self.config.allow_mentions,
+            **options,
+        )

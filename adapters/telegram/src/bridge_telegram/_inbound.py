@@ -28,13 +28,8 @@ BOT_COMMANDS = (
     BotCommand("stop", "Stop the answer being written"),
     BotCommand("help", "What this bot can do"),
 )
-HELP = (
-    "Send me a message and the agent answers here.\n\n"
-    "- /new starts a fresh conversation\n"
-    "- /agent NAME switches agent; /agent alone lists them\n"
-    "- /stop stops the answer being written\n"
-    "- In groups, mention me or reply to my messages."
-)
+HELP = "Send me a message and the agent answers here; in groups, mention me or reply to me.\n\n"
+HELP += "\n".join(f"- /{command.command}: {command.description}" for command in BOT_COMMANDS)
 _COMMANDS: dict[str, Command] = {
     "start": "help",
     "help": "help",
