@@ -182,7 +182,9 @@ class ChatCommands(ABC, Generic[PlaceT, ConfigT]):
         names = ", ".join(self.wording.agent_name.format(name=a.name) for a in allowed)
         shown = self.quote(" ".join(name.split())[:_NAME_CHARS])
         await self.tell(
-            incoming.place, self.wording.no_agent.format(name=shown, agents=names or "none"), plain=True
+            incoming.place,
+            self.wording.no_agent.format(name=shown, agents=names or "none"),
+            plain=True,
         )
         return None
 

@@ -16,7 +16,7 @@ from bridge.chat._incoming import Incoming, PlaceT
 from bridge.chat._policy import ConfigT, UserGate
 from bridge.chat._wording import failure_of, final_answer
 from bridge.conversations import Message, Policy, Turn
-from bridge.errors import UpstreamError
+from bridge.errors import PlatformError, UpstreamError
 from bridge.models import Task, User
 from bridge.stores import InFlightTurn
 
@@ -89,6 +89,8 @@ class ChatService(ChatCommands[PlaceT, ConfigT]):
             self.logger.info(
                 "ignoring %s in %s: not on the allow-lists", incoming.user_id, incoming.key.space
             )
+            if self.wording.not_allowed is not None:
+                await self.tell(incoming.place, self.wording.not_allowed)
             return False
         if incoming.delivery and not await self.conversations.first_delivery(incoming.delivery):
             self.logger.info("%s was already handled", incoming.delivery)
@@ -135,6 +137,9 @@ class ChatService(ChatCommands[PlaceT, ConfigT]):
             ):
                 if not turn.merged:
                     await drive(turn, self.answer_view(incoming, turn), self.conversations)
+        except UpstreamError as exc:  # the turn could not start
+            self.logger.warning("turn of %s did not start: %s", key, exc)
+            await self.tell(incoming.place, failure_of(exc).text)
         finally:
             self._active[name] -= 1
             if not self._active[name]:
@@ -184,8 +189,14 @@ class ChatService(ChatCommands[PlaceT, ConfigT]):
 
     async def guarded(self, work: Callable[..., Awaitable[Any]], *args: Any) -> None:
         """The outermost frame of detached work (one message, one click): a failure is
-        logged with its traceback and the surface carries on."""
+        logged and the surface carries on. A platform that failed mid-answer leaves the turn
+        to recovery; anything else is a bug, logged with its traceback."""
+        name = getattr(work, "__name__", work)
         try:
             await work(*args)
+        except PlatformError as exc:
+            self.logger.warning(
+                "%s: the platform failed (%s); recovery finishes the turn", name, exc
+            )
         except Exception:
-            self.logger.exception("%s failed", getattr(work, "__name__", work))
+            self.logger.exception("%s failed", name)

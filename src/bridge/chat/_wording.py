@@ -63,6 +63,8 @@ class ChatWording:
     `ChatService.notify`); `{name}` in `no_agent`, `too_large` and `unreadable` is user text,
     already through `ChatService.quote`."""
 
+    not_allowed: str | None = None
+    """Told to a sender not on the allow-lists (None: they are ignored, as bots usually do)."""
     too_fast: str = "⏳ You are sending messages faster than I can take them; please slow down."
     queued: str = "⏳ I'll answer this after the current reply; yours is next."
     dropped: str = (
