@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Generic
 
-from bridge.chat._incoming import Incoming, PlaceT
+from bridge.chat._incoming import Command, Incoming, PlaceT
 from bridge.chat._policy import ConfigT, may_control
 from bridge.chat._wording import ChatWording, failure_of
 from bridge.errors import PlatformError, UpstreamError
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ChatCommands"]
 
-_ACTIONS = {"stop": "stop", "reset": "reset", "agent": "switch the agent of"}
+_ACTIONS: dict[str, str] = {"stop": "stop", "reset": "reset", "agent": "switch the agent of"}
 _NAME_CHARS = 64
 _CACHED_ADMINS = 10_000
 
@@ -80,19 +80,29 @@ class ChatCommands(ABC, Generic[PlaceT, ConfigT]):
         except PlatformError as exc:
             self.logger.info("could not tell %s: %s", place, exc)
 
+    async def refuse(self, incoming: Incoming[PlaceT], command: Command) -> None:
+        """Tell the sender that `command` on this conversation is not theirs to give."""
+        action = _ACTIONS.get(command, "act on")
+        await self.tell(incoming.place, self.wording.not_yours.format(action=action))
+
+    async def _unlisted(self, incoming: Incoming[PlaceT], exc: UpstreamError) -> None:
+        self.logger.warning("could not list the agents: %s", exc)
+        await self.tell(incoming.place, failure_of(exc).text)
+
     # -- commands ----------------------------------------------------------------------
 
     async def control(self, incoming: Incoming[PlaceT]) -> None:
         """Run `incoming.command`; those that act on the conversation only for `may_control`."""
         command, place = incoming.command, incoming.place
+        if command is None:
+            return
         try:
             if command == "help":
                 await self.tell(place, self.wording.help)
             elif command == "agents":
                 await self._list(incoming)
-            elif command is None or not await self.may_control(incoming):
-                action = _ACTIONS.get(command or "", "act on")
-                await self.tell(place, self.wording.not_yours.format(action=action))
+            elif not await self.may_control(incoming):
+                await self.refuse(incoming, command)
             elif command == "stop":
                 await self.stop(incoming, quiet=False)
             elif command == "reset":
@@ -176,8 +186,7 @@ class ChatCommands(ABC, Generic[PlaceT, ConfigT]):
                 return agent
             allowed = await self.allowed_agents(incoming.place)
         except UpstreamError as exc:
-            self.logger.warning("could not list the agents: %s", exc)
-            await self.tell(incoming.place, failure_of(exc).text)
+            await self._unlisted(incoming, exc)
             return None
         names = ", ".join(self.wording.agent_name.format(name=a.name) for a in allowed)
         shown = self.quote(" ".join(name.split())[:_NAME_CHARS])
@@ -196,16 +205,16 @@ class ChatCommands(ABC, Generic[PlaceT, ConfigT]):
             try:
                 return await self._current(incoming, quiet=False)
             except UpstreamError as exc:
-                self.logger.warning("could not list the agents: %s", exc)
-                await self.tell(incoming.place, failure_of(exc).text)
+                await self._unlisted(incoming, exc)
                 return None
         agent = await self.find_agent(incoming, incoming.agent)
-        if agent is None or agent.id == await self.conversations.agent_for(incoming.key):
-            return agent.id if agent else None
-        if not await self.may_control(incoming):
-            await self.tell(incoming.place, self.wording.not_yours.format(action=_ACTIONS["agent"]))
+        if agent is None:
             return None
-        await self.conversations.choose_agent(incoming.key, agent.id, incoming.principal)
+        if agent.id != await self.conversations.agent_for(incoming.key):
+            if not await self.may_control(incoming):
+                await self.refuse(incoming, "agent")
+                return None
+            await self.conversations.choose_agent(incoming.key, agent.id, incoming.principal)
         return agent.id
 
     async def _current(self, incoming: Incoming[PlaceT], *, quiet: bool) -> str | None:

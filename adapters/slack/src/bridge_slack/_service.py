@@ -4,7 +4,6 @@ files fetched with the bot token, and the answer view."""
 
 from __future__ import annotations
 
-import logging
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from typing import Any
@@ -28,23 +27,19 @@ from bridge_slack._outbound import SlackAnswer, SlackPlace, note
 
 __all__ = ["SlackService"]
 
-logger = logging.getLogger(__name__)
-
-WORDING = ChatWording(
-    dropped=(
-        "Too many messages are already waiting in this conversation; yours was not sent. "
-        "Send it again once the answer is done."
-    ),
-    no_agent="There is no agent named `{name}` here. Agents: {agents}.",
-    agent_name="`{name}`",
-)
-
 
 class SlackService(ChatService[SlackPlace, SlackConfig]):
     """Answers Slack messages with agents; shared by the HTTP and Socket Mode front ends."""
 
     source = "slack"
-    wording = WORDING
+    wording = ChatWording(
+        dropped=(
+            "Too many messages are already waiting in this conversation; yours was not sent. "
+            "Send it again once the answer is done."
+        ),
+        no_agent="There is no agent named `{name}` here. Agents: {agents}.",
+        agent_name="`{name}`",
+    )
 
     def __init__(self, config: SlackConfig, runtime: Runtime, api: SlackApi) -> None:
         super().__init__(config, runtime)
@@ -84,7 +79,9 @@ class SlackService(ChatService[SlackPlace, SlackConfig]):
                 buckets=[f"slack:{asked.channel}:post"],
             )
         except PlatformError as exc:
-            logger.warning("could not post the command's question in %s: %s", asked.channel, exc)
+            self.logger.warning(
+                "could not post the command's question in %s: %s", asked.channel, exc
+            )
             return
         if root is not None:
             await self.answer(incoming(replace(asked, ts=root, thread_ts=root), self.config))
@@ -118,8 +115,8 @@ class SlackService(ChatService[SlackPlace, SlackConfig]):
         if actor.key.space != f"{team}:{channel}" or not await self.may_control(
             actor, requester=requester
         ):
-            logger.warning("refused a Stop click by %s in %s:%s", user, team, channel)
-            await self.tell(actor.place, self.wording.not_yours.format(action="stop"))
+            self.logger.warning("refused a Stop click by %s in %s:%s", user, team, channel)
+            await self.refuse(actor, "stop")
             return
         await self.stop(actor)
 

@@ -4,7 +4,6 @@ threads, the typing indicator, files fetched with `getFile`, and the answer view
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -27,9 +26,7 @@ from bridge_telegram._config import TelegramConfig
 from bridge_telegram._inbound import HELP, read_update
 from bridge_telegram._outbound import Sender, TelegramAnswer, TelegramPlace
 
-__all__ = ["SOURCE", "TelegramService"]
-
-logger = logging.getLogger(__name__)
+__all__ = ["TelegramService"]
 
 SOURCE = "telegram"
 
@@ -137,7 +134,7 @@ class TelegramService(ChatService[TelegramPlace, TelegramConfig]):
             try:
                 await self.sender.typing(place)
             except PlatformError as exc:
-                logger.info("no typing indicator in chat %s: %s", place.chat_id, exc)
+                self.logger.info("no typing indicator in chat %s: %s", place.chat_id, exc)
                 return
             await anyio.sleep(self.config.typing_interval)
 
