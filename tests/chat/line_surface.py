@@ -8,7 +8,6 @@ stops the room's running turn; `USER /hello` only says who is on the line.
 
 from __future__ import annotations
 
-import logging
 from typing import ClassVar
 
 import anyio
@@ -41,8 +40,6 @@ from bridge.chat import (
 )
 
 __all__ = ["LineAdapter", "LineConfig"]
-
-logger = logging.getLogger(__name__)
 
 ROOM = ConversationKey("line", "local", "room")
 MAX_LINE = 16_384

@@ -29,7 +29,8 @@ BOT_COMMANDS = (
     BotCommand("help", "What this bot can do"),
 )
 HELP = "Send me a message and the agent answers here; in groups, mention me or reply to me.\n\n"
-HELP += "\n".join(f"- /{command.command}: {command.description}" for command in BOT_COMMANDS)
+HELP += "\n".join(f"- /{c.command}: {c.description}" for c in BOT_COMMANDS)
+"""What /help and /start say: the registered commands, so the two never disagree."""
 _COMMANDS: dict[str, Command] = {
     "start": "help",
     "help": "help",
