@@ -31,12 +31,13 @@ class ChatService(ChatCommands[PlaceT, ConfigT]):
 
     A surface implements `notify`, `answer_view` and `recovered_view`, and overrides what
     its platform adds: `allows` (place allow-lists), `is_admin`, `allows_agent` and
-    `default_agent` (per-place agents), `user_of`, `quote`, `answering`, `wording`. Logs go
-    to the logger of the module that defines the surface's class.
+    `default_agent` (per-place agents), `user_of`, `quote`, `answering`, and sets `wording`,
+    `admin_ttl` and `turn_policy`. Logs go to the logger of the module that defines the
+    surface's class.
     """
 
     source: ClassVar[str]
-    """The surface's name: conversation keys, the turn's `source`, its file source."""
+    """The turns' `source` upstream, and the name of the surface's file source."""
     turn_policy: Policy | None = None
     """How a message that arrives while its conversation answers is handled (default: the
     conversations' setting)."""
