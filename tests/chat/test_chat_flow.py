@@ -8,6 +8,7 @@ import pytest
 
 from bridge.emulator import Emulator
 
+from .line_surface import LineAdapter
 from .test_line_surface import LONG, connect, emulator, line_adapter, running, settings_for
 
 __all__ = ["emulator"]  # the fixture, shared with the line chat's own tests
@@ -53,12 +54,16 @@ async def test_a_configured_admin_stops_anyones_turn(emulator: Emulator) -> None
     assert task.to_json()["status"] == "stopped"
 
 
-async def test_stop_with_nothing_running_says_so_and_invokes_nothing(emulator: Emulator) -> None:
-    adapter = line_adapter()
+async def _alone(emulator: Emulator, adapter: LineAdapter, text: str, kind: str) -> list[str]:
+    """Alice says `text` in the room; returns the lines of `kind` she got back."""
     async with running(settings_for(emulator), adapter), connect(adapter, "alice") as alice:
-        await alice.say("/stop")
-        await alice.until("refused")
-    assert alice.texts("refused") == ["nothing to stop"]
+        await alice.say(text)
+        await alice.until(kind)
+    return alice.texts(kind)
+
+
+async def test_stop_with_nothing_running_says_so_and_invokes_nothing(emulator: Emulator) -> None:
+    assert await _alone(emulator, line_adapter(), "/stop", "refused") == ["nothing to stop"]
     assert emulator.invokes() == []
 
 
@@ -66,20 +71,14 @@ async def test_an_agent_off_the_allow_list_is_refused_naming_the_allowed_ones(
     emulator: Emulator,
 ) -> None:
     adapter = line_adapter(agent="writer", allowed_agents=["echo"])
-    async with running(settings_for(emulator), adapter), connect(adapter, "alice") as alice:
-        await alice.say("hello")
-        await alice.until("refused")
-    assert alice.texts("refused") == ["no agent 'writer' (agents: echo)"]
+    refused = await _alone(emulator, adapter, "hello", "refused")
+    assert refused == ["no agent 'writer' (agents: echo)"]
     assert emulator.invokes() == []
 
 
 async def test_agents_that_cannot_be_listed_get_the_shared_failure_wording(
     emulator: Emulator,
 ) -> None:
-    adapter = line_adapter()
-    async with running(settings_for(emulator), adapter), connect(adapter, "alice") as alice:
-        emulator.api_key = "rotated"  # the bridge's key is refused from now on
-        await alice.say("hello")
-        await alice.until("failed")
-    [failure] = alice.texts("failed")
+    emulator.api_key = "rotated"  # the bridge's key is refused
+    [failure] = await _alone(emulator, line_adapter(), "hello", "failed")
     assert failure.startswith("⚠️ The agent platform did not answer")
