@@ -69,13 +69,12 @@ class _Interrupts:
                 return
 
 
-async def pick_agent(client: AgentClient, wanted: str | None, emulated: bool) -> str:
+async def pick_agent(directory: AgentDirectory, wanted: str | None, emulated: bool) -> str:
     """The agent id for `--agent` (by id or name), else the only agent (`echo` when emulated).
 
     Raises:
         UsageError: no such agent (naming the close matches), or several and none chosen.
     """
-    directory = AgentDirectory(client)
     if wanted is None and emulated:
         wanted = "echo"
     if wanted:

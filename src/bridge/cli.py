@@ -32,6 +32,7 @@ from bridge.adapters import (
     load_adapter_class,
     preflight,
 )
+from bridge.chat import AgentDirectory
 from bridge.config import Settings, load_settings, redact_url, secret_values
 from bridge.doctor import run_doctor
 from bridge.logs import configure_logging, redactor
@@ -290,7 +291,7 @@ async def _chat(args: argparse.Namespace, settings: Settings) -> int:
     async with open_client(settings) as (client, emulated):
         if emulated:
             note("bridge: no API key configured; talking to the embedded emulator")
-        agent_id = await pick_agent(client, args.agent, emulated)
+        agent_id = await pick_agent(AgentDirectory(client), args.agent, emulated)
         if args.thread:
             await check_thread(client, args.thread)
         user = User(email=args.user_email, id=args.user_email) if args.user_email else None

@@ -1,8 +1,8 @@
 """The runtime seam: what the core hands every adapter, and how `bridge serve` runs them.
 
 `open_runtime(settings)` builds the client (on an in-process emulator when no API key
-is configured), the store, the conversations service, the output scheduler, the file
-host and the HTTP app. `serve(settings)` runs the HTTP server and every enabled
+is configured), the agent directory, the store, the conversations service, the output
+scheduler, the file host and the HTTP app. `serve(settings)` runs the HTTP server and every enabled
 adapter in one task group until cancelled.
 """
 
@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from bridge import errors
 from bridge._private import replica_identity
 from bridge.adapters import Adapter, RecoversTurns, enabled_adapters, preflight
+from bridge.chat._directory import AgentDirectory
 from bridge.client import AgentClient
 from bridge.config import Settings
 from bridge.conversations import Conversations
@@ -55,6 +56,8 @@ class Runtime:
     http: HttpApp
     files: FileHost
     metrics: Metrics | None
+    agents: AgentDirectory
+    """The organisation's agents by name and id, one list for every surface."""
     #: This process's identity, the same after a restart (kept in the state directory):
     #: leases it held (the Telegram poller's) are its own again at once.
     replica_identity: str = ""
@@ -179,6 +182,7 @@ async def open_runtime(settings: Settings, *, metrics: bool = True) -> AsyncIter
             http=http,
             files=files,
             metrics=collectors,
+            agents=AgentDirectory(client),
             replica_identity=identity,
         )
         http.add_route("/readyz", _bearer_only(runtime.readyz, ops_token))

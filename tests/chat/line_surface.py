@@ -2,13 +2,12 @@
 
 One line in is one message, `USER TEXT`, in one shared room; the answer streams back to
 the user's connection as lines `KIND TEXT` (`text`, `step`, `approval`, `signin`, `answer`,
-`failed`, `refused`, `queued`, `stopping`, `hello`), newlines in TEXT written as `\\n`.
-`USER /stop` stops the room's running turn; `USER /hello` only says who is on the line.
+`failed`, `refused`, `queued`, `hello`), newlines in TEXT written as `\\n`. `USER /stop`
+stops the room's running turn; `USER /hello` only says who is on the line.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import ClassVar
 
 import anyio
@@ -21,33 +20,39 @@ from bridge import (
     AdapterConfig,
     ConversationKey,
     InFlightTurn,
-    Message,
     PlatformError,
     Runtime,
     Task,
+    Turn,
     UpstreamError,
 )
 from bridge.chat import (
-    AgentDirectory,
+    AnswerView,
     ApprovalRequest,
     ChatPolicy,
+    ChatService,
+    ChatWording,
     Failure,
+    Incoming,
     Progress,
     SignInRequest,
     Step,
-    UserGate,
-    drive,
-    failure_of,
-    final_answer,
-    may_control,
 )
 
 __all__ = ["LineAdapter", "LineConfig"]
 
-logger = logging.getLogger(__name__)
-
 ROOM = ConversationKey("line", "local", "room")
 MAX_LINE = 16_384
+#: Each note the chat flow tells a user is one line; its wording starts with its kind.
+WORDING = ChatWording(
+    not_allowed="refused you may not talk to agents here",
+    too_fast="refused too many messages; wait a moment",
+    dropped="refused too many messages are waiting",
+    queued="queued",
+    not_yours="refused only who asked (or an admin) may {action} it",
+    no_agent="refused no agent {name!r} (agents: {agents})",
+    nothing_to_stop="refused nothing to stop",
+)
 
 
 class LineConfig(AdapterConfig, ChatPolicy):
@@ -56,14 +61,15 @@ class LineConfig(AdapterConfig, ChatPolicy):
     agent: str = "echo"
 
 
-class LineReply(BaseModel):
+class LinePlace(BaseModel):
     """Where an answer goes: the user's line (recorded with the turn for recovery)."""
 
     user: str
 
 
 class Outlet:
-    """One client connection; lines written whole, one at a time."""
+    """One client connection, lines written whole, one at a time; and the
+    `bridge.chat.AnswerView` of the answers it gets: every call becomes a line."""
 
     def __init__(self, stream: anyio.abc.ByteSendStream) -> None:
         self.stream = stream
@@ -80,33 +86,59 @@ class Outlet:
                     f"the line client went away ({exc!r})", platform="line"
                 ) from None
 
-
-class LineView:
-    """`bridge.chat.AnswerView` for one answer: every call becomes a line."""
-
-    def __init__(self, outlet: Outlet) -> None:
-        self.outlet = outlet
-
     async def start(self) -> None:
-        await self.outlet.send("started")
+        await self.send("started")
 
     async def text(self, delta: str, streamed: str) -> None:
-        await self.outlet.send("text", delta)
+        await self.send("text", delta)
 
     async def progress(self, step: Step, progress: Progress) -> None:
-        await self.outlet.send("step", step.line)
+        await self.send("step", step.line)
 
     async def approval(self, request: ApprovalRequest) -> None:
-        await self.outlet.send("approval", request.text)
+        await self.send("approval", request.text)
 
     async def sign_in(self, request: SignInRequest) -> None:
-        await self.outlet.send("signin", request.url)
+        await self.send("signin", request.url)
 
     async def finish(self, answer: str) -> None:
-        await self.outlet.send("answer", answer)
+        await self.send("answer", answer)
 
     async def fail(self, failure: Failure, streamed: str) -> None:
-        await self.outlet.send("failed", failure.text)
+        await self.send("failed", failure.text)
+
+
+class LineService(ChatService[LinePlace, LineConfig]):
+    """The line chat's side of the chat flow: its outlets, notes, and the room's agent."""
+
+    source = "api"
+    wording = WORDING
+
+    def __init__(self, config: LineConfig, runtime: Runtime) -> None:
+        super().__init__(config, runtime)
+        self.outlets: dict[str, Outlet] = {}
+
+    def outlet(self, place: LinePlace) -> Outlet:
+        """Raises PlatformError: the user is not connected (recovery tries again later)."""
+        if (outlet := self.outlets.get(place.user)) is None:
+            raise PlatformError(f"{place.user} is not connected", platform="line")
+        return outlet
+
+    async def notify(self, place: LinePlace, text: str, *, plain: bool = False) -> None:
+        """A line of the kind its wording starts with; the core's failure notes are `failed`."""
+        kind, _, rest = text.partition(" ")
+        if kind not in ("refused", "queued"):
+            kind, rest = "failed", text
+        await self.outlet(place).send(kind, rest)
+
+    def default_agent(self, place: LinePlace) -> str:
+        return self.config.agent
+
+    def answer_view(self, incoming: Incoming[LinePlace], turn: Turn) -> AnswerView:
+        return self.outlet(incoming.place)
+
+    async def recovered_view(self, record: InFlightTurn) -> AnswerView:
+        return self.outlet(record.reply_as(LinePlace))
 
 
 class LineAdapter:
@@ -118,10 +150,7 @@ class LineAdapter:
     def __init__(self, config: LineConfig) -> None:
         self.config = config
         self.port = 0
-        self.gate = UserGate(config.user_rate_limit, config.user_rate_window)
-        self.outlets: dict[str, Outlet] = {}
-        self.runtime: Runtime | None = None
-        self.directory: AgentDirectory | None = None
+        self.service: LineService | None = None
 
     async def serve(
         self,
@@ -129,7 +158,7 @@ class LineAdapter:
         *,
         task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
-        self.runtime, self.directory = runtime, AgentDirectory(runtime.client)
+        self.service = LineService(self.config, runtime)
         listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
         async with listener:
             self.port = listener.extra(SocketAttribute.local_port)
@@ -137,6 +166,7 @@ class LineAdapter:
             await listener.serve(self._connection)
 
     async def _connection(self, stream: anyio.abc.SocketStream) -> None:
+        assert self.service is not None
         outlet, lines = Outlet(stream), BufferedByteReceiveStream(stream)
         async with stream, anyio.create_task_group() as group:
             while True:
@@ -148,57 +178,19 @@ class LineAdapter:
                     await outlet.send("refused", "line too long")
                     return
                 user, _, text = raw.decode(errors="replace").strip().partition(" ")
-                group.start_soon(self._guarded, user, text.strip(), outlet)
-
-    async def _guarded(self, user: str, text: str, outlet: Outlet) -> None:
-        try:
-            await self._message(user, text, outlet)
-        except PlatformError as exc:
-            logger.info("could not answer %s: %s", user, exc)
-        except UpstreamError as exc:
-            await outlet.send("failed", failure_of(exc).text)
-
-    async def _message(self, user: str, text: str, outlet: Outlet) -> None:
-        assert self.runtime is not None and self.directory is not None
-        config, conversations = self.config, self.runtime.conversations
-        if not user or not config.is_allowed_user(user):
-            return await outlet.send("refused", "you may not talk to agents here")
-        self.outlets[user] = outlet
-        if text == "/hello":
-            return await outlet.send("hello", user)
-        if text == "/stop":
-            if not may_control(user, await conversations.requester(ROOM), config.admins):
-                return await outlet.send("refused", "only who asked (or an admin) may stop it")
-            await outlet.send("stopping")
-            await conversations.stop(ROOM)
-            return None
-        if not self.gate.admit(user):
-            return await outlet.send("refused", "too many messages; wait a moment")
-        if conversations.waiting(ROOM) >= config.max_queued:
-            return await outlet.send("refused", "too many messages are waiting")
-        agent = await self.directory.find(config.agent)
-        if agent is None or not config.is_allowed_agent(agent.id, agent.name):
-            return await outlet.send("refused", f"no agent {config.agent!r}")
-        message = Message(text=text, principal=user, reply=LineReply(user=user))
-        async with conversations.turn(
-            ROOM, message, agent_id=agent.id, source="api", on_queued=lambda: outlet.send("queued")
-        ) as turn:
-            await drive(turn, LineView(outlet), conversations)
-        return None
+                if not user:
+                    continue
+                self.service.outlets[user] = outlet
+                if text.strip() == "/hello":
+                    await outlet.send("hello", user)
+                    continue
+                place, stop = LinePlace(user=user), text.strip() == "/stop"
+                message = Incoming(place, ROOM, user, user, text, command="stop" if stop else None)
+                group.start_soon(self.service.guarded, self.service.receive, message)
 
     async def deliver(
         self, record: InFlightTurn, task: Task | None, error: UpstreamError | None
     ) -> None:
-        """Recovery: the answer of a turn whose bridge died, to its user once connected.
-
-        Raises:
-            PlatformError: the user is not connected; the next pass tries again.
-        """
-        user = record.reply_as(LineReply).user
-        outlet = self.outlets.get(user)
-        if outlet is None:
-            raise PlatformError(f"{user} is not connected", platform="line")
-        if error is None:
-            await outlet.send("answer", final_answer(task, ""))
-        else:
-            await outlet.send("failed", failure_of(error).text)
+        """Recovery: the answer of a turn whose bridge died, to its user once connected."""
+        assert self.service is not None
+        await self.service.deliver(record, task, error)

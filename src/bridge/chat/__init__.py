@@ -1,23 +1,32 @@
 """The chat layer every surface shares: the turn driver over an `AnswerView`, one reducer
 from events to progress, one reading of approvals and sign-ins, one final-answer rule and
-failure wording, the per-user policy and the agent directory."""
+failure wording, the per-user policy, the agent directory, and the chat flow (`ChatService`)
+a chat surface builds on: it reads its platform's events into `Incoming` messages and
+supplies how its platform shows things."""
 
 from __future__ import annotations
 
 from bridge.chat._asks import ApprovalRequest, SignInRequest, approval_request, sign_in_request
 from bridge.chat._directory import AgentDirectory
 from bridge.chat._driver import AnswerView, drive
+from bridge.chat._flow import ChatService
+from bridge.chat._incoming import Attachment, Command, Incoming
 from bridge.chat._policy import ChatPolicy, UserGate, may_control
 from bridge.chat._progress import Progress, Step, StepKind, step_of
-from bridge.chat._wording import NOT_SHOWN_TEXT, Failure, failure_of, final_answer
+from bridge.chat._wording import NOT_SHOWN_TEXT, ChatWording, Failure, failure_of, final_answer
 
 __all__ = [
     "NOT_SHOWN_TEXT",
     "AgentDirectory",
     "AnswerView",
     "ApprovalRequest",
+    "Attachment",
     "ChatPolicy",
+    "ChatService",
+    "ChatWording",
+    "Command",
     "Failure",
+    "Incoming",
     "Progress",
     "SignInRequest",
     "Step",

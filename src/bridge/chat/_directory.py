@@ -26,9 +26,11 @@ class AgentDirectory:
         self._fetched_at = float("-inf")
         self._lock = anyio.Lock()
 
-    async def agents(self) -> list[Agent]:
+    async def agents(self, *, fresh: bool = False) -> list[Agent]:
+        """The agents, listed again when the last list is older than `ttl` or `fresh` is
+        asked for (a surface that follows the list on its own interval)."""
         async with self._lock:
-            if time.monotonic() - self._fetched_at >= self.ttl:
+            if fresh or time.monotonic() - self._fetched_at >= self.ttl:
                 self._agents = await self.client.list_agents()
                 self._fetched_at = time.monotonic()
             return list(self._agents)

@@ -7,10 +7,11 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Collection
+from typing import TypeVar
 
 from pydantic import BaseModel, Field
 
-__all__ = ["ChatPolicy", "UserGate", "may_control"]
+__all__ = ["ChatPolicy", "ConfigT", "UserGate", "may_control"]
 
 _TRACKED_USERS = 10_000
 
@@ -25,6 +26,9 @@ class ChatPolicy(BaseModel):
         default_factory=list,
         description="platform user ids that may stop, switch or reset anyone's conversation",
     )
+    default_agent: str | None = Field(
+        default=None, description="the agent new conversations talk to (else the first allowed)"
+    )
     allowed_agents: list[str] = Field(
         default_factory=list, description="agent names or ids users may choose (empty: all)"
     )
@@ -32,6 +36,9 @@ class ChatPolicy(BaseModel):
     user_rate_window: float = Field(default=60.0, gt=0, description="seconds of that window")
     max_queued: int = Field(
         default=5, ge=0, description="messages that may wait for one conversation's turn"
+    )
+    max_file_bytes: int = Field(
+        default=20 * 1024 * 1024, ge=1, description="larger shared files are not passed on"
     )
 
     def is_allowed_user(self, user: str | None) -> bool:
@@ -74,3 +81,7 @@ def may_control(actor: str | None, requester: str | None, admins: Collection[str
     if actor is None:
         return False
     return actor in admins or (requester is not None and actor == requester)
+
+
+ConfigT = TypeVar("ConfigT", bound=ChatPolicy)
+"""A surface's config model, which mixes in `ChatPolicy`."""

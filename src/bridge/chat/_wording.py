@@ -1,5 +1,6 @@
 """The one final-answer rule and the one wording of turns that did not complete, shared by
-every surface so the same upstream task reads the same everywhere."""
+every surface so the same upstream task reads the same everywhere; and what the chat flow
+tells users (`ChatWording`), which a surface may word its own way."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from bridge.models import Task
 
 __all__ = [
     "NOT_SHOWN_TEXT",
+    "ChatWording",
     "Failure",
     "failure_of",
     "final_answer",
@@ -53,3 +55,34 @@ def failure_of(error: errors.UpstreamError | None = None) -> Failure:
         return Failure("timed_out", "timed_out", text)
     text = "⚠️ The agent platform did not answer. Please try again in a moment."
     return Failure("unavailable", "error", text)
+
+
+@dataclass(frozen=True)
+class ChatWording:
+    """What the chat flow tells users. Notes are in the surface's markup (see
+    `ChatService.notify`); `{name}` in `no_agent`, `too_large` and `unreadable` is user text,
+    already through `ChatService.quote`."""
+
+    not_allowed: str | None = None
+    """Told to a sender not on the allow-lists (None: they are ignored, as bots usually do)."""
+    too_fast: str = "⏳ You are sending messages faster than I can take them; please slow down."
+    queued: str = "⏳ I'll answer this after the current reply; yours is next."
+    dropped: str = (
+        "⚠️ Too many messages are waiting for this conversation: I dropped this one. "
+        "Send it again once I have answered."
+    )
+    not_yours: str = "Only the person who asked, or an admin, can {action} this conversation."
+    nothing_to_stop: str = "Nothing to stop."
+    reset: str = "🆕 Fresh conversation: your next message here starts a new conversation."
+    switched: str = "🤖 Now talking to **{name}**, in a fresh conversation."
+    no_agent: str = "No agent named “{name}” here. Agents: {agents}."
+    no_agents: str = "No agent is available here."
+    agent_name: str = "{name}"
+    """One agent in the `{agents}` of `no_agent`."""
+    agents: str = "**Agents**"
+    """The title of the agent list; each agent follows as `- `name` (current): description`."""
+    help: str = "Send me a message and the agent answers here."
+    too_large: str = "⚠️ {name} is too large to pass on."
+    unreadable: str = "⚠️ {name} could not be read; it was not passed on."
+    attached: str = "(see the attached file)"
+    """The text of a message that is only files."""

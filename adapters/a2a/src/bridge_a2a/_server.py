@@ -20,7 +20,7 @@ from starlette.routing import Mount, Route, Router
 from starlette.types import Receive, Scope, Send
 
 from bridge import errors
-from bridge.client import AgentClient
+from bridge.chat import AgentDirectory
 from bridge.models import Agent
 from bridge_a2a._cards import CARD_PATH, agent_card, agent_url
 from bridge_a2a._config import A2AConfig
@@ -124,13 +124,13 @@ class A2AServer:
             ]
         )
 
-    async def refresh(self, client: AgentClient) -> bool:
+    async def refresh(self, directory: AgentDirectory) -> bool:
         """Reload the agent list and rebuild the routes; True when it changed.
 
         Raises:
             UpstreamError: the list could not be read.
         """
-        agents = exposed_names(await client.list_agents(), self._config.agents)
+        agents = exposed_names(await directory.agents(fresh=True), self._config.agents)
         if {n: a.id for n, a in agents.items()} == {n: a.id for n, a in self.agents.items()}:
             return False
         routes: list[Any] = [Route("/", self._index, methods=["GET"])]
@@ -144,12 +144,12 @@ class A2AServer:
         logger.info("A2A agents: %s", ", ".join(sorted(agents)) or "none")
         return True
 
-    async def watch(self, client: AgentClient) -> None:
+    async def watch(self, directory: AgentDirectory) -> None:
         """Follow the agent list until cancelled."""
         while True:
             await anyio.sleep(self._config.refresh_interval)
             try:
-                await self.refresh(client)
+                await self.refresh(directory)
             except errors.UpstreamError as exc:
                 logger.warning("could not refresh the A2A agent list: %s", exc)
 

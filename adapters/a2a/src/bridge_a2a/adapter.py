@@ -87,12 +87,12 @@ class A2AAdapter:
             shared = Shared(runtime.conversations, runtime.files, config, group, writer)
             server = self.server = A2AServer(shared, backend, sender, settings.http.public_url)
             try:
-                await server.refresh(runtime.client)
+                await server.refresh(runtime.agents)
             except errors.UpstreamError as exc:
                 logger.warning("could not list the agents yet (%s); will retry", exc)
             runtime.http.mount(config.path, server)
             runtime.add_readiness("a2a.tasks", backend.ping)
-            group.start_soon(server.watch, runtime.client)
+            group.start_soon(server.watch, runtime.agents)
             task_status.started()
             try:
                 await anyio.sleep_forever()

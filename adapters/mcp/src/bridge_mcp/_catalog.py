@@ -142,8 +142,7 @@ class AgentCatalog:
         Raises:
             UpstreamError: the list could not be read.
         """
-        self.directory.forget()
-        agents = [agent for agent in await self.directory.agents() if self._exposed(agent)]
+        agents = [a for a in await self.directory.agents(fresh=True) if self._exposed(a)]
         named = tool_names(agents)
         tools = [agent_tool(name, named[name]) for name in sorted(named)]
         if tools == self.tools:

@@ -292,10 +292,11 @@ class BridgeServer:
 
 @asynccontextmanager
 async def open_bridge_server(
-    conversations: Conversations, config: MCPConfig, *, stdio: bool
+    conversations: Conversations, agents: AgentDirectory, config: MCPConfig, *, stdio: bool
 ) -> AsyncIterator[BridgeServer]:
-    """The server with its catalog loaded and refreshed in the background, and its runs' task group."""
-    catalog = AgentCatalog(AgentDirectory(conversations.client), config.agents)
+    """The server with its catalog (over the runtime's agent directory) loaded and refreshed
+    in the background every `refresh_interval`, and its runs' task group."""
+    catalog = AgentCatalog(agents, config.agents)
     await catalog.refresh_or_note()
     async with (
         RunRegistry.open(conversations, ttl=config.run_ttl, max_runs=config.max_runs) as runs,

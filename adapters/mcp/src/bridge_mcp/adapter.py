@@ -46,7 +46,9 @@ class MCPAdapter:
         """
         host = runtime.settings.http.host
         self.config.check_settings(runtime.settings)
-        async with open_bridge_server(runtime.conversations, self.config, stdio=False) as bridge:
+        async with open_bridge_server(
+            runtime.conversations, runtime.agents, self.config, stdio=False
+        ) as bridge:
             app, manager = http_app(bridge.server, self.config, host, bridge.calls)
             runtime.http.add_route(
                 self.config.path, cast(Any, app), methods=["GET", "POST", "DELETE"]
@@ -111,7 +113,7 @@ async def _serve_stdio(ctx: CommandContext, config: MCPConfig) -> int:
     ):
         await group.start(runtime.conversations.heartbeat)
         async with (
-            open_bridge_server(runtime.conversations, config, stdio=True) as bridge,
+            open_bridge_server(runtime.conversations, runtime.agents, config, stdio=True) as bridge,
             stdio_server() as (read_stream, write_stream),
         ):
             await bridge.server.run(

@@ -26,8 +26,9 @@ class SlackChannel(BaseModel):
 
 class SlackConfig(AdapterConfig, ChatPolicy):
     """Every key of `[adapters.slack]`; see `config.example.toml` in this package's folder.
-    The chat policy keys (`allowed_users`, `admins`, `allowed_agents`, `user_rate_limit`,
-    `user_rate_window`, `max_queued`) come from `ChatPolicy`."""
+    The chat policy keys (`allowed_users`, `admins`, `default_agent`, `allowed_agents`,
+    `user_rate_limit`, `user_rate_window`, `max_queued`, `max_file_bytes`) come from
+    `ChatPolicy`."""
 
     public: ClassVar[bool] = True
 
@@ -37,7 +38,6 @@ class SlackConfig(AdapterConfig, ChatPolicy):
     mode: Literal["socket", "http"] = "http"
     api_url: str = "https://slack.com/api/"
     app_name: str = "Agent Bridge"
-    default_agent: str | None = None
     channels: dict[str, str | SlackChannel] = Field(
         default_factory=dict, description="channel id -> agent, or a table with allowed_agents"
     )
@@ -49,7 +49,6 @@ class SlackConfig(AdapterConfig, ChatPolicy):
         default=300.0, ge=0, description="seconds streams stay off after chat.startStream failed"
     )
     allowed_channels: list[str] = Field(default_factory=list)
-    max_file_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
     max_message_parts: int = Field(default=4, ge=1, description="more parts go into a file")
     stop_words: list[str] = Field(default_factory=lambda: ["stop", "cancel"])
     reset_words: list[str] = Field(

@@ -1,19 +1,30 @@
-"""Slack payloads → what the bridge acts on: triggers, conversation keys, agent choices.
-
-Pure functions of the payloads (and the config); no I/O here.
-"""
+"""Slack payloads → what the bridge acts on: triggers, conversation keys, agent choices,
+and the chat flow's `Incoming`. Pure functions of the payloads (and the config); no I/O."""
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
+from bridge.chat import Attachment, Command, Incoming
 from bridge.conversations import ConversationKey
 from bridge_slack._config import SlackConfig
 from bridge_slack._outbound import SlackPlace
 
-__all__ = ["Inbound", "Trigger", "from_command", "from_event", "key_for", "split_agent_choice"]
+__all__ = [
+    "Inbound",
+    "Trigger",
+    "from_command",
+    "from_event",
+    "incoming",
+    "key_for",
+    "split_agent_choice",
+]
+
+logger = logging.getLogger(__name__)
 
 Trigger = Literal["dm", "mention", "thread", "command"]
 
@@ -42,21 +53,6 @@ class Inbound:
     def delivery_id(self) -> str:
         """Same for every event about this message (app_mention and message, retries)."""
         return f"slack:msg:{self.team}:{self.channel}:{self.ts}"
-
-    @property
-    def principal(self) -> str:
-        return f"{self.team}:{self.user}"
-
-    @property
-    def place(self) -> SlackPlace:
-        """Where the answer (and any note to the sender) goes."""
-        return SlackPlace(
-            team=self.team,
-            channel=self.channel,
-            thread_ts=self.thread_ts,
-            user=self.user,
-            is_dm=self.is_dm,
-        )
 
 
 def key_for(
@@ -145,3 +141,48 @@ def from_command(body: dict[str, Any], posted_ts: str) -> Inbound:
         is_dm=channel.startswith("D"),
         agent_name=agent_name,
     )
+
+
+def incoming(inbound: Inbound, config: SlackConfig) -> Incoming[SlackPlace]:
+    """The chat flow's reading of a message: a stop or reset word is a command; shared files
+    off the configured file hosts are refused before the token could go there."""
+    word = inbound.text.strip().lower()
+    command: Command | None = None
+    if word in config.stop_words or word in config.reset_words:
+        command = "stop" if word in config.stop_words else "reset"
+    team, channel, thread_ts = inbound.team, inbound.channel, inbound.thread_ts
+    return Incoming(
+        SlackPlace(
+            team=team, channel=channel, thread_ts=thread_ts, user=inbound.user, is_dm=inbound.is_dm
+        ),
+        key_for(config, team, channel, thread_ts, is_dm=inbound.is_dm),
+        user_id=inbound.user,
+        principal=f"{team}:{inbound.user}",
+        text=inbound.text,
+        files=tuple(_attachment(shared, config, inbound.ts) for shared in inbound.files),
+        command=command,
+        agent=inbound.agent_name,
+        private=inbound.is_dm,
+    )
+
+
+def _attachment(shared: dict[str, Any], config: SlackConfig, ts: str) -> Attachment:
+    name = str(shared.get("name") or "file")
+    url = str(shared.get("url_private_download") or shared.get("url_private") or "")
+    trusted = _host(url) in {host.lower() for host in config.file_hosts}
+    if url and not trusted:
+        logger.warning("file %s of %s is not on a Slack file host", name, ts)
+    return Attachment(
+        url,
+        name,
+        content_type=str(shared.get("mimetype") or "application/octet-stream"),
+        size=int(shared.get("size") or 0),
+        readable=trusted,
+    )
+
+
+def _host(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:  # a malformed bracketed address
+        return ""

@@ -167,15 +167,8 @@ class SlackAdapter:
         return app
 
     def _spawn(self, func: Any, *args: Any) -> None:
-        assert self._group is not None
-        self._group.start_soon(self._guarded, func, *args)
-
-    async def _guarded(self, func: Any, *args: Any) -> None:
-        # The outermost frame of a unit of work: log and carry on, never end the adapter.
-        try:
-            await func(*args)
-        except Exception:
-            logger.exception("Slack work item %s failed", getattr(func, "__name__", func))
+        assert self._group is not None and self.service is not None
+        self._group.start_soon(self.service.guarded, func, *args)
 
     async def _first(self, *delivery_ids: str) -> bool:
         assert self.service is not None

@@ -41,7 +41,6 @@ class TelegramConfig(AdapterConfig, ChatPolicy):
     webhook_url: str | None = None
     secret_token: SecretStr | None = None
     api_url: str = DEFAULT_API_URL
-    default_agent: str | None = None
     routes: dict[str, ChatRoute] = Field(default_factory=dict)
     group_conversation: GroupConversation = "chat"
     allowed_chat_ids: list[int] | None = None
@@ -55,7 +54,6 @@ class TelegramConfig(AdapterConfig, ChatPolicy):
     typing_interval: float = Field(default=4.5, gt=0)
     poll_timeout: float = Field(default=30.0, ge=0)
     poller_lease: float = Field(default=30.0, gt=0)
-    max_file_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     admin_cache_seconds: float = Field(
         default=60.0, ge=0, description="how long a chat administrator check is trusted"
     )
@@ -87,12 +85,10 @@ class TelegramConfig(AdapterConfig, ChatPolicy):
             ChatPolicy(allowed_agents=listed).is_allowed_agent(agent_id, name) if listed else True
         )
 
-    def is_allowed(self, chat_id: int, user_id: int | None) -> bool:
+    def is_allowed(self, chat_id: int, user_id: str | None) -> bool:
+        """On `allowed_chat_ids` and `allowed_user_ids` (the chat flow checks `allowed_users`)."""
         if self.allowed_chat_ids is not None and chat_id not in self.allowed_chat_ids:
-            return False
-        user = None if user_id is None else str(user_id)
-        if not self.is_allowed_user(user):
             return False
         if self.allowed_user_ids is None:
             return True
-        return user_id is not None and user_id in self.allowed_user_ids
+        return user_id is not None and int(user_id) in self.allowed_user_ids

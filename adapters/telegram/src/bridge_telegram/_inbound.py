@@ -1,58 +1,43 @@
-"""Telegram updates → what the bridge acts on: pure converters, no I/O.
+"""Telegram updates → the chat flow's `Incoming` messages: pure converters, no I/O.
 
-`read_update` decides whether an update is addressed to the bot (private
-chats: always; groups: mentions, replies to the bot, commands) and extracts
-text, command, attachments and where to answer; `conversation_key` derives
-the conversation it continues.
+`read_update` decides whether an update is addressed to the bot (private chats: always;
+groups: mentions, replies to the bot, commands), reads its text, command, attachments and
+sender, where to answer, and (`conversation_key`) the conversation it continues.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from telegram import Message, MessageEntity, Update
+from telegram import BotCommand, Message, MessageEntity, Update
+from telegram import User as Sender
 from telegram.constants import ChatType
 
+from bridge.chat import Attachment, Command, Incoming
 from bridge.conversations import ConversationKey
-from bridge_telegram._config import GroupConversation
+from bridge.models import User
+from bridge_telegram._config import GroupConversation, TelegramConfig
+from bridge_telegram._outbound import TelegramPlace
 
-__all__ = ["Attachment", "Inbound", "conversation_key", "read_update"]
+__all__ = ["BOT_COMMANDS", "HELP", "conversation_key", "read_update"]
 
 ADAPTER = "telegram"
-COMMANDS = ("start", "new", "agent", "stop", "help")
 
-
-@dataclass(frozen=True, slots=True)
-class Attachment:
-    """A photo or document to fetch with `getFile`."""
-
-    file_id: str
-    filename: str
-    content_type: str
-    size: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class Inbound:
-    """One message addressed to the bot."""
-
-    update_id: int
-    chat_id: int
-    message_id: int
-    user_id: int | None
-    first_name: str | None
-    last_name: str | None
-    username: str | None
-    text: str
-    is_private: bool
-    topic_id: int | None
-    """Forum topic (`message_thread_id` of a topic message): answers stay in it."""
-    reply_thread: int | None
-    """Root of the reply thread in a group (Telegram's `message_thread_id`, or the
-    message replied to, or the message itself)."""
-    command: str | None = None
-    args: str = ""
-    attachments: tuple[Attachment, ...] = ()
+BOT_COMMANDS = (
+    BotCommand("start", "Start talking to the agent"),
+    BotCommand("new", "Start a fresh conversation"),
+    BotCommand("agent", "Switch agent (list them without a name)"),
+    BotCommand("stop", "Stop the answer being written"),
+    BotCommand("help", "What this bot can do"),
+)
+HELP = "Send me a message and the agent answers here; in groups, mention me or reply to me.\n\n"
+HELP += "\n".join(f"- /{c.command}: {c.description}" for c in BOT_COMMANDS)
+"""What /help and /start say: the registered commands, so the two never disagree."""
+_COMMANDS: dict[str, Command] = {
+    "start": "help",
+    "help": "help",
+    "new": "reset",
+    "stop": "stop",
+    "agent": "agent",
+}
 
 
 def _command(message: Message, username: str) -> tuple[str, str] | None:
@@ -91,7 +76,10 @@ def _attachments(message: Message) -> tuple[Attachment, ...]:
         photo = message.photo[-1]  # the largest size
         found.append(
             Attachment(
-                photo.file_id, f"photo-{photo.file_unique_id}.jpg", "image/jpeg", photo.file_size
+                photo.file_id,
+                f"photo-{photo.file_unique_id}.jpg",
+                content_type="image/jpeg",
+                size=photo.file_size,
             )
         )
     if message.document:
@@ -100,8 +88,8 @@ def _attachments(message: Message) -> tuple[Attachment, ...]:
             Attachment(
                 doc.file_id,
                 doc.file_name or f"document-{doc.file_unique_id}",
-                doc.mime_type or "application/octet-stream",
-                doc.file_size,
+                content_type=doc.mime_type or "application/octet-stream",
+                size=doc.file_size,
             )
         )
     return tuple(found)
@@ -111,8 +99,11 @@ def _strip_mention(text: str, username: str) -> str:
     return text.replace(f"@{username}", "").strip() if username else text.strip()
 
 
-def read_update(update: Update, *, bot_id: int, username: str) -> Inbound | None:
-    """The message of `update` if the bot should act on it, else None."""
+def read_update(
+    update: Update, *, bot_id: int, username: str, config: TelegramConfig
+) -> Incoming[TelegramPlace] | None:
+    """The message of `update` if the bot should act on it, else None. In groups the answer
+    replies to it; in a forum topic it stays in the topic."""
     message = update.message
     if message is None or message.chat is None:
         return None
@@ -125,47 +116,60 @@ def read_update(update: Update, *, bot_id: int, username: str) -> Inbound | None
     if not (addressed or _mentions(message, bot_id, username) or _replies_to_bot(message, bot_id)):
         return None
     topic = message.message_thread_id if message.is_topic_message else None
-    reply_thread = None
-    if not is_private and topic is None:
-        parent = message.reply_to_message
-        reply_thread = message.message_thread_id or (parent.message_id if parent else None)
-        reply_thread = reply_thread or message.message_id
-    text = message.text or message.caption or ""
-    name, args = command if command else (None, "")
-    return Inbound(
-        update_id=update.update_id,
+    place = TelegramPlace(
         chat_id=message.chat.id,
-        message_id=message.message_id,
-        user_id=sender.id if sender else None,
-        first_name=sender.first_name if sender else None,
-        last_name=sender.last_name if sender else None,
-        username=sender.username if sender else None,
-        text=_strip_mention(text, username),
-        is_private=is_private,
-        topic_id=topic,
-        reply_thread=reply_thread,
-        command=name,
+        thread_id=topic,
+        reply_to=None if is_private else message.message_id,
+        private=is_private,
+    )
+    parent = message.reply_to_message
+    # The root of the reply thread in a group: Telegram's, or the message replied to.
+    root = message.message_thread_id or (parent.message_id if parent else None)
+    user_id = None if sender is None else str(sender.id)
+    name, args = command or ("", "")
+    wanted = _COMMANDS.get(name)
+    return Incoming(
+        place,
+        conversation_key(place, config, user_id, root or message.message_id),
+        user_id=user_id,
+        principal=None if sender is None else f"telegram:{sender.id}",
+        text=_strip_mention(message.text or message.caption or "", username),
+        user=None if sender is None else _user(sender, config.email_template),
+        files=_attachments(message),
+        command="agents" if wanted == "agent" and not args else wanted,
         args=args,
-        attachments=_attachments(message),
+        private=is_private,
+        delivery=f"telegram:{bot_id}:{update.update_id}",
+    )
+
+
+def _user(sender: Sender, email_template: str) -> User:
+    names = " ".join(n for n in (sender.first_name, sender.last_name) if n)
+    return User(
+        email=email_template.format(user_id=sender.id),
+        id=f"telegram:{sender.id}",
+        first_name=sender.first_name,
+        last_name=sender.last_name,
+        display_name=sender.username or names or None,
     )
 
 
 def conversation_key(
-    inbound: Inbound, group_conversation: GroupConversation, reply_root: int | None = None
+    place: TelegramPlace, config: TelegramConfig, user_id: str | None, reply_thread: int
 ) -> ConversationKey:
     """Private chat → the chat; topic → chat + topic; group → the chat, its reply thread,
-    or (`"user"`) the sender; in `"user"` mode topics are per sender too.
-
-    `reply_root` is the thread a bot answer being replied to belongs to, when known.
-    """
-    space = str(inbound.chat_id)
-    if inbound.is_private:
+    or (`"user"`) the sender; in `"user"` mode topics are per sender too."""
+    mode: GroupConversation = (
+        config.route_for(place.chat_id).group_conversation or config.group_conversation
+    )
+    space = str(place.chat_id)
+    if place.private:
         return ConversationKey(ADAPTER, space, "private")
-    topic = f"topic:{inbound.topic_id}:" if inbound.topic_id is not None else ""
-    if group_conversation == "user":
-        return ConversationKey(ADAPTER, space, f"{topic}user:{inbound.user_id}")
+    topic = f"topic:{place.thread_id}:" if place.thread_id is not None else ""
+    if mode == "user":
+        return ConversationKey(ADAPTER, space, f"{topic}user:{user_id}")
     if topic:
         return ConversationKey(ADAPTER, space, topic.rstrip(":"))
-    if group_conversation == "chat":
+    if mode == "chat":
         return ConversationKey(ADAPTER, space, "chat")
-    return ConversationKey(ADAPTER, space, f"reply:{reply_root or inbound.reply_thread}")
+    return ConversationKey(ADAPTER, space, f"reply:{reply_thread}")

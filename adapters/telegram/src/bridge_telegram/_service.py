@@ -1,51 +1,41 @@
-"""Acting on inbound messages: commands, conversation turns, files, recovery delivery.
-
-`TelegramService.handle(update)` runs one update to completion: it filters, dedupes,
-then either answers a command or runs a conversation turn whose events are
-drawn by an `AnswerView`.
-"""
+"""What Telegram adds to the chat flow (`bridge.chat.ChatService`): updates read into
+`Incoming` messages, notes as bot messages, chat administrators, per-chat routes, reply
+threads, the typing indicator, files fetched with `getFile`, and the answer view."""
 
 from __future__ import annotations
 
-import logging
-from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
+from pydantic import ValidationError
 from telegram import Update
 
-from bridge.chat import UserGate, drive, failure_of, final_answer
-from bridge.conversations import ConversationKey, Message
-from bridge.errors import FileRefusedError, PlatformError, UpstreamError
+from bridge.chat import AnswerView, ChatService, ChatWording, Incoming
+from bridge.conversations import Turn
+from bridge.errors import FileRefusedError, PlatformError
 from bridge.files import FileBody, fetch_url
-from bridge.models import Task, User
+from bridge.models import Agent
 from bridge.runtime import Runtime
-from bridge.stores import InFlightTurn, ThreadRef
+from bridge.stores import InFlightTurn, PlatformMessage
 from bridge_telegram._api import bot_call
-from bridge_telegram._commands import Commands, principal
-from bridge_telegram._config import GroupConversation, TelegramConfig
-from bridge_telegram._inbound import Inbound, conversation_key, read_update
+from bridge_telegram._config import TelegramConfig
+from bridge_telegram._inbound import HELP, read_update
 from bridge_telegram._outbound import Sender, TelegramAnswer, TelegramPlace
 
-__all__ = ["SOURCE", "TelegramService"]
-
-logger = logging.getLogger(__name__)
+__all__ = ["TelegramService"]
 
 SOURCE = "telegram"
 
 
-SLOW_DOWN = "⏳ You are sending messages faster than I can take them; please slow down."
-DROPPED = (
-    "⚠️ Too many messages are waiting for this conversation: I dropped this one. "
-    "Send it again once I have answered."
-)
-
-
-class TelegramService:
+class TelegramService(ChatService[TelegramPlace, TelegramConfig]):
     """Everything the adapter does with an update, given a bot identity and the runtime."""
+
+    source = SOURCE
+    wording = ChatWording(help=HELP)
 
     def __init__(
         self,
@@ -56,104 +46,31 @@ class TelegramService:
         bot_id: int,
         username: str,
     ) -> None:
-        self.config = config
-        self.runtime = runtime
+        super().__init__(config, runtime)
         self.sender = sender
         self.bot_id = bot_id
         self.username = username
-        self.commands = Commands(config, runtime, sender)
-        self.gate = UserGate(config.user_rate_limit, config.user_rate_window)
-        self._warned = UserGate(1, config.user_rate_window)
-        self._turns: Counter[str] = Counter()
+        self.turn_policy = config.policy
+        self.admin_ttl = config.admin_cache_seconds
 
     async def handle(self, update: Update) -> None:
         """Act on one update; logs instead of raising (it runs detached)."""
-        try:
-            await self._handle(update)
-        except Exception:
-            logger.exception("update %s failed", update.update_id)
+        await self.guarded(self._handle, update)
 
     async def _handle(self, update: Update) -> None:
-        inbound = read_update(update, bot_id=self.bot_id, username=self.username)
-        if inbound is None:
-            return
-        if not self.config.is_allowed(inbound.chat_id, inbound.user_id):
-            logger.info("ignoring chat %s / user %s: not allowed", inbound.chat_id, inbound.user_id)
-            return
-        delivery = f"telegram:{self.bot_id}:{inbound.update_id}"
-        if not await self.runtime.conversations.first_delivery(delivery):
-            logger.info("update %s was already handled", inbound.update_id)
-            return
-        who = str(inbound.user_id) if inbound.user_id is not None else f"chat{inbound.chat_id}"
-        place = TelegramPlace(
-            chat_id=inbound.chat_id,
-            thread_id=inbound.topic_id,
-            reply_to=None if inbound.is_private else inbound.message_id,
-            private=inbound.is_private,
-        )
-        if not self.gate.admit(who):
-            # Before anything is posted, downloaded or sent upstream; told once per window.
-            logger.info("user %s is over the rate limit; update %s dropped", who, update.update_id)
-            if self._warned.admit(who):
-                await self.sender.notify(place, SLOW_DOWN)
-            return
-        key = conversation_key(inbound, self._group_mode(inbound), await self._reply_root(inbound))
-        if inbound.command in self.commands.names:
-            await self.commands.run(inbound, key, place)
-            return
-        await self.run_turn(inbound, key, place)
+        config = self.config
+        message = read_update(update, bot_id=self.bot_id, username=self.username, config=config)
+        if message is not None:
+            await self.receive(await self._continued(message))
 
-    def _group_mode(self, inbound: Inbound) -> GroupConversation:
-        route = self.config.route_for(inbound.chat_id)
-        return route.group_conversation or self.config.group_conversation
-
-    async def _reply_root(self, inbound: Inbound) -> int | None:
-        """The reply thread a replied-to bot answer belongs to (thread mode in basic groups)."""
-        if inbound.reply_thread is None or inbound.reply_thread == inbound.message_id:
-            return None
-        ref = await self.runtime.store.get_thread(
-            self._answer_key(inbound.chat_id, inbound.reply_thread)
-        )
-        return int(ref.task_id) if ref else None
-
-    @staticmethod
-    def _answer_key(chat_id: int, message_id: int) -> str:
-        return f"telegram-answer|{chat_id}|{message_id}"
-
-    # -- turns -----------------------------------------------------------------
-
-    def _user(self, inbound: Inbound) -> User | None:
-        if inbound.user_id is None:
-            return None
-        names = " ".join(n for n in (inbound.first_name, inbound.last_name) if n)
-        return User(
-            email=self.config.email_template.format(user_id=inbound.user_id),
-            id=f"telegram:{inbound.user_id}",
-            first_name=inbound.first_name,
-            last_name=inbound.last_name,
-            display_name=inbound.username or names or None,
-        )
-
-    async def _files(self, inbound: Inbound, place: TelegramPlace) -> tuple[str, ...]:
-        """Sealed bridge URLs for attachments, streamed from Telegram when fetched; the
-        token-bearing file URL stays here."""
-        urls: list[str] = []
-        for attachment in inbound.attachments:
-            if attachment.size is not None and attachment.size > self.config.max_file_bytes:
-                # The name is the user's text: sent plain, never as Markdown.
-                await self.sender.say(place, f"⚠️ {attachment.filename} is too large to pass on.")
-                continue
-            urls.append(
-                self.runtime.files.publish(
-                    SOURCE,
-                    attachment.file_id,
-                    filename=attachment.filename,
-                    content_type=attachment.content_type,
-                    limit=self.config.max_file_bytes,
-                    owner=f"telegram:{inbound.user_id}",
-                )
-            )
-        return tuple(urls)
+    async def _continued(self, message: Incoming[TelegramPlace]) -> Incoming[TelegramPlace]:
+        """In reply-thread mode, a reply to a bot answer continues that answer's thread."""
+        replied = message.key.thread.removeprefix("reply:")
+        if replied in (message.key.thread, str(message.place.reply_to)):
+            return message
+        answer = _message(message.place.chat_id, int(replied))
+        linked = await self.conversations.conversation_of(answer)
+        return message if linked is None else replace(message, key=linked)
 
     @asynccontextmanager
     async def fetch_file(self, file_id: str, limit: int) -> AsyncIterator[FileBody]:
@@ -173,111 +90,87 @@ class TelegramService:
         ) as body:
             yield body
 
-    async def run_turn(self, inbound: Inbound, key: ConversationKey, place: TelegramPlace) -> None:
-        agent_id = await self.commands.agent_for(key, inbound.chat_id, place)
-        if agent_id is None:
-            return
-        name = str(key)
-        if self._turns[name] and self.runtime.conversations.waiting(key) >= self.config.max_queued:
-            await self.sender.notify(place, DROPPED)
-            return
-        self._turns[name] += 1
-        try:
-            await self._turn(inbound, key, place, agent_id)
-        finally:
-            self._turns[name] -= 1
-            if not self._turns[name]:
-                del self._turns[name]
+    # -- the chat flow's platform side --------------------------------------------------
 
-    async def _turn(
-        self, inbound: Inbound, key: ConversationKey, place: TelegramPlace, agent_id: str
-    ) -> None:
-        files = await self._files(inbound, place)
-        text = inbound.text or ("(see the attached file)" if files else "")
-        if not text:
-            return
-        message = Message(
-            text=text,
-            user=self._user(inbound),
-            principal=principal(inbound.user_id),
-            files=files,
-            reply=place.model_dump(exclude_none=True),
-        )
-        view = TelegramAnswer(
-            self.sender,
-            place,
-            use_draft=place.private and self.config.use_drafts,
-            requester=inbound.user_id,
-            bot_username=self.username,
-        )
+    async def notify(self, place: TelegramPlace, text: str, *, plain: bool = False) -> None:
+        """A message in the chat: Markdown, or (`plain`) the text as typed."""
+        if plain:
+            await self.sender.say(place, text)
+        else:
+            await self.sender.notify(place, text)
 
-        async def queued() -> None:
-            try:
-                await self.sender.notify(place, "⏳ I'll answer this after the current reply.")
-            except PlatformError as exc:
-                # Best effort: raising here would drop the very message it announces.
-                logger.info("could not tell chat %s its message waits: %s", place.chat_id, exc)
+    def allows(self, incoming: Incoming[TelegramPlace]) -> bool:
+        return self.config.is_allowed(incoming.place.chat_id, incoming.user_id)
 
-        conversations = self.runtime.conversations
+    async def is_admin(self, incoming: Incoming[TelegramPlace]) -> bool:
+        """A creator or administrator of the chat (`getChatMember`)."""
+        if incoming.user_id is None:
+            return False
+        with bot_call("getChatMember"):
+            member = await self.sender.bot.get_chat_member(
+                incoming.place.chat_id, int(incoming.user_id)
+            )
+        return member.status in ("creator", "administrator")
+
+    def allows_agent(self, agent: Agent, place: TelegramPlace) -> bool:
+        return self.config.allows_agent(place.chat_id, agent.id, agent.name)
+
+    def default_agent(self, place: TelegramPlace) -> str | None:
+        return self.config.route_for(place.chat_id).agent or self.config.default_agent
+
+    @asynccontextmanager
+    async def answering(self, incoming: Incoming[TelegramPlace]) -> AsyncIterator[None]:
+        """Groups see "typing" while the message waits for and runs its turn."""
         async with anyio.create_task_group() as group:
-            if not place.private:
-                group.start_soon(self._keep_typing, place)
+            if not incoming.place.private:
+                group.start_soon(self._keep_typing, incoming.place)
             try:
-                async with conversations.turn(
-                    key,
-                    message,
-                    agent_id=agent_id,
-                    source=SOURCE,
-                    policy=self.config.policy,
-                    on_queued=queued,
-                ) as turn:
-                    if not turn.merged:
-
-                        async def record(changes: dict[str, Any]) -> None:
-                            await turn.set_reply(**changes)
-                            if "message_id" in changes:
-                                await self._remember_answer(
-                                    key, place, changes["message_id"], turn.record.agent_id
-                                )
-
-                        view.on_record = record
-                        await drive(turn, view, conversations)
+                yield
             finally:
                 group.cancel_scope.cancel()
-
-    async def _remember_answer(
-        self, key: ConversationKey, place: TelegramPlace, message_id: int, agent_id: str
-    ) -> None:
-        """In reply-thread mode, a reply to this answer continues the same thread."""
-        if key.thread.startswith("reply:"):
-            ref = ThreadRef(task_id=key.thread.removeprefix("reply:"), agent_id=agent_id)
-            await self.runtime.store.put_thread(self._answer_key(place.chat_id, message_id), ref)
 
     async def _keep_typing(self, place: TelegramPlace) -> None:
         while True:
             try:
                 await self.sender.typing(place)
             except PlatformError as exc:
-                logger.info("no typing indicator in chat %s: %s", place.chat_id, exc)
+                self.logger.info("no typing indicator in chat %s: %s", place.chat_id, exc)
                 return
             await anyio.sleep(self.config.typing_interval)
 
-    # -- recovery ----------------------------------------------------------------
+    def answer_view(self, incoming: Incoming[TelegramPlace], turn: Turn) -> AnswerView:
+        place = incoming.place
 
-    async def deliver(
-        self, record: InFlightTurn, task: Task | None, error: UpstreamError | None
-    ) -> None:
-        """Finish a turn whose process died: edit the recorded message and overflow parts,
-        send (and record) what was never sent."""
-        place = TelegramPlace.model_validate(record.reply)
-        text = failure_of(error).text if error is not None else final_answer(task, "")
+        async def record(changes: dict[str, Any]) -> None:
+            await turn.set_reply(**changes)
+            if "message_id" in changes and incoming.key.thread.startswith("reply:"):
+                # A reply to this answer continues its thread (`_continued`).
+                answer = _message(place.chat_id, changes["message_id"])
+                await self.conversations.link_message(answer, incoming.key)
+
+        return TelegramAnswer(
+            self.sender,
+            place,
+            use_draft=place.private and self.config.use_drafts,
+            requester=None if incoming.user_id is None else int(incoming.user_id),
+            bot_username=self.username,
+            on_record=record,
+        )
+
+    async def recovered_view(self, record: InFlightTurn) -> AnswerView | None:
+        """The recorded message and overflow parts, edited in place; what was never sent is
+        sent (and recorded)."""
+        try:
+            place = TelegramPlace.model_validate(record.reply)
+        except ValidationError:
+            return None
 
         async def keep(changes: dict[str, Any]) -> None:
             nonlocal record
             record = record.model_copy(update={"reply": {**record.reply, **changes}})
             await self.runtime.store.record_turn(record)
 
-        view = TelegramAnswer(
+        return TelegramAnswer(
             self.sender,
             place,
             use_draft=False,
@@ -285,4 +178,7 @@ class TelegramService:
             message_id=place.message_id,
             parts=place.parts,
         )
-        await view.finish(text)
+
+
+def _message(chat_id: int, message_id: int) -> PlatformMessage:
+    return PlatformMessage(adapter=SOURCE, space=str(chat_id), id=str(message_id))

@@ -28,9 +28,9 @@ from bridge.models import Task
 from bridge.runtime import Runtime
 from bridge.stores import InFlightTurn
 from bridge_telegram._api import BotRequest, bot_call
-from bridge_telegram._commands import BOT_COMMANDS
 from bridge_telegram._config import TelegramConfig
 from bridge_telegram._doctor import telegram_checks
+from bridge_telegram._inbound import BOT_COMMANDS
 from bridge_telegram._outbound import Sender
 from bridge_telegram._service import TelegramService
 
