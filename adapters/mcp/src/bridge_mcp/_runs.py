@@ -54,13 +54,22 @@ class AgentRun:
     """The observable state of one agent turn. Wait on `changed()` for the next update."""
 
     def __init__(
-        self, agent: Agent, key: ConversationKey, principal: str, *, ephemeral: bool
+        self,
+        agent: Agent,
+        key: ConversationKey,
+        principal: str,
+        *,
+        ephemeral: bool,
+        one_shot: bool = False,
     ) -> None:
         self.id = f"run_{uuid.uuid4().hex}"
         self.agent = agent
         self.key = key
         self.principal = principal
         self.ephemeral = ephemeral
+        """The key is this call's alone: forgotten when the run ends."""
+        self.one_shot = one_shot
+        """Ephemeral, and on a new thread: the key is never stored at all."""
         self.status: Status = "working"
         self.steps: list[str] = []
         self.text = ""
@@ -211,9 +220,10 @@ class RunRegistry:
         principal: str,
         *,
         ephemeral: bool,
+        one_shot: bool = False,
     ) -> AgentRun:
         self._prune()
-        run = AgentRun(agent, key, principal, ephemeral=ephemeral)
+        run = AgentRun(agent, key, principal, ephemeral=ephemeral, one_shot=one_shot)
         self._runs[run.id] = run
         await self._group.start(self._consume, run, message)
         return run
@@ -247,13 +257,19 @@ class RunRegistry:
             if scope.cancelled_caught and not run.done.is_set():
                 await self._stop_upstream(run)
                 run.finish("stopped", answer=run.text or None, error="the run was cancelled")
-            if run.ephemeral:
+            if run.ephemeral and not run.one_shot:
                 await self._conversations.reset(run.key)
 
     async def _turn(self, run: AgentRun, message: Message) -> None:
         conversations = self._conversations
+        # No in-flight record: a call is not delivered after a crash (its client is gone).
         async with conversations.turn(
-            run.key, message, agent_id=run.agent.id, source="mcp"
+            run.key,
+            message,
+            agent_id=run.agent.id,
+            source="mcp",
+            recorded=False,
+            one_shot=run.one_shot,
         ) as turn:
             await drive(turn, RunView(run, turn, conversations), conversations)
 
