@@ -46,8 +46,9 @@ _GROUPS = (
 )
 
 
-def _commands(profile: Path, transport: str) -> dict[str, list[str]]:
+def _commands(profile: Path, transport: str, stateless: bool) -> dict[str, list[str]]:
     http = ["--transport", "http", "--port", "0"] if transport == "http" else []
+    http += ["--stateless"] if stateless and http else []
     run = [sys.executable, PROFILED]
     return {
         "proxy": [*run, str(profile / "proxy.prof"), PROXY[1], transport],
@@ -122,6 +123,7 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--only", choices=("bridge", "proxy"))
+    parser.add_argument("--stateless", action="store_true", help="the bridge without sessions")
     parser.add_argument("--keep", type=Path, help="write the profiles here (kept)")
     args = parser.parse_args()
     extra = [AgentSpec(name, "Answers with your message.", "echo") for name in agent_names()]
@@ -129,7 +131,7 @@ async def main() -> None:
         profile = args.keep or Path(tmp)
         names = [args.only] if args.only else ["proxy", "bridge"]
         async with open_emulator(api_key=API_KEY, extra_agents=extra) as emulator:
-            commands = _commands(profile, args.transport)
+            commands = _commands(profile, args.transport, args.stateless)
             for name in names:
                 await _drive(commands[name], args.transport, emulator, args.calls, args.concurrency)
         for name in names:

@@ -82,7 +82,7 @@ class AgentRun:
         self.done = anyio.Event()
         self._changed = anyio.Event()
         self._milestone = anyio.Event()
-        self._scope: anyio.CancelScope | None = None
+        self._scope = anyio.CancelScope()
 
     @property
     def step(self) -> str | None:
@@ -123,8 +123,7 @@ class AgentRun:
 
     def cancel(self) -> None:
         """Stop the run: the upstream task is stopped, then `done` is set."""
-        if self._scope is not None:
-            self._scope.cancel()
+        self._scope.cancel()
 
 
 class RunView:
@@ -225,7 +224,7 @@ class RunRegistry:
         self._prune()
         run = AgentRun(agent, key, principal, ephemeral=ephemeral, one_shot=one_shot)
         self._runs[run.id] = run
-        await self._group.start(self._consume, run, message)
+        self._group.start_soon(self._consume, run, message)
         return run
 
     def _prune(self) -> None:
@@ -242,12 +241,9 @@ class RunRegistry:
                 break
             del self._runs[run.id]
 
-    async def _consume(
-        self, run: AgentRun, message: Message, *, task_status: anyio.abc.TaskStatus[None]
-    ) -> None:
-        with anyio.CancelScope() as scope:
-            run._scope = scope
-            task_status.started()
+    async def _consume(self, run: AgentRun, message: Message) -> None:
+        # The run's scope exists before its task starts: a cancel that comes first still counts.
+        with run._scope as scope:
             try:
                 await self._turn(run, message)
             except Exception:  # outermost boundary of a run: report, never crash the server

@@ -310,6 +310,7 @@ async def open_bridge_server(
     ):
         bridge = BridgeServer(conversations, catalog, runs, config, group, stdio=stdio)
         group.start_soon(catalog.watch, config.refresh_interval)
+        group.start_soon(bridge.calls.watch)
         yield bridge
         group.cancel_scope.cancel()
 
