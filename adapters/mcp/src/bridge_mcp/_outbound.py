@@ -27,21 +27,23 @@ logger = logging.getLogger(__name__)
 _CANCEL_GRACE = 15.0
 
 
-def _text(text: str) -> types.TextContent:
-    return types.TextContent(type="text", text=text)
+def _result(text: str, structured: dict[str, Any] | None, is_error: bool) -> types.CallToolResult:
+    # Built without validation: the fields are ours, and the SDK checks every result
+    # against the protocol's schema on its way out.
+    content = types.TextContent.model_construct(type="text", text=text)
+    return types.CallToolResult.model_construct(
+        content=[content], structured_content=structured, is_error=is_error
+    )
 
 
 def error_result(message: str) -> types.CallToolResult:
-    return types.CallToolResult(content=[_text(message)], is_error=True)
+    return _result(message, None, True)
 
 
 def _structured(structured: dict[str, Any], *, is_error: bool = False) -> types.CallToolResult:
     """Structured content, and the same serialized as the one text block (MCP 2025-06-18):
     the answer reaches the model once."""
-    text = json.dumps(structured, ensure_ascii=False)
-    return types.CallToolResult(
-        content=[_text(text)], structured_content=structured, is_error=is_error
-    )
+    return _result(json.dumps(structured, ensure_ascii=False), structured, is_error)
 
 
 def _agent_structured(run: AgentRun, answer: str) -> dict[str, Any]:
