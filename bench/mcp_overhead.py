@@ -11,15 +11,19 @@ has no sessions, so its calls are one-shot like the proxy's. The `raw` rows call
 plain httpx JSON-RPC instead of the SDK client: what the client SDK costs.
 
 Loopback only, bounded in count and time. Run: `uv run python bench/mcp_overhead.py`
-(`--quick`: a tenth of the calls, for development).
+(`--quick`: a tenth of the calls, for development; `--sqlite`: the bridge on a SQLite store,
+as `bridge mcp` runs by default, instead of the in-memory one).
 Goals: round trip p50 ≤ 1.5× direct and ≤ 1.1× the proxy; start-up ≤ 1.2× the hello-world.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,6 +40,11 @@ from bridge.testing import open_emulator
 API_KEY = "bench-key"
 AGENTS = 50
 CALLS = {1: 200, 50: 1000}
+STORE = "memory://"
+if "--sqlite" in sys.argv:
+    _STATE = tempfile.mkdtemp(prefix="mcp-bench-")
+    atexit.register(shutil.rmtree, _STATE, ignore_errors=True)
+    STORE = f"sqlite:///{_STATE}/state.db"
 if "--quick" in sys.argv:
     CALLS = {1: 20, 50: 100}
 STARTS = 5
@@ -57,7 +66,7 @@ def bridge_env(emulator: Emulator) -> dict[str, str]:
         **os.environ,
         "BRIDGE_UPSTREAM__BASE_URL": emulator.base_url,
         "BRIDGE_UPSTREAM__API_KEY": API_KEY,
-        "BRIDGE_STORE__URL": "memory://",
+        "BRIDGE_STORE__URL": STORE,
         "BRIDGE_LOG__LEVEL": "WARNING",
     }
 
@@ -230,7 +239,7 @@ async def startup(parameters: StdioServerParameters) -> float:
 
 
 async def round_trips(emulator: Emulator) -> None:
-    print(f"tools/call round trips on instant echo agents ({AGENTS} agents, loopback)")
+    print(f"tools/call round trips on instant echo agents ({AGENTS} agents, loopback, {STORE})")
     direct_call, continuing = await direct(emulator), await direct_continuing(emulator)
     env = bridge_env(emulator)
     stdio = StdioServerParameters(command=BRIDGE, args=["mcp"], env=env)
