@@ -277,9 +277,10 @@ async def round_trips(emulator: Emulator) -> None:
             }
             for name in ("proxy HTTP", "bridge HTTP", "bridge HTTP stateless"):
                 runs[f"raw {name}"] = (raw(raws[name]), pids[name])
+            for call, _ in runs.values():  # warm-up, discarded: every agent called once
+                await timed_calls(call, AGENTS, 10)
             for concurrency in (1, 50):
                 await measure(direct_call, concurrency)  # warm-up, discarded
-                await measure(continuing, concurrency)
                 base = await measure(direct_call, concurrency)
                 timed = {
                     name: await measure_cpu(call, concurrency, pid)
