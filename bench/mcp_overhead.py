@@ -7,7 +7,8 @@ Calls in one MCP session continue that session's thread with each agent (the bri
 documented behaviour), which costs one more upstream request per call (the thread's
 message count, taken before the invoke so that a failed invoke is never sent twice): the
 "direct, continuing" row does the same with `AgentClient` alone. `bridge HTTP stateless`
-has no sessions, so its calls are one-shot like the proxy's. The `raw` rows call over
+has no sessions, so its calls are one-shot like the proxy's; its floor is the proxy in the
+SDK's stateless HTTP mode (a transport per request). The `raw` rows call over
 plain httpx JSON-RPC instead of the SDK client: what the client SDK costs.
 
 Loopback only, bounded in count and time. Run: `uv run python bench/mcp_overhead.py`
@@ -207,10 +208,12 @@ ROWS: list[tuple[str, str, str]] = [
     ("bridge stdio", "proxy stdio", "direct, continuing"),
     ("proxy HTTP", "proxy HTTP", "direct"),
     ("bridge HTTP", "proxy HTTP", "direct, continuing"),
-    ("bridge HTTP stateless", "proxy HTTP", "direct"),
+    ("proxy HTTP stateless", "proxy HTTP stateless", "direct"),
+    ("bridge HTTP stateless", "proxy HTTP stateless", "direct"),
     ("raw proxy HTTP", "raw proxy HTTP", "direct"),
     ("raw bridge HTTP", "raw proxy HTTP", "direct, continuing"),
-    ("raw bridge HTTP stateless", "raw proxy HTTP", "direct"),
+    ("raw proxy HTTP stateless", "raw proxy HTTP stateless", "direct"),
+    ("raw bridge HTTP stateless", "raw proxy HTTP stateless", "direct"),
 ]
 """Rows after `direct AgentClient`; the raw rows call the same servers without the SDK."""
 
@@ -250,6 +253,7 @@ async def round_trips(emulator: Emulator) -> None:
             "bridge HTTP": await http_server(http, emulator, group),
             "bridge HTTP stateless": await http_server([*http, "--stateless"], emulator, group),
             "proxy HTTP": await http_server([*PROXY, "http"], emulator, group),
+            "proxy HTTP stateless": await http_server([*PROXY, "http-stateless"], emulator, group),
         }
         raws = {name: RawClient(raw_http, url) for name, (url, _) in servers.items()}
         for client in raws.values():
@@ -260,11 +264,12 @@ async def round_trips(emulator: Emulator) -> None:
             Client(servers["bridge HTTP stateless"][0], mode="legacy") as stateless_client,
             Client(proxy, mode="legacy") as proxy_stdio,
             Client(servers["proxy HTTP"][0], mode="legacy") as proxy_http,
+            Client(servers["proxy HTTP stateless"][0], mode="legacy") as proxy_stateless,
         ):
             children = _children()
             pids = {name: process.pid for name, (_, process) in servers.items()}
             pids["bridge stdio"] = next(
-                p for c, p in children.items() if "mcp" in c and "http" not in c
+                p for c, p in children.items() if "bridge\x00mcp" in c and "--transport" not in c
             )
             pids["proxy stdio"] = next(p for c, p in children.items() if "stdio" in c)
             runs: dict[str, tuple[Call, int | None]] = {
@@ -273,9 +278,10 @@ async def round_trips(emulator: Emulator) -> None:
                 "bridge stdio": (via(stdio_client), pids["bridge stdio"]),
                 "proxy HTTP": (via(proxy_http), pids["proxy HTTP"]),
                 "bridge HTTP": (via(http_client), pids["bridge HTTP"]),
+                "proxy HTTP stateless": (via(proxy_stateless), pids["proxy HTTP stateless"]),
                 "bridge HTTP stateless": (via(stateless_client), pids["bridge HTTP stateless"]),
             }
-            for name in ("proxy HTTP", "bridge HTTP", "bridge HTTP stateless"):
+            for name in servers:
                 runs[f"raw {name}"] = (raw(raws[name]), pids[name])
             for call, _ in runs.values():  # warm-up, discarded: every agent called once
                 await timed_calls(call, AGENTS, 10)
