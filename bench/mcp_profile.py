@@ -51,7 +51,12 @@ def _commands(profile: Path, transport: str, stateless: bool) -> dict[str, list[
     http += ["--stateless"] if stateless and http else []
     run = [sys.executable, PROFILED]
     return {
-        "proxy": [*run, str(profile / "proxy.prof"), PROXY[1], transport],
+        "proxy": [
+            *run,
+            str(profile / "proxy.prof"),
+            PROXY[1],
+            transport + ("-stateless" if stateless and http else ""),
+        ],
         "bridge": [*run, str(profile / "bridge.prof"), "-m", "bridge", "mcp", *http],
     }
 
