@@ -134,6 +134,7 @@ async def main() -> None:
     extra = [AgentSpec(name, "Answers with your message.", "echo") for name in agent_names()]
     with tempfile.TemporaryDirectory() as tmp, anyio.fail_after(600):
         profile = args.keep or Path(tmp)
+        profile.mkdir(parents=True, exist_ok=True)
         names = [args.only] if args.only else ["proxy", "bridge"]
         async with open_emulator(api_key=API_KEY, extra_agents=extra) as emulator:
             commands = _commands(profile, args.transport, args.stateless)
