@@ -1,8 +1,8 @@
 """The floor the SDK allows: a minimal hand-written `MCPServer` proxy, one tool per agent,
 each calling `AgentClient` and returning the answer. `bench/mcp_overhead.py` runs it.
 
-Usage: `python bench/_mcp_proxy.py stdio|http` with BRIDGE_UPSTREAM__BASE_URL and
-BRIDGE_UPSTREAM__API_KEY set; over HTTP it prints `MCP endpoint: URL` on stderr.
+Usage: `python bench/_mcp_proxy.py stdio|http|http-stateless` with BRIDGE_UPSTREAM__BASE_URL
+and BRIDGE_UPSTREAM__API_KEY set; over HTTP it prints `MCP endpoint: URL` on stderr.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ async def main(transport: str) -> None:
         listener = socket.socket()
         listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         listener.bind(("127.0.0.1", 0))
-        app = server.streamable_http_app()
+        app = server.streamable_http_app(stateless_http=transport == "http-stateless")
         config = uvicorn.Config(app, log_level="warning")
         print(f"MCP endpoint: http://127.0.0.1:{listener.getsockname()[1]}/mcp", file=sys.stderr)
         sys.stderr.flush()

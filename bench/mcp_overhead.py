@@ -3,20 +3,34 @@
 floor the SDK allows) in the same run, at concurrency 1 and 50, on instant echo agents;
 and start-up to the first `tools/list` answer against a bare `MCPServer` hello-world.
 
+Calls in one MCP session continue that session's thread with each agent (the bridge's
+documented behaviour), which costs one more upstream request per call (the thread's
+message count, taken before the invoke so that a failed invoke is never sent twice): the
+"direct, continuing" row does the same with `AgentClient` alone. `bridge HTTP stateless`
+has no sessions, so its calls are one-shot like the proxy's; its floor is the proxy in the
+SDK's stateless HTTP mode (a transport per request). The `raw` rows call over
+plain httpx JSON-RPC instead of the SDK client: what the client SDK costs.
+
 Loopback only, bounded in count and time. Run: `uv run python bench/mcp_overhead.py`
-(`--quick`: a tenth of the calls, for development).
+(`--quick`: a tenth of the calls, for development; `--sqlite`: the bridge on a SQLite store,
+as `bridge mcp` runs by default, instead of the in-memory one).
 Goals: round trip p50 ≤ 1.5× direct and ≤ 1.1× the proxy; start-up ≤ 1.2× the hello-world.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import anyio
+import httpx
+from _mcp_raw import RawClient
 from _timing import Call, timed_calls
 from mcp import Client, StdioServerParameters
 
@@ -27,6 +41,11 @@ from bridge.testing import open_emulator
 API_KEY = "bench-key"
 AGENTS = 50
 CALLS = {1: 200, 50: 1000}
+STORE = "memory://"
+if "--sqlite" in sys.argv:
+    _STATE = tempfile.mkdtemp(prefix="mcp-bench-")
+    atexit.register(shutil.rmtree, _STATE, ignore_errors=True)
+    STORE = f"sqlite:///{_STATE}/state.db"
 if "--quick" in sys.argv:
     CALLS = {1: 20, 50: 100}
 STARTS = 5
@@ -48,7 +67,7 @@ def bridge_env(emulator: Emulator) -> dict[str, str]:
         **os.environ,
         "BRIDGE_UPSTREAM__BASE_URL": emulator.base_url,
         "BRIDGE_UPSTREAM__API_KEY": API_KEY,
-        "BRIDGE_STORE__URL": "memory://",
+        "BRIDGE_STORE__URL": STORE,
         "BRIDGE_LOG__LEVEL": "WARNING",
     }
 
@@ -69,6 +88,36 @@ async def direct(emulator: Emulator) -> Call:
     async def call(index: int) -> None:
         async with client.stream(ids[index % AGENTS], f"ping {index}", source="api") as run:
             await run.result()
+
+    return call
+
+
+async def direct_continuing(emulator: Emulator) -> Call:
+    """Each agent's calls continue one thread, one at a time (as one session's do)."""
+    client = AgentClient(base_url=emulator.base_url, api_key=API_KEY)
+    ids = [(await client.find_agent(name)).id for name in agent_names()]
+    threads: dict[int, str] = {}
+    locks = [anyio.Lock() for _ in ids]
+
+    async def call(index: int) -> None:
+        slot = index % AGENTS
+        async with (
+            locks[slot],
+            client.stream(
+                ids[slot], f"ping {index}", thread=threads.get(slot), source="api"
+            ) as run,
+        ):
+            threads[slot] = (await run.result()).id
+
+    return call
+
+
+def raw(client: RawClient) -> Call:
+    names = agent_names()
+
+    async def call(index: int) -> None:
+        result = await client.call_tool(names[index % AGENTS], {"message": f"ping {index}"})
+        assert not result.get("isError"), result
 
     return call
 
@@ -125,8 +174,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def measure_cpu(call: Call, concurrency: int, pid: int) -> tuple[list[float], float]:
-    """`measure`, plus the server process's CPU milliseconds per call (immune to load)."""
+async def measure_cpu(call: Call, concurrency: int, pid: int | None) -> tuple[list[float], float]:
+    """`measure`, plus the server process's CPU milliseconds per call (immune to load);
+    0 without a server process."""
+    if pid is None:
+        return await measure(call, concurrency), 0.0
     before = cpu_seconds(pid)
     times = await measure(call, concurrency)
     return times, (cpu_seconds(pid) - before) * 1000 / len(times)
@@ -138,17 +190,48 @@ def quantiles(times: list[float]) -> tuple[float, float]:
     return statistics.median(ordered) * 1000, p99 * 1000
 
 
-def report(
-    label: str, times: list[float], base: list[float], floor: list[float], cpu: str = ""
-) -> None:
+def report(label: str, times: list[float], base: list[float], floor: list[float], cpu: str) -> None:
     p50, p99 = quantiles(times)
     b50, b99 = quantiles(base)
     f50, _ = quantiles(floor)
     print(
-        f"  {label:<22} p50 {p50:7.2f} ms  p99 {p99:7.2f} ms   "
+        f"  {label:<27} p50 {p50:7.2f} ms  p99 {p99:7.2f} ms   "
         f"vs direct p50 {p50 / b50:5.2f}x  p99 {p99 / b99:5.2f}x   vs proxy p50 {p50 / f50:5.2f}x"
         f"{cpu}"
     )
+
+
+ROWS: list[tuple[str, str, str]] = [
+    # (row, its baseline for "vs proxy", the direct call doing the same upstream work)
+    ("direct, continuing", "direct, continuing", "direct"),
+    ("proxy stdio", "proxy stdio", "direct"),
+    ("bridge stdio", "proxy stdio", "direct, continuing"),
+    ("proxy HTTP", "proxy HTTP", "direct"),
+    ("bridge HTTP", "proxy HTTP", "direct, continuing"),
+    ("proxy HTTP stateless", "proxy HTTP stateless", "direct"),
+    ("bridge HTTP stateless", "proxy HTTP stateless", "direct"),
+    ("raw proxy HTTP", "raw proxy HTTP", "direct"),
+    ("raw bridge HTTP", "raw proxy HTTP", "direct, continuing"),
+    ("raw proxy HTTP stateless", "raw proxy HTTP stateless", "direct"),
+    ("raw bridge HTTP stateless", "raw proxy HTTP stateless", "direct"),
+]
+"""Rows after `direct AgentClient`; the raw rows call the same servers without the SDK."""
+
+
+def table(timed: dict[str, tuple[list[float], float]], base: list[float]) -> None:
+    report("direct AgentClient", base, base, base, "")
+    for name, floor_name, same_work in ROWS:
+        times, cpu = timed[name]
+        floor, floor_cpu = timed[floor_name]
+        server = ""
+        if cpu:
+            server = f"   server CPU {cpu:5.2f} ms/call"
+            if floor_name != name:
+                server += f" ({cpu / floor_cpu:4.2f}x)"
+        if same_work != "direct":
+            b50, _ = quantiles(timed[same_work][0])
+            server += f"   vs {same_work} p50 {quantiles(times)[0] / b50:5.2f}x"
+        report(name, times, base, floor, server)
 
 
 async def startup(parameters: StdioServerParameters) -> float:
@@ -159,66 +242,61 @@ async def startup(parameters: StdioServerParameters) -> float:
 
 
 async def round_trips(emulator: Emulator) -> None:
-    print(f"tools/call round trips on instant echo agents ({AGENTS} agents, loopback)")
-    direct_call = await direct(emulator)
+    print(f"tools/call round trips on instant echo agents ({AGENTS} agents, loopback, {STORE})")
+    direct_call, continuing = await direct(emulator), await direct_continuing(emulator)
     env = bridge_env(emulator)
     stdio = StdioServerParameters(command=BRIDGE, args=["mcp"], env=env)
     proxy = StdioServerParameters(command=PROXY[0], args=[*PROXY[1:], "stdio"], env=env)
-    async with anyio.create_task_group() as group:
-        url, process = await http_server(
-            [BRIDGE, "mcp", "--transport", "http", "--port", "0"], emulator, group
-        )
-        proxy_url, proxy_process = await http_server([*PROXY, "http"], emulator, group)
+    http = [BRIDGE, "mcp", "--transport", "http", "--port", "0"]
+    async with anyio.create_task_group() as group, httpx.AsyncClient(timeout=60) as raw_http:
+        servers = {
+            "bridge HTTP": await http_server(http, emulator, group),
+            "bridge HTTP stateless": await http_server([*http, "--stateless"], emulator, group),
+            "proxy HTTP": await http_server([*PROXY, "http"], emulator, group),
+            "proxy HTTP stateless": await http_server([*PROXY, "http-stateless"], emulator, group),
+        }
+        raws = {name: RawClient(raw_http, url) for name, (url, _) in servers.items()}
+        for client in raws.values():
+            await client.open()
         async with (
             Client(stdio, mode="legacy") as stdio_client,
-            Client(url, mode="legacy") as http_client,
+            Client(servers["bridge HTTP"][0], mode="legacy") as http_client,
+            Client(servers["bridge HTTP stateless"][0], mode="legacy") as stateless_client,
             Client(proxy, mode="legacy") as proxy_stdio,
-            Client(proxy_url, mode="legacy") as proxy_http,
+            Client(servers["proxy HTTP"][0], mode="legacy") as proxy_http,
+            Client(servers["proxy HTTP stateless"][0], mode="legacy") as proxy_stateless,
         ):
             children = _children()
-            pids = {
-                "bridge stdio": next(
-                    p for c, p in children.items() if "mcp" in c and "http" not in c
-                ),
-                "proxy stdio": next(p for c, p in children.items() if "stdio" in c),
-                "bridge HTTP": process.pid,
-                "proxy HTTP": proxy_process.pid,
+            pids = {name: process.pid for name, (_, process) in servers.items()}
+            pids["bridge stdio"] = next(
+                p for c, p in children.items() if "bridge\x00mcp" in c and "--transport" not in c
+            )
+            pids["proxy stdio"] = next(p for c, p in children.items() if "stdio" in c)
+            runs: dict[str, tuple[Call, int | None]] = {
+                "direct, continuing": (continuing, None),
+                "proxy stdio": (via(proxy_stdio), pids["proxy stdio"]),
+                "bridge stdio": (via(stdio_client), pids["bridge stdio"]),
+                "proxy HTTP": (via(proxy_http), pids["proxy HTTP"]),
+                "bridge HTTP": (via(http_client), pids["bridge HTTP"]),
+                "proxy HTTP stateless": (via(proxy_stateless), pids["proxy HTTP stateless"]),
+                "bridge HTTP stateless": (via(stateless_client), pids["bridge HTTP stateless"]),
             }
+            for name in servers:
+                runs[f"raw {name}"] = (raw(raws[name]), pids[name])
+            for call, _ in runs.values():  # warm-up, discarded: every agent called once
+                await timed_calls(call, AGENTS, 10)
             for concurrency in (1, 50):
                 await measure(direct_call, concurrency)  # warm-up, discarded
                 base = await measure(direct_call, concurrency)
-                runs = {
-                    "proxy stdio": via(proxy_stdio),
-                    "bridge stdio": via(stdio_client),
-                    "proxy HTTP": via(proxy_http),
-                    "bridge HTTP": via(http_client),
-                }
                 timed = {
-                    name: await measure_cpu(call, concurrency, pids[name])
-                    for name, call in runs.items()
+                    name: await measure_cpu(call, concurrency, pid)
+                    for name, (call, pid) in runs.items()
                 }
                 print(f" concurrency {concurrency}, {CALLS[concurrency]} calls each")
-                report("direct AgentClient", base, base, base)
-                for transport in ("stdio", "HTTP"):
-                    floor, floor_cpu = timed[f"proxy {transport}"]
-                    ours, ours_cpu = timed[f"bridge {transport}"]
-                    report(
-                        f"minimal proxy {transport}",
-                        floor,
-                        base,
-                        floor,
-                        f"   server CPU {floor_cpu:5.2f} ms/call",
-                    )
-                    report(
-                        f"bridge {transport}",
-                        ours,
-                        base,
-                        floor,
-                        f"   server CPU {ours_cpu:5.2f} ms/call ({ours_cpu / floor_cpu:4.2f}x)",
-                    )
-        for running in (process, proxy_process):
-            running.terminate()
-            await running.wait()
+                table(timed, base)
+        for _, process in servers.values():
+            process.terminate()
+            await process.wait()
         group.cancel_scope.cancel()
 
 

@@ -88,6 +88,10 @@ class Turn:
         self.thread = thread
         self.queued = False
         self.merged = False
+        self.is_recorded = True
+        """Kept in the in-flight ledger for recovery (`Conversations.turn(recorded=...)`)."""
+        self.is_mapped = True
+        """Its key is mapped to its thread (False for `one_shot` turns)."""
         self.run: Run | None = None
         self.task: Task | None = None
         self.previous: ThreadRef | None = None

@@ -64,7 +64,8 @@ class _Observer:
         self.service = service
 
     async def recorded(self, turn: Turn) -> None:
-        await self.service.store.record_turn(turn.record)
+        if turn.is_recorded:
+            await self.service.store.record_turn(turn.record)
 
     async def created(self, turn: Turn, event: TaskCreated) -> None:
         await self.service._on_created(turn, event)
@@ -249,8 +250,16 @@ class Conversations:
         source: str,
         policy: Policy | None = None,
         on_queued: Callable[[], Awaitable[None]] | None = None,
+        recorded: bool = True,
+        one_shot: bool = False,
     ) -> AsyncIterator[Turn]:
         """Run one turn for the key, one at a time across replicas.
+
+        `recorded=False`: no in-flight record, for an adapter that cannot deliver a turn
+        after a crash (it has no `deliver`; its caller is gone with the process).
+        `one_shot=True` (implies not recorded): the key is this turn's alone and its new
+        thread is never continued by key, so there is no turn lock, thread lookup or
+        mapping: only the upstream run (its task id is `turn.task_id`).
 
         Raises (while iterating the turn): `RunFailedError`, `UpstreamError`.
         """
@@ -258,6 +267,12 @@ class Conversations:
         name = str(key)
         if self.draining:
             await self._park(key, message, agent_id=agent_id, source=source)
+        if one_shot:
+            turn = self._new_turn(key, [message], None, agent_id=agent_id, source=source)
+            turn.is_recorded = turn.is_mapped = False
+            async with self._running_turn(turn, message):
+                yield turn
+            return
         ticket = uuid.uuid4().hex
         self._pending.setdefault(name, []).append((ticket, message))
         local = self._local_locks.setdefault(name, _LocalLock())
@@ -285,6 +300,7 @@ class Conversations:
                 batch = self._take(name, ticket, coalesce=policy == "coalesce")
                 turn = await self._begin(key, batch, agent_id=agent_id, source=source)
                 turn.queued, turn.received_at = busy, received
+                turn.is_recorded = recorded
                 if not batch:
                     turn.merged = True
                     yield turn
@@ -398,7 +414,19 @@ class Conversations:
     async def _begin(
         self, key: ConversationKey, batch: list[Message], *, agent_id: str, source: str
     ) -> Turn:
-        ref = await self.store.get_thread(str(key))
+        return self._new_turn(
+            key, batch, await self.store.get_thread(str(key)), agent_id=agent_id, source=source
+        )
+
+    def _new_turn(
+        self,
+        key: ConversationKey,
+        batch: list[Message],
+        ref: ThreadRef | None,
+        *,
+        agent_id: str,
+        source: str,
+    ) -> Turn:
         thread = ref.task_id if ref and ref.task_id and ref.agent_id == agent_id else None
         text = "\n\n".join(message.text for message in batch)
         last = batch[-1] if batch else Message(text="")
@@ -423,13 +451,14 @@ class Conversations:
         # Recorded before the invoke: after a crash, recovery can ask the platform whether
         # this turn started instead of guessing.
         checkpoint = await self.client.checkpoint(turn.record.text, thread=turn.thread)
-        turn.record = turn.record.model_copy(
-            update={
-                "new_thread_id": checkpoint.task_id if checkpoint.is_new else None,
-                "thread_messages": checkpoint.baseline,
-            }
-        )
-        await self.store.record_turn(turn.record)
+        if turn.is_recorded:
+            turn.record = turn.record.model_copy(
+                update={
+                    "new_thread_id": checkpoint.task_id if checkpoint.is_new else None,
+                    "thread_messages": checkpoint.baseline,
+                }
+            )
+            await self.store.record_turn(turn.record)
         async with self.client.stream(
             turn.record.agent_id,
             turn.record.text,
@@ -450,7 +479,9 @@ class Conversations:
         record = turn.record
         if record.task_id != task_id:
             turn.record = record.model_copy(update={"task_id": task_id})
-            await self.store.record_turn(turn.record)
+            await self._observer.recorded(turn)
+        if not turn.is_mapped:
+            return
         existing = turn.previous
         owner = existing.owner if existing and existing.task_id == task_id else turn.principal
         await self.store.put_thread(
@@ -465,6 +496,8 @@ class Conversations:
 
     async def _finish(self, turn: Turn) -> None:
         """The adapter rendered the final answer: commit the delivery and drop the record."""
+        if not turn.is_recorded:
+            return
         await self.store.claim_delivery(turn.record.turn_id)
         await self.store.drop_turn(turn.record.turn_id)
 

@@ -107,6 +107,7 @@ async def test_a_second_turn_continues_the_same_thread(emulator: Any, client: Ag
     assert second[-1].task.id == thread
     messages = await client.get_thread(thread)
     assert [m.role for m in messages] == ["user", "assistant", "user", "assistant"]
+    assert await client.thread_length(thread) == 4
     full = await client.get_full_thread(thread)
     assert "root" in full
 

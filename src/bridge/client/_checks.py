@@ -105,7 +105,7 @@ class Checkpoint:
         if thread is None:
             return cls(text, caller_ids.choose(), is_new=True)
         try:
-            baseline = len(await client.get_thread(thread))
+            baseline = await client.thread_length(thread)
         except errors.NotFoundError:
             baseline = 0
         except errors.UpstreamError as exc:

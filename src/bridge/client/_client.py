@@ -448,6 +448,12 @@ class AgentClient:
         body = await self._json("GET", f"/v1/tasks/{task_id}/thread")
         return [ThreadMessage.model_validate(item) for item in body or []]
 
+    async def thread_length(self, task_id: str) -> int:
+        """How many messages the thread has, without reading each into a model (a turn's
+        checkpoint needs only the count, and threads grow with every turn)."""
+        body = await self._json("GET", f"/v1/tasks/{task_id}/thread")
+        return len(body) if isinstance(body, list) else 0
+
     async def get_full_thread(self, task_id: str) -> dict[str, list[ThreadMessage]]:
         body = await self._json("GET", f"/v1/tasks/{task_id}/thread/full") or {}
         return {

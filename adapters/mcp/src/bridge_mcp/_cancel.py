@@ -2,7 +2,7 @@
 
 Such a call is found by who made it and its JSON-RPC request id: on this replica
 directly, on any other through a short-lived record in the store that the replica
-running the call checks while it runs.
+running the call checks while it runs (one watcher task for all of them).
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ class DetachedCalls:
     def __init__(self, store: SessionStore, *, poll_interval: float) -> None:
         self._store = store
         self._poll = poll_interval
-        self._scopes: dict[str, anyio.CancelScope] = {}
+        self._scopes: dict[str, tuple[float, anyio.CancelScope]] = {}
         self._runs: dict[str, AgentRun] = {}
+        self._busy = anyio.Event()
 
     @staticmethod
     def key(principal: str, request_id: Any) -> str:
@@ -57,16 +58,14 @@ class DetachedCalls:
         """Await `call()` (the HTTP exchange of the request) unless the request is cancelled
         first, here or on another replica; returns True when it was cancelled."""
         key = self.key(principal, request_id)
-        started = time.time()
         with anyio.CancelScope() as scope:
-            self._scopes[key] = scope
+            entry = (time.time(), scope)
+            self._scopes[key] = entry
+            self._busy.set()
             try:
-                async with anyio.create_task_group() as group:
-                    group.start_soon(self._watch, key, started, scope)
-                    await call()
-                    group.cancel_scope.cancel()
+                await call()
             finally:
-                if self._scopes.get(key) is scope:
+                if self._scopes.get(key) is entry:
                     del self._scopes[key]
         if scope.cancelled_caught:
             await self._stop_run(key)
@@ -79,9 +78,9 @@ class DetachedCalls:
             await self._store.put_record(key, repr(time.time()), max(60.0, self._poll * 20))
         except errors.StoreError as exc:
             logger.warning("could not record a cancel for other replicas: %s", exc)
-        scope = self._scopes.get(key)
-        if scope is not None:
-            scope.cancel()
+        entry = self._scopes.get(key)
+        if entry is not None:
+            entry[1].cancel()
         else:
             await self._stop_run(key)
 
@@ -92,14 +91,19 @@ class DetachedCalls:
                 run.cancel()
                 await run.done.wait()
 
-    async def _watch(self, key: str, started: float, scope: anyio.CancelScope) -> None:
+    async def watch(self) -> None:
+        """Until cancelled: every `poll_interval`, look in the store for cancels of the
+        calls running here (sent to another replica)."""
         while True:
+            if not self._scopes:
+                self._busy = anyio.Event()
+                await self._busy.wait()
             await anyio.sleep(self._poll)
-            try:
-                stamp = await self._store.get_record(key)
-            except errors.StoreError as exc:
-                logger.warning("could not check the store for cancels: %s", exc)
-                continue
-            if stamp is not None and float(stamp) >= started - _SKEW:
-                scope.cancel()
-                return
+            for key, (started, scope) in list(self._scopes.items()):
+                try:
+                    stamp = await self._store.get_record(key)
+                except errors.StoreError as exc:
+                    logger.warning("could not check the store for cancels: %s", exc)
+                    break
+                if stamp is not None and float(stamp) >= started - _SKEW:
+                    scope.cancel()

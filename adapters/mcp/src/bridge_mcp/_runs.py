@@ -54,13 +54,22 @@ class AgentRun:
     """The observable state of one agent turn. Wait on `changed()` for the next update."""
 
     def __init__(
-        self, agent: Agent, key: ConversationKey, principal: str, *, ephemeral: bool
+        self,
+        agent: Agent,
+        key: ConversationKey,
+        principal: str,
+        *,
+        ephemeral: bool,
+        one_shot: bool = False,
     ) -> None:
         self.id = f"run_{uuid.uuid4().hex}"
         self.agent = agent
         self.key = key
         self.principal = principal
         self.ephemeral = ephemeral
+        """The key is this call's alone: forgotten when the run ends."""
+        self.one_shot = one_shot
+        """Ephemeral, and on a new thread: the key is never stored at all."""
         self.status: Status = "working"
         self.steps: list[str] = []
         self.text = ""
@@ -73,7 +82,7 @@ class AgentRun:
         self.done = anyio.Event()
         self._changed = anyio.Event()
         self._milestone = anyio.Event()
-        self._scope: anyio.CancelScope | None = None
+        self._scope = anyio.CancelScope()
 
     @property
     def step(self) -> str | None:
@@ -114,8 +123,7 @@ class AgentRun:
 
     def cancel(self) -> None:
         """Stop the run: the upstream task is stopped, then `done` is set."""
-        if self._scope is not None:
-            self._scope.cancel()
+        self._scope.cancel()
 
 
 class RunView:
@@ -211,11 +219,12 @@ class RunRegistry:
         principal: str,
         *,
         ephemeral: bool,
+        one_shot: bool = False,
     ) -> AgentRun:
         self._prune()
-        run = AgentRun(agent, key, principal, ephemeral=ephemeral)
+        run = AgentRun(agent, key, principal, ephemeral=ephemeral, one_shot=one_shot)
         self._runs[run.id] = run
-        await self._group.start(self._consume, run, message)
+        self._group.start_soon(self._consume, run, message)
         return run
 
     def _prune(self) -> None:
@@ -232,12 +241,9 @@ class RunRegistry:
                 break
             del self._runs[run.id]
 
-    async def _consume(
-        self, run: AgentRun, message: Message, *, task_status: anyio.abc.TaskStatus[None]
-    ) -> None:
-        with anyio.CancelScope() as scope:
-            run._scope = scope
-            task_status.started()
+    async def _consume(self, run: AgentRun, message: Message) -> None:
+        # The run's scope exists before its task starts: a cancel that comes first still counts.
+        with run._scope as scope:
             try:
                 await self._turn(run, message)
             except Exception:  # outermost boundary of a run: report, never crash the server
@@ -247,13 +253,19 @@ class RunRegistry:
             if scope.cancelled_caught and not run.done.is_set():
                 await self._stop_upstream(run)
                 run.finish("stopped", answer=run.text or None, error="the run was cancelled")
-            if run.ephemeral:
+            if run.ephemeral and not run.one_shot:
                 await self._conversations.reset(run.key)
 
     async def _turn(self, run: AgentRun, message: Message) -> None:
         conversations = self._conversations
+        # No in-flight record: a call is not delivered after a crash (its client is gone).
         async with conversations.turn(
-            run.key, message, agent_id=run.agent.id, source="mcp"
+            run.key,
+            message,
+            agent_id=run.agent.id,
+            source="mcp",
+            recorded=False,
+            one_shot=run.one_shot,
         ) as turn:
             await drive(turn, RunView(run, turn, conversations), conversations)
 

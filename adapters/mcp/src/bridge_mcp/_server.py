@@ -237,7 +237,14 @@ class BridgeServer:
             principal=caller.principal,
             files=tuple(arguments.files),
         )
-        run = await self._runs.start(agent, message, key, caller.principal, ephemeral=ephemeral)
+        run = await self._runs.start(
+            agent,
+            message,
+            key,
+            caller.principal,
+            ephemeral=ephemeral,
+            one_shot=ephemeral and not arguments.conversation,
+        )
         if ctx is None:
             await self._records.share(run, tool, self._group)
             return run_result(run, tool)
@@ -304,6 +311,7 @@ async def open_bridge_server(
     ):
         bridge = BridgeServer(conversations, catalog, runs, config, group, stdio=stdio)
         group.start_soon(catalog.watch, config.refresh_interval)
+        group.start_soon(bridge.calls.watch)
         yield bridge
         group.cancel_scope.cancel()
 
