@@ -1,12 +1,14 @@
 """The chat layer every surface shares: the turn driver over an `AnswerView`, one reducer
 from events to progress, one reading of approvals and sign-ins, one final-answer rule and
-failure wording, the per-user policy and the agent directory."""
+failure wording, the per-user policy, the agent directory, and the recorded messages an
+answer is drawn in (`AnswerMessages`)."""
 
 from __future__ import annotations
 
 from bridge.chat._asks import ApprovalRequest, SignInRequest, approval_request, sign_in_request
 from bridge.chat._directory import AgentDirectory
 from bridge.chat._driver import AnswerView, drive
+from bridge.chat._messages import AnswerMessages, MessageCalls
 from bridge.chat._policy import ChatPolicy, UserGate, may_control
 from bridge.chat._progress import Progress, Step, StepKind, step_of
 from bridge.chat._wording import NOT_SHOWN_TEXT, Failure, failure_of, final_answer
@@ -14,10 +16,12 @@ from bridge.chat._wording import NOT_SHOWN_TEXT, Failure, failure_of, final_answ
 __all__ = [
     "NOT_SHOWN_TEXT",
     "AgentDirectory",
+    "AnswerMessages",
     "AnswerView",
     "ApprovalRequest",
     "ChatPolicy",
     "Failure",
+    "MessageCalls",
     "Progress",
     "SignInRequest",
     "Step",
