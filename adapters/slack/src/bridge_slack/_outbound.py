@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from bridge.chat import ApprovalRequest, Failure, Progress, SignInRequest, Step
+from bridge.chat import AnswerMessages, ApprovalRequest, Failure, Progress, SignInRequest, Step
 from bridge.errors import PlatformError
 from bridge.render import escape_slack_markdown
 from bridge.scheduler import OutputScheduler, Priority
@@ -39,6 +40,8 @@ class SlackPlace(BaseModel):
     ts: str | None = None
     """The answer's first message, once posted."""
     mode: Literal["stream", "update"] | None = None
+    parts: tuple[str, ...] = ()
+    """The messages carrying the overflow of a long answer, in order, once posted."""
 
     @property
     def principal(self) -> str:
@@ -74,8 +77,18 @@ async def _no_record(reply: SlackPlace) -> None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class _Body:
+    """What one message of the answer shows: Markdown, and while working a Stop button."""
+
+    text: str
+    stop_value: str | None = None
+
+
 class SlackAnswer:
-    """One answer being drawn in a thread (implements `bridge.chat.AnswerView`)."""
+    """One answer being drawn in a thread (implements `bridge.chat.AnswerView`). Its
+    messages (`bridge.chat.AnswerMessages`) are the first one, streamed or updated, then
+    the overflow parts, each recorded through `record` as soon as it is posted."""
 
     def __init__(
         self,
@@ -101,13 +114,19 @@ class SlackAnswer:
         self.mentions = tuple(mentions)
         self.streamed = ""
         self.sent = 0
-        self.ts: str | None = place.ts
         self.prompts = 0
         self._chunks: list[dict[str, Any]] = []
-        self._posted: dict[int, str] = {}
         self._status_ok = True
         self._status_set = False
         self.dest = f"slack:{place.channel}:{place.thread_ts}"
+        self.messages = AnswerMessages[_Body, str](
+            scheduler, self.dest, self, ids=[place.ts, *place.parts], slot="body"
+        )
+
+    @property
+    def ts(self) -> str | None:
+        """The answer's first message (a stream or a message), once posted."""
+        return self.messages.first
 
     def _bucket(self, method: str) -> str:
         if method == "chat.postMessage":
@@ -164,24 +183,49 @@ class SlackAnswer:
             if self.mode == "stream"
             else ("chat.postMessage" if self.ts is None else "chat.update")
         )
-        self.scheduler.post(
-            self.dest,
-            self._flush,
-            slot="body",
-            priority=Priority.DELTA,
-            buckets=[self._bucket(method)],
-        )
+        self.messages.refresh(self._flush, buckets=[self._bucket(method)])
 
     async def _send(
-        self,
-        call: Callable[[], Awaitable[Any]],
-        method: str,
-        priority: Priority = Priority.FINAL,
-        slot: str | None = None,
+        self, call: Callable[[], Awaitable[Any]], method: str, priority: Priority
     ) -> None:
         await self.scheduler.submit(
-            self.dest, call, slot=slot, priority=priority, buckets=[self._bucket(method)]
+            self.dest, call, priority=priority, buckets=[self._bucket(method)]
         )
+
+    # -- the answer's messages (`bridge.chat.MessageCalls`) -------------------------------
+
+    async def post(self, index: int, content: _Body) -> str:
+        """Posted once: a retry after an unknown outcome finds the tagged message first."""
+        w = self.place
+        return await self.api.post_once(
+            f"{self.turn_id}:{index}",
+            channel=w.channel,
+            thread_ts=w.thread_ts,
+            text=content.text[:3000],
+            blocks=body_blocks(content.text, content.stop_value),
+        )
+
+    async def edit(self, message: str, content: _Body) -> None:
+        blocks = body_blocks(content.text, content.stop_value)
+        await self.api.call(
+            "chat.update",
+            channel=self.place.channel,
+            ts=message,
+            text=content.text[:3000],
+            blocks=blocks,
+        )
+
+    async def posted(self, index: int, message: str) -> None:
+        changes = (
+            {"ts": message, "mode": "update"}
+            if index == 0
+            else {"parts": tuple(self.messages.ids[1:])}
+        )
+        self.place = self.place.model_copy(update=changes)
+        await self.record(self.place)
+
+    def buckets(self, *, posting: bool) -> list[str]:
+        return [self._bucket("chat.postMessage" if posting else "chat.update")]
 
     # -- status and prompts -------------------------------------------------------
 
@@ -287,8 +331,9 @@ class SlackAnswer:
             started = await self.api.call(
                 "chat.startStream", channel=w.channel, thread_ts=w.thread_ts, **recipient, **content
             )
-            self.ts = str(started["ts"])
-            await self.record(self.place.model_copy(update={"ts": self.ts, "mode": "stream"}))
+            self.messages.ids[0] = str(started["ts"])
+            self.place = self.place.model_copy(update={"ts": self.ts, "mode": "stream"})
+            await self.record(self.place)
         else:
             await self.api.call("chat.appendStream", channel=w.channel, ts=self.ts, **content)
         self.sent += used
@@ -298,30 +343,7 @@ class SlackAnswer:
         body = (
             progress_body(self._escape(self.streamed)) if self.streamed.strip() else "_Thinking…_"
         )
-        await self._draw(0, body, self.stop_value)
-
-    async def _draw(self, index: int, body: str, stop_value: str | None = None) -> None:
-        """Bring message `index` of the answer to `body` (post it once, then edit it)."""
-        w = self.place
-        blocks = body_blocks(body, stop_value)
-        ts = self.ts if index == 0 else self._posted.get(index)
-        if ts is None:
-            ts = await self.api.post_once(
-                f"{self.turn_id}:{index}",
-                channel=w.channel,
-                thread_ts=w.thread_ts,
-                text=body[:3000],
-                blocks=blocks,
-            )
-            if index == 0:
-                self.ts = ts
-                await self.record(self.place.model_copy(update={"ts": ts, "mode": "update"}))
-            else:
-                self._posted[index] = ts
-        else:
-            await self.api.call(
-                "chat.update", channel=w.channel, ts=ts, text=body[:3000], blocks=blocks
-            )
+        await self.messages.draw(0, _Body(body, self.stop_value))
 
     # -- the final answer ---------------------------------------------------------------
 
@@ -332,10 +354,7 @@ class SlackAnswer:
         attach = len(parts) > self.max_parts
         if attach:
             parts = [parts[0] + "\n\n_The full answer is attached as a file._"]
-        first = "chat.update" if self.ts else "chat.postMessage"
-        await self._send(lambda: self._final_first(parts[0]), first, slot="body")
-        for index, part in enumerate(parts[1:], start=1):
-            await self._send(lambda i=index, p=part: self._draw(i, p), "chat.postMessage")  # type: ignore[misc]
+        await self.messages.finish([_Body(part) for part in parts], self._final_first)
         if attach:
             place = self.place
             await self._send(
@@ -343,10 +362,12 @@ class SlackAnswer:
                     place.channel, place.thread_ts, text, "answer.md", "The full answer"
                 ),
                 "files.upload",
+                Priority.FINAL,
             )
         self.status("")
 
-    async def _final_first(self, part: str) -> None:
+    async def _final_first(self, body: _Body) -> None:
+        part = body.text
         if self.mode == "stream" and self.ts is not None:
             streamed_all = self._escape(self.streamed) == part
             try:
@@ -367,7 +388,7 @@ class SlackAnswer:
             except SlackCallError as exc:
                 logger.warning("could not stop the stream in %s: %s", self.dest, exc.error)
                 self.mode = "update"
-        await self._draw(0, part)
+        await self.messages.draw(0, body)
 
     async def stop_stream_quietly(self) -> None:
         """End a stream left open by a crashed process (recovery); ignore Slack's refusal."""
