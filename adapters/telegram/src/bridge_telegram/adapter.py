@@ -26,7 +26,7 @@ from bridge.config import Settings
 from bridge.errors import PlatformError, UpstreamError
 from bridge.models import Task
 from bridge.runtime import Runtime
-from bridge.stores import InFlightTurn
+from bridge.stores import InFlightTurn, hold_lease
 from bridge_telegram._api import BotRequest, bot_call
 from bridge_telegram._commands import BOT_COMMANDS
 from bridge_telegram._config import TelegramConfig
@@ -156,36 +156,34 @@ class TelegramAdapter:
 
     async def _poll(self, app: Application[Any, Any, Any, Any, Any, Any], runtime: Runtime) -> None:
         """Poll only while holding `telegram-poller:<bot id>`: one `getUpdates` consumer per bot."""
-        assert app.updater is not None
-        lock = f"telegram-poller:{app.bot.id}"
-        # Stable across restarts: a restarted process takes its own lease back at once.
-        owner = runtime.replica_identity or runtime.conversations.replica_id
-        lease = self.config.poller_lease
-        store = runtime.store
-        while True:
-            if not await store.acquire_lock(lock, owner, lease):
-                logger.info("another replica polls bot %s; standing by", app.bot.id)
-                await anyio.sleep(lease / 3)
-                continue
+        updater = app.updater
+        assert updater is not None
+
+        async def polling() -> None:
             try:
-                await app.updater.start_polling(
+                await updater.start_polling(
                     timeout=dtm.timedelta(seconds=self.config.poll_timeout),
                     allowed_updates=ALLOWED_UPDATES,
                     error_callback=_log_polling_error,
                 )
                 self.is_polling = True
                 logger.info("polling updates of @%s", app.bot.username)
-                while True:
-                    await anyio.sleep(lease / 3)
-                    if not await store.renew_lock(lock, owner, lease):
-                        break
-                logger.error("lost the poller lock of bot %s; stopping to poll", app.bot.id)
+                await anyio.sleep_forever()
             finally:
                 self.is_polling = False
                 with anyio.CancelScope(shield=True):
-                    if app.updater.running:
-                        await app.updater.stop()
-                    await store.release_lock(lock, owner)
+                    if updater.running:
+                        await updater.stop()
+
+        await hold_lease(
+            runtime.store,
+            f"telegram-poller:{app.bot.id}",
+            # Stable across restarts: a restarted process takes its own lease back at once.
+            runtime.replica_identity or runtime.conversations.replica_id,
+            self.config.poller_lease,
+            polling,
+            on_standby=lambda: logger.info("another replica polls bot %s; standing by", app.bot.id),
+        )
 
     def _webhook_url(self, runtime: Runtime) -> str:
         if self.config.webhook_url:
