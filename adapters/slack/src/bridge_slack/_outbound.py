@@ -161,7 +161,18 @@ class SlackAnswer:
         text = self._escape(request.text)
         if request.url:
             text += f"\n{_link(request.url, 'Open the approval')}"
-        await self._prompt(f"{self.turn_id}:hitl:{self.prompts}", text)
+        place, tag = self.place, f"{self.turn_id}:hitl:{self.prompts}"
+        await self._send(
+            lambda: self.api.post_once(
+                tag,
+                channel=place.channel,
+                thread_ts=place.thread_ts,
+                text=text,
+                blocks=body_blocks(text),
+            ),
+            "chat.postMessage",
+            Priority.PROMPT,
+        )
 
     async def sign_in(self, request: SignInRequest) -> None:
         """A sign-in link for the requesting user only (ephemeral), never in the channel."""
@@ -254,20 +265,6 @@ class SlackAnswer:
         except SlackCallError as exc:
             logger.debug("no thread status in %s: %s", self.place.channel, exc.error)
             self._status_ok = False
-
-    async def _prompt(self, tag: str, text: str) -> None:
-        place = self.place
-        await self._send(
-            lambda: self.api.post_once(
-                tag,
-                channel=place.channel,
-                thread_ts=place.thread_ts,
-                text=text,
-                blocks=body_blocks(text),
-            ),
-            "chat.postMessage",
-            Priority.PROMPT,
-        )
 
     # -- drawing ---------------------------------------------------------------------
 

@@ -4,17 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from bridge.render import SLACK_MARKDOWN_TEXT_LIMIT as MARKDOWN_LIMIT
 from bridge.render import heal_markdown, split_markdown
 
-__all__ = [
-    "MARKDOWN_LIMIT",
-    "body_blocks",
-    "final_parts",
-    "progress_body",
-]
-
-MARKDOWN_LIMIT = 12_000
-"""`markdown_text` per call and a `markdown` block's text (Slack's documented limit)."""
+__all__ = ["MARKDOWN_LIMIT", "body_blocks", "final_parts", "progress_body"]
 
 _PROGRESS_TAIL = " …"
 

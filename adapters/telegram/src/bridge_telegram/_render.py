@@ -13,11 +13,10 @@ from typing import Any
 
 from telegram import MessageEntity
 
+from bridge.render import TELEGRAM_TEXT_LIMIT as MAX_TEXT
 from bridge.render import heal_markdown, to_telegram, utf16_len
 
 __all__ = ["MAX_TEXT", "Rendered", "render_final", "render_preview", "utf16_len"]
-
-MAX_TEXT = 4096
 
 
 @dataclass(frozen=True, slots=True)
