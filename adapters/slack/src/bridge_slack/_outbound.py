@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from bridge.chat import AnswerMessages, ApprovalRequest, Failure, Progress, SignInRequest, Step
 from bridge.errors import PlatformError
 from bridge.render import escape_slack_markdown
-from bridge.scheduler import OutputScheduler, Priority
+from bridge.scheduler import Bucket, Destination, OutputScheduler, Priority
 from bridge_slack._api import SlackApi, SlackCallError
 from bridge_slack._render import MARKDOWN_LIMIT, body_blocks, final_parts, progress_body
 
@@ -24,6 +24,7 @@ __all__ = ["SlackAnswer", "SlackPlace", "note"]
 
 logger = logging.getLogger(__name__)
 
+SLACK = "slack"
 _CARD_STATUS = {"running": "in_progress", "done": "complete", "failed": "error"}
 
 
@@ -47,6 +48,17 @@ class SlackPlace(BaseModel):
     def principal(self) -> str:
         return f"{self.team}:{self.user}"
 
+    @property
+    def destination(self) -> Destination:
+        """The thread: its calls run one at a time."""
+        return Destination(SLACK, f"{self.channel}:{self.thread_ts}")
+
+    def bucket(self, method: str) -> Bucket:
+        """Posts draw from the channel's budget, other methods from the workspace's."""
+        if method == "chat.postMessage":
+            return Bucket(SLACK, self.channel, "post")
+        return Bucket(SLACK, self.team, method)
+
 
 Record = Callable[[SlackPlace], Awaitable[None]]
 
@@ -60,7 +72,7 @@ async def note(
 ) -> None:
     """A private note (ephemeral) to `place.user`, in the thread. Raises `PlatformError`."""
     await scheduler.submit(
-        f"slack:{place.channel}:{place.thread_ts}",
+        place.destination,
         lambda: api.call(
             "chat.postEphemeral",
             channel=place.channel,
@@ -69,7 +81,7 @@ async def note(
             text=text,
         ),
         priority=priority,
-        buckets=[f"slack:{place.team}:chat.postEphemeral"],
+        buckets=[place.bucket("chat.postEphemeral")],
     )
 
 
@@ -118,7 +130,7 @@ class SlackAnswer:
         self._chunks: list[dict[str, Any]] = []
         self._status_ok = True
         self._status_set = False
-        self.dest = f"slack:{place.channel}:{place.thread_ts}"
+        self.dest = place.destination
         self.messages = AnswerMessages[_Body, str](
             scheduler, self.dest, self, ids=[place.ts, *place.parts], slot="body"
         )
@@ -127,11 +139,6 @@ class SlackAnswer:
     def ts(self) -> str | None:
         """The answer's first message (a stream or a message), once posted."""
         return self.messages.first
-
-    def _bucket(self, method: str) -> str:
-        if method == "chat.postMessage":
-            return f"slack:{self.place.channel}:post"
-        return f"slack:{self.place.team}:{method}"
 
     # -- the AnswerView -----------------------------------------------------------
 
@@ -194,13 +201,13 @@ class SlackAnswer:
             if self.mode == "stream"
             else ("chat.postMessage" if self.ts is None else "chat.update")
         )
-        self.messages.refresh(self._flush, buckets=[self._bucket(method)])
+        self.messages.refresh(self._flush, buckets=[self.place.bucket(method)])
 
     async def _send(
         self, call: Callable[[], Awaitable[Any]], method: str, priority: Priority
     ) -> None:
         await self.scheduler.submit(
-            self.dest, call, priority=priority, buckets=[self._bucket(method)]
+            self.dest, call, priority=priority, buckets=[self.place.bucket(method)]
         )
 
     # -- the answer's messages (`bridge.chat.MessageCalls`) -------------------------------
@@ -235,8 +242,8 @@ class SlackAnswer:
         self.place = self.place.model_copy(update=changes)
         await self.record(self.place)
 
-    def buckets(self, *, posting: bool) -> list[str]:
-        return [self._bucket("chat.postMessage" if posting else "chat.update")]
+    def buckets(self, *, posting: bool) -> list[Bucket]:
+        return [self.place.bucket("chat.postMessage" if posting else "chat.update")]
 
     # -- status and prompts -------------------------------------------------------
 
@@ -246,12 +253,12 @@ class SlackAnswer:
             return
         self._status_set = self._status_set or bool(text)
         self.scheduler.post(
-            self.dest + ":status",
+            Destination(SLACK, f"{self.dest.space}:status"),
             lambda: self._set_status(text),
             slot="status",
             priority=Priority.STATUS,
             text=text,
-            buckets=[self._bucket("assistant.threads.setStatus")],
+            buckets=[self.place.bucket("assistant.threads.setStatus")],
         )
 
     async def _set_status(self, text: str) -> None:

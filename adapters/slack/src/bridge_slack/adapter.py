@@ -25,7 +25,7 @@ from bridge.config import Settings, validate_adapter_config
 from bridge.errors import PlatformError, UpstreamError
 from bridge.models import Task
 from bridge.runtime import Runtime
-from bridge.scheduler import Rate
+from bridge.scheduler import Bucket, Rate
 from bridge.stores import InFlightTurn
 from bridge_slack._api import SlackApi
 from bridge_slack._config import SlackConfig
@@ -37,15 +37,15 @@ from bridge_slack._service import SlackService
 __all__ = ["SlackAdapter"]
 
 
-#: Slack's documented tiers, per workspace and method (buckets `slack:{team}:{method}`),
-#: and about one message per second per channel (`slack:{channel}:post`).
+#: Slack's documented tiers, per workspace and method (`SlackPlace.bucket`), and about one
+#: message per second per channel.
 SLACK_RATES = {
-    "slack:*:chat.update": Rate(per_second=50 / 60, burst=5),
-    "slack:*:chat.startStream": Rate(per_second=20 / 60, burst=5),
-    "slack:*:chat.stopStream": Rate(per_second=20 / 60, burst=5),
-    "slack:*:chat.appendStream": Rate(per_second=100 / 60, burst=10),
-    "slack:*:assistant.threads.setStatus": Rate(per_second=50 / 60, burst=5),
-    "slack:*:post": Rate(per_second=1.0, burst=3),
+    Bucket.every("slack", "chat.update"): Rate(per_second=50 / 60, burst=5),
+    Bucket.every("slack", "chat.startStream"): Rate(per_second=20 / 60, burst=5),
+    Bucket.every("slack", "chat.stopStream"): Rate(per_second=20 / 60, burst=5),
+    Bucket.every("slack", "chat.appendStream"): Rate(per_second=100 / 60, burst=10),
+    Bucket.every("slack", "assistant.threads.setStatus"): Rate(per_second=50 / 60, burst=5),
+    Bucket.every("slack", "post"): Rate(per_second=1.0, burst=3),
 }
 logger = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from telegram import Bot, LinkPreviewOptions, Message, ReplyParameters
 from bridge.chat import AnswerMessages, ApprovalRequest, Failure, Progress, SignInRequest, Step
 from bridge.cooldown import Cooldown
 from bridge.errors import PlatformError, PlatformRateLimitError
-from bridge.scheduler import OutputScheduler, Priority
+from bridge.scheduler import Destination, OutputScheduler, Priority
 from bridge_telegram._api import NotModifiedError, bot_call
 from bridge_telegram._render import MAX_TEXT, Rendered, render_final, render_preview
 
@@ -51,8 +51,13 @@ class TelegramPlace(BaseModel):
     """Messages carrying the overflow of a long answer, in order."""
 
     @property
-    def destination(self) -> str:
-        return f"telegram:{self.chat_id}"
+    def destination(self) -> Destination:
+        """The chat: its calls run one at a time, on its budget (`space` the chat id)."""
+        return Destination("telegram", str(self.chat_id))
+
+    def beside(self, channel: str) -> Destination:
+        """A budget of its own in the chat, for what is no message (drafts, chat actions)."""
+        return Destination("telegram", f"{self.chat_id}:{channel}")
 
 
 class Sender:
@@ -134,7 +139,7 @@ class Sender:
                 )
 
         await self.scheduler.submit(
-            f"{place.destination}:action", call, slot="typing", priority=Priority.STATUS
+            place.beside("action"), call, slot="typing", priority=Priority.STATUS
         )
 
     async def notify(
@@ -271,7 +276,7 @@ class TelegramAnswer:
         """Something visible changed: queue a refresh (queued refreshes coalesce). Drafts
         are no messages: their own budget, so the answer never waits behind one."""
         if self.body or self.status:
-            draft = f"{self.place.destination}:draft" if self.use_draft else None
+            draft = self.place.beside("draft") if self.use_draft else None
             self.messages.refresh(self._refresh, destination=draft)
 
     async def _refresh(self) -> None:
