@@ -15,10 +15,10 @@ from pydantic import BaseModel
 
 from bridge.chat import AnswerMessages, ApprovalRequest, Failure, Progress, SignInRequest, Step
 from bridge.errors import PlatformError
-from bridge.render import escape_slack_markdown
+from bridge.render import escape_slack_markdown, slack_preview
 from bridge.scheduler import Bucket, Destination, OutputScheduler, Priority
 from bridge_slack._api import SlackApi, SlackCallError
-from bridge_slack._render import MARKDOWN_LIMIT, body_blocks, final_parts, progress_body
+from bridge_slack._render import MARKDOWN_LIMIT, body_blocks, final_parts
 
 __all__ = ["SlackAnswer", "SlackPlace", "note"]
 
@@ -345,7 +345,7 @@ class SlackAnswer:
 
     async def _update_step(self) -> None:
         body = (
-            progress_body(self._escape(self.streamed)) if self.streamed.strip() else "_Thinking…_"
+            slack_preview(self._escape(self.streamed)) if self.streamed.strip() else "_Thinking…_"
         )
         await self.messages.draw(0, _Body(body, self.stop_value))
 
