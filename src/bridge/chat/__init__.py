@@ -6,6 +6,7 @@ answer is drawn in (`AnswerMessages`)."""
 from __future__ import annotations
 
 from bridge.chat._asks import ApprovalRequest, SignInRequest, approval_request, sign_in_request
+from bridge.chat._cache import TtlCache
 from bridge.chat._directory import AgentDirectory
 from bridge.chat._driver import AnswerView, drive
 from bridge.chat._messages import AnswerMessages, MessageCalls
@@ -26,6 +27,7 @@ __all__ = [
     "SignInRequest",
     "Step",
     "StepKind",
+    "TtlCache",
     "UserGate",
     "approval_request",
     "drive",
