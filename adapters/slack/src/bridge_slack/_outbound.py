@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -18,7 +17,7 @@ from bridge.errors import PlatformError
 from bridge.render import escape_slack_markdown, slack_preview
 from bridge.scheduler import Bucket, Destination, OutputScheduler, Priority
 from bridge_slack._api import SlackApi, SlackCallError
-from bridge_slack._render import MARKDOWN_LIMIT, body_blocks, final_parts
+from bridge_slack._render import MARKDOWN_LIMIT, Body, body_blocks, final_parts
 
 __all__ = ["SlackAnswer", "SlackPlace", "note"]
 
@@ -89,14 +88,6 @@ async def _no_record(reply: SlackPlace) -> None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class _Body:
-    """What one message of the answer shows: Markdown, and while working a Stop button."""
-
-    text: str
-    stop_value: str | None = None
-
-
 class SlackAnswer:
     """One answer being drawn in a thread (implements `bridge.chat.AnswerView`). Its
     messages (`bridge.chat.AnswerMessages`) are the first one, streamed or updated, then
@@ -131,7 +122,7 @@ class SlackAnswer:
         self._status_ok = True
         self._status_set = False
         self.dest = place.destination
-        self.messages = AnswerMessages[_Body, str](
+        self.messages = AnswerMessages[Body, str](
             scheduler, self.dest, self, ids=[place.ts, *place.parts], slot="body"
         )
 
@@ -212,25 +203,19 @@ class SlackAnswer:
 
     # -- the answer's messages (`bridge.chat.MessageCalls`) -------------------------------
 
-    async def post(self, index: int, content: _Body) -> str:
+    async def post(self, index: int, content: Body) -> str:
         """Posted once: a retry after an unknown outcome finds the tagged message first."""
-        w = self.place
+        place = self.place
         return await self.api.post_once(
             f"{self.turn_id}:{index}",
-            channel=w.channel,
-            thread_ts=w.thread_ts,
-            text=content.text[:3000],
-            blocks=body_blocks(content.text, content.stop_value),
+            channel=place.channel,
+            thread_ts=place.thread_ts,
+            **content.fields(),
         )
 
-    async def edit(self, message: str, content: _Body) -> None:
-        blocks = body_blocks(content.text, content.stop_value)
+    async def edit(self, message: str, content: Body) -> None:
         await self.api.call(
-            "chat.update",
-            channel=self.place.channel,
-            ts=message,
-            text=content.text[:3000],
-            blocks=blocks,
+            "chat.update", channel=self.place.channel, ts=message, **content.fields()
         )
 
     async def posted(self, index: int, message: str) -> None:
@@ -347,7 +332,7 @@ class SlackAnswer:
         body = (
             slack_preview(self._escape(self.streamed)) if self.streamed.strip() else "_Thinking…_"
         )
-        await self.messages.draw(0, _Body(body, self.stop_value))
+        await self.messages.draw(0, Body(body, self.stop_value))
 
     # -- the final answer ---------------------------------------------------------------
 
@@ -358,7 +343,7 @@ class SlackAnswer:
         attach = len(parts) > self.max_parts
         if attach:
             parts = [parts[0] + "\n\n_The full answer is attached as a file._"]
-        await self.messages.finish([_Body(part) for part in parts], self._final_first)
+        await self.messages.finish([Body(part) for part in parts], self._final_first)
         if attach:
             place = self.place
             await self._send(
@@ -370,7 +355,7 @@ class SlackAnswer:
             )
         self.status("")
 
-    async def _final_first(self, body: _Body) -> None:
+    async def _final_first(self, body: Body) -> None:
         part = body.text
         if self.mode == "stream" and self.ts is not None:
             streamed_all = self._escape(self.streamed) == part

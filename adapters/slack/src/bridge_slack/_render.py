@@ -1,14 +1,15 @@
-"""Text shapes for Slack: canonical final parts and blocks (in-progress bodies are
+"""Text shapes for Slack: canonical final parts and message bodies (in-progress text is
 `bridge.render.slack_preview`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from bridge.render import SLACK_MARKDOWN_TEXT_LIMIT as MARKDOWN_LIMIT
 from bridge.render import split_slack_markdown
 
-__all__ = ["MARKDOWN_LIMIT", "body_blocks", "final_parts"]
+__all__ = ["MARKDOWN_LIMIT", "Body", "body_blocks", "final_parts"]
 
 
 def final_parts(text: str, limit: int = MARKDOWN_LIMIT) -> list[str]:
@@ -37,3 +38,15 @@ def body_blocks(body: str, stop_value: str | None = None) -> list[dict[str, Any]
             }
         )
     return blocks
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    """What one message of an answer shows: Markdown, and while working a Stop button."""
+
+    text: str
+    stop_value: str | None = None
+
+    def fields(self) -> dict[str, Any]:
+        """The message's `text` (its notification and fallback) and `blocks`."""
+        return {"text": self.text[:3000], "blocks": body_blocks(self.text, self.stop_value)}
