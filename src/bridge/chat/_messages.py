@@ -80,7 +80,8 @@ class AnswerMessages(Generic[ContentT, IdT]):
         message = self.ids[index] if index < len(self.ids) else None
         if message is None:
             message = await self.calls.post(index, content)
-            self.ids[index : index + 1] = [message]
+            self.ids += [None] * (index + 1 - len(self.ids))
+            self.ids[index] = message
             await self.calls.posted(index, message)
         elif self._shown.get(index) != key:
             await self.calls.edit(message, content)
@@ -122,10 +123,10 @@ class AnswerMessages(Generic[ContentT, IdT]):
         parts: Sequence[ContentT],
         first: Callable[[ContentT], Awaitable[None]] | None = None,
     ) -> None:
-        """Commit the final answer: the first part (through `first`, a surface's own way to
-        end a live message, else `draw`), then each overflow part, in order. A redraw being
-        drawn is waited for and queued ones come to nothing, so nothing preliminary is drawn
-        after the answer. Raises `PlatformError`."""
+        """Commit the final answer, at least one part: the first (through `first`, a
+        surface's own way to end a live message, else `draw`), then each overflow part, in
+        order. A redraw being drawn is waited for and queued ones come to nothing, so nothing
+        preliminary is drawn after the answer. Raises `PlatformError`."""
         async with self._drawing:
             self.finished = True
         head, *rest = parts
