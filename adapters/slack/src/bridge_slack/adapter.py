@@ -20,13 +20,10 @@ from slack_bolt.request.internals import parse_body
 from slack_sdk.signature import SignatureVerifier
 from starlette.requests import Request
 
-from bridge.adapters import Check, CommandContext
+from bridge.adapters import Check, CommandContext, RecoversThroughService
 from bridge.config import Settings, validate_adapter_config
-from bridge.errors import PlatformError, UpstreamError
-from bridge.models import Task
 from bridge.runtime import Runtime
 from bridge.scheduler import Bucket, Rate
-from bridge.stores import InFlightTurn
 from bridge_slack._api import SlackApi
 from bridge_slack._config import SlackConfig
 from bridge_slack._doctor import slack_checks
@@ -74,7 +71,7 @@ def _payload(request: Request, body: bytes) -> dict[str, Any] | None:
     return payload
 
 
-class SlackAdapter:
+class SlackAdapter(RecoversThroughService):
     """Agents as Slack bots."""
 
     name: ClassVar[str] = "slack"
@@ -129,18 +126,6 @@ class SlackAdapter:
             finally:
                 with anyio.CancelScope(shield=True):
                     await socket.close_async()  # type: ignore[no-untyped-call]
-
-    async def deliver(
-        self, record: InFlightTurn, task: Task | None, error: UpstreamError | None
-    ) -> None:
-        """Recovery (`RecoversTurns`): deliver a turn whose process died.
-
-        Raises:
-            PlatformError: not serving yet; the record stays for the next pass.
-        """
-        if self.service is None:
-            raise PlatformError("the slack adapter is not serving yet", platform="slack")
-        await self.service.deliver(record, task, error)
 
     def _bolt_app(self, api: SlackApi, secret: str) -> AsyncApp:
         bolt_logger = logging.getLogger("bridge_slack.bolt")

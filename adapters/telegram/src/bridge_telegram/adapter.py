@@ -21,13 +21,12 @@ from starlette.responses import Response
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
-from bridge.adapters import Check
+from bridge.adapters import Check, RecoversThroughService
 from bridge.config import Settings
-from bridge.errors import PlatformError, UpstreamError
+from bridge.errors import PlatformError
 from bridge.http import header_matches
-from bridge.models import Task
 from bridge.runtime import Runtime
-from bridge.stores import InFlightTurn, hold_lease
+from bridge.stores import hold_lease
 from bridge_telegram._api import BotRequest, bot_call
 from bridge_telegram._commands import BOT_COMMANDS
 from bridge_telegram._config import TelegramConfig
@@ -61,7 +60,7 @@ def build_application(config: TelegramConfig) -> Application[Any, Any, Any, Any,
     return builder.build()
 
 
-class TelegramAdapter:
+class TelegramAdapter(RecoversThroughService):
     """Agents as Telegram bots (entry point `telegram`, table `[adapters.telegram]`)."""
 
     name: ClassVar[str] = "telegram"
@@ -130,18 +129,6 @@ class TelegramAdapter:
                 if app.running:
                     await app.stop()
                 await app.shutdown()
-
-    async def deliver(
-        self, record: InFlightTurn, task: Task | None, error: UpstreamError | None
-    ) -> None:
-        """Recovery (`RecoversTurns`): deliver a turn whose process died.
-
-        Raises:
-            PlatformError: not serving yet; the record stays for the next pass.
-        """
-        if self.service is None:
-            raise PlatformError("the telegram adapter is not serving yet", platform="telegram")
-        await self.service.deliver(record, task, error)
 
     async def _set_commands(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         try:
