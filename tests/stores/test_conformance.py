@@ -7,8 +7,14 @@ from contextlib import AsyncExitStack
 import pytest
 
 from bridge.stores import SessionStore, open_store
-from bridge.testing import RACE_OPERATIONS, STORE_CHECKS, StoreCheck, race_in_processes
-from bridge.testing._stores import RETENTION, RETENTION_CHECKS
+from bridge.testing import (
+    RACE_OPERATIONS,
+    RETENTION,
+    RETENTION_CHECKS,
+    STORE_CHECKS,
+    StoreCheck,
+    race_in_processes,
+)
 
 
 @pytest.mark.parametrize(

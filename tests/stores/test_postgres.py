@@ -13,7 +13,7 @@ import pytest
 from bridge.errors import StoreError
 from bridge.stores import InFlightTurn, PostgresStore, ThreadRef
 from bridge.stores.postgres import SCHEMA_VERSION, schema_sql
-from bridge.testing._stores import LEASE, _eventually
+from bridge.testing import LEASE, eventually
 from tests.stores.conftest import unique_schema
 
 
@@ -148,7 +148,7 @@ async def test_postgres_records_expire_after_their_ttl(postgres_url: str) -> Non
         async def expired() -> bool:
             return await store.get_record("run:1") is None
 
-        await _eventually(expired)
+        await eventually(expired)
         assert await store.get_record("run:2") == "kept"
 
 

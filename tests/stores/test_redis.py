@@ -10,7 +10,7 @@ import redis.asyncio
 from bridge.errors import StoreError
 from bridge.stores import InFlightTurn, RedisStore, ThreadRef, open_store
 from bridge.stores.memory import DEFAULT_CLAIM_TTL
-from bridge.testing._stores import _eventually
+from bridge.testing import eventually
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ async def test_redis_thread_indexes_forget_expired_threads(
         async def expired() -> bool:
             return await raw_redis.exists(f"{unique_prefix}thread:old-19") == 0
 
-        await _eventually(expired)
+        await eventually(expired)
     async with RedisStore(redis_url, prefix=unique_prefix) as store:
         await store.put_thread("new", ThreadRef(task_id="t", agent_id="a"))
     assert await raw_redis.zrange(f"{unique_prefix}threads", 0, -1) == ["new"]
