@@ -20,7 +20,7 @@ _RESPONSE = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r
 
 @asynccontextmanager
 async def http_server(
-    *, answers_per_connection: int
+    *, answers_per_connection: int, response: bytes = _RESPONSE
 ) -> AsyncIterator[tuple[str, list[anyio.Event]]]:
     """A raw HTTP/1.1 server on 127.0.0.1:0 that answers `answers_per_connection`
     requests on each connection, then hangs up; yields its URL and, per connection
@@ -37,7 +37,7 @@ async def http_server(
                     while b"\r\n\r\n" not in buffer:
                         buffer += await stream.receive()
                     buffer = buffer.split(b"\r\n\r\n", 1)[1]
-                    await stream.send(_RESPONSE)
+                    await stream.send(response)
         done.set()
 
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
@@ -110,3 +110,40 @@ async def test_idle_connections_past_their_keepalive_expiry_are_closed(
         # Each request found the previous connection expired: closed, and a new one opened.
         assert len(hung_up) == 3
         assert pool_of(http).connections == []
+
+
+async def test_requests_beyond_max_connections_wait_for_a_free_one() -> None:
+    limits = httpx.Limits(max_connections=2)
+    async with (
+        http_server(answers_per_connection=100) as (url, hung_up),
+        httpx.AsyncClient(limits=limits) as http,
+    ):
+        use_linear_pool(http)
+        answers: list[str] = []
+
+        async def get() -> None:
+            answers.append((await http.get(url)).text)
+
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as group:
+                for _ in range(8):
+                    group.start_soon(get)
+        assert answers == ["ok"] * 8
+        assert len(hung_up) == 2
+
+
+async def test_a_full_pool_clears_a_closed_connection_for_the_next_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(LinearPool, "SWEEP_SECONDS", 3600.0)  # only a full pool sweeps
+    closing = _RESPONSE.replace(b"\r\n\r\n", b"\r\nconnection: close\r\n\r\n", 1)
+    limits = httpx.Limits(max_connections=1)
+    async with (
+        http_server(answers_per_connection=1, response=closing) as (url, hung_up),
+        httpx.AsyncClient(limits=limits) as http,
+    ):
+        use_linear_pool(http)
+        with anyio.fail_after(10):
+            for _ in range(3):
+                assert (await http.get(url)).text == "ok"
+        assert len(hung_up) == 3

@@ -1,10 +1,11 @@
-"""httpcore's connection pool with a linear assignment pass (the client's largest CPU cost).
+"""httpcore's connection pool, with a pass that does not walk the whole pool every time.
 
 httpcore 1.0's `_assign_requests_to_connections` runs on every request and every
 response close, and counts all connections once per idle one: quadratic in the pool
-size, most of the client's CPU with a thousand streams open. Same decisions here, in
-one walk of the pool, probing idle connections (the only ones that can expire) before
-reuse and in a sweep at most four times a second.
+size, most of the client's CPU with a thousand streams open. The same decisions here:
+connections that closed, expired or exceed the keep-alive limit are cleared in a sweep
+at most four times a second (or at once when the pool is full), and an idle connection
+is probed (keep-alive expiry, server hang-up) right before it is reused.
 """
 
 from __future__ import annotations
@@ -20,21 +21,19 @@ __all__ = ["LinearPool", "use_linear_pool"]
 
 
 class LinearPool(httpcore.AsyncConnectionPool):
-    """`httpcore.AsyncConnectionPool` making the same assignments in linear time.
-
-    An idle connection is probed (keep-alive expiry, server hang-up: a `poll()` on its
-    socket) before it is reused, and every idle one at most every `SWEEP_SECONDS`,
-    instead of every idle one on every pass.
-    """
+    """`httpcore.AsyncConnectionPool` whose pass costs little when there is nothing to do."""
 
     SWEEP_SECONDS = 0.25
     _next_sweep = 0.0
+    _requests_seen = 0
+    _may_have_idle = True
+    """False after a walk found no idle connection, until a request leaves the pool."""
 
     def _assign_requests_to_connections(self) -> list[AsyncConnectionInterface]:
-        now = time.monotonic()
-        sweep = now >= self._next_sweep
-        if sweep:
-            self._next_sweep = now + self.SWEEP_SECONDS
+        # A connection turns idle only when its request leaves, which runs a pass.
+        if len(self._requests) <= self._requests_seen:
+            self._may_have_idle = True
+        self._requests_seen = len(self._requests)
         queued: list[AsyncPoolRequest] = []
         # Idle connections handed to a request that has not started on them yet: neither
         # closed nor handed to a second request (which would fail and be queued again).
@@ -45,6 +44,29 @@ class LinearPool(httpcore.AsyncConnectionPool):
             else:
                 reserved.add(request.connection)
         closing: list[AsyncConnectionInterface] = []
+        now = time.monotonic()
+        swept = now >= self._next_sweep
+        if swept:
+            self._sweep(reserved, closing, now)
+        for request in queued:
+            assigned = self._connection_for(request.request.url.origin, reserved, closing)
+            if assigned is None and not swept:  # full: clear out what is dead, then retry
+                swept = True
+                self._sweep(reserved, closing, now)
+                assigned = self._connection_for(request.request.url.origin, reserved, closing)
+            if assigned is not None:
+                request.assign_to_connection(assigned)
+                reserved.add(assigned)
+        return closing
+
+    def _sweep(
+        self,
+        reserved: set[AsyncConnectionInterface],
+        closing: list[AsyncConnectionInterface],
+        now: float,
+    ) -> None:
+        """Drop closed connections; close idle ones that expired or exceed keep-alive."""
+        self._next_sweep = now + self.SWEEP_SECONDS
         kept: list[AsyncConnectionInterface] = []
         # httpcore compares the number of connections still in the pool (not of idle
         # ones) with the keep-alive limit; so does this count.
@@ -55,22 +77,13 @@ class LinearPool(httpcore.AsyncConnectionPool):
             elif (
                 connection.is_idle()
                 and connection not in reserved
-                and (
-                    (sweep and connection.has_expired())
-                    or remaining > self._max_keepalive_connections
-                )
+                and (remaining > self._max_keepalive_connections or connection.has_expired())
             ):
                 remaining -= 1
                 closing.append(connection)
             else:  # a busy connection neither expires nor counts against keep-alive
                 kept.append(connection)
         self._connections = kept
-        for request in queued:
-            assigned = self._connection_for(request.request.url.origin, reserved, closing)
-            if assigned is not None:
-                request.assign_to_connection(assigned)
-                reserved.add(assigned)
-        return closing
 
     def _connection_for(
         self,
@@ -82,7 +95,7 @@ class LinearPool(httpcore.AsyncConnectionPool):
         (closing an idle one to make room), else None (the request stays queued)."""
         kept = self._connections
         found, expired = None, []
-        for candidate in kept:
+        for candidate in kept if self._may_have_idle else ():
             if (
                 candidate.can_handle_request(origin)
                 and candidate.is_available()
@@ -97,11 +110,9 @@ class LinearPool(httpcore.AsyncConnectionPool):
             closing.append(connection)
         if found is not None:
             return found
+        self._may_have_idle = False
         if len(kept) >= self._max_connections:
-            idle = next(
-                (c for c in kept if c.is_idle() and c not in reserved),
-                None,
-            )
+            idle = next((c for c in kept if c.is_idle() and c not in reserved), None)
             if idle is None:
                 return None
             kept.remove(idle)
