@@ -48,6 +48,28 @@ async def http_server(
         group.cancel_scope.cancel()
 
 
+@asynccontextmanager
+async def pooled_client(
+    limits: httpx.Limits | None = None, *, answers_per_connection: int, response: bytes = _RESPONSE
+) -> AsyncIterator[tuple[httpx.AsyncClient, str, list[anyio.Event]]]:
+    """An httpx client with the linear pool, and the server above: (client, URL, hang-ups)."""
+    async with (
+        http_server(answers_per_connection=answers_per_connection, response=response) as (
+            url,
+            hung_up,
+        ),
+        httpx.AsyncClient(limits=limits or httpx.Limits()) as http,
+    ):
+        use_linear_pool(http)
+        yield http, url, hung_up
+
+
+async def get_ok(http: httpx.AsyncClient, url: str, times: int) -> None:
+    with anyio.fail_after(10):
+        for _ in range(times):
+            assert (await http.get(url)).text == "ok"
+
+
 def pool_of(http: httpx.AsyncClient) -> Any:
     return http._transport._pool  # type: ignore[attr-defined]
 
@@ -84,8 +106,7 @@ async def test_an_idle_connection_the_server_hung_up_is_not_reused(
     monkeypatch: pytest.MonkeyPatch, sweep_seconds: float
 ) -> None:
     monkeypatch.setattr(LinearPool, "SWEEP_SECONDS", sweep_seconds)
-    async with http_server(answers_per_connection=1) as (url, hung_up), httpx.AsyncClient() as http:
-        use_linear_pool(http)
+    async with pooled_client(answers_per_connection=1) as (http, url, hung_up):
         with anyio.fail_after(10):
             for _ in range(3):
                 response = await http.get(url)
@@ -99,14 +120,8 @@ async def test_idle_connections_past_their_keepalive_expiry_are_closed(
 ) -> None:
     monkeypatch.setattr(LinearPool, "SWEEP_SECONDS", 0.0)
     limits = httpx.Limits(keepalive_expiry=0.0)
-    async with (
-        http_server(answers_per_connection=10) as (url, hung_up),
-        httpx.AsyncClient(limits=limits) as http,
-    ):
-        use_linear_pool(http)
-        with anyio.fail_after(10):
-            for _ in range(3):
-                assert (await http.get(url)).text == "ok"
+    async with pooled_client(limits, answers_per_connection=10) as (http, url, hung_up):
+        await get_ok(http, url, 3)
         # Each request found the previous connection expired: closed, and a new one opened.
         assert len(hung_up) == 3
         assert pool_of(http).connections == []
@@ -114,11 +129,7 @@ async def test_idle_connections_past_their_keepalive_expiry_are_closed(
 
 async def test_requests_beyond_max_connections_wait_for_a_free_one() -> None:
     limits = httpx.Limits(max_connections=2)
-    async with (
-        http_server(answers_per_connection=100) as (url, hung_up),
-        httpx.AsyncClient(limits=limits) as http,
-    ):
-        use_linear_pool(http)
+    async with pooled_client(limits, answers_per_connection=100) as (http, url, hung_up):
         answers: list[str] = []
 
         async def get() -> None:
@@ -138,12 +149,10 @@ async def test_a_full_pool_clears_a_closed_connection_for_the_next_request(
     monkeypatch.setattr(LinearPool, "SWEEP_SECONDS", 3600.0)  # only a full pool sweeps
     closing = _RESPONSE.replace(b"\r\n\r\n", b"\r\nconnection: close\r\n\r\n", 1)
     limits = httpx.Limits(max_connections=1)
-    async with (
-        http_server(answers_per_connection=1, response=closing) as (url, hung_up),
-        httpx.AsyncClient(limits=limits) as http,
+    async with pooled_client(limits, answers_per_connection=1, response=closing) as (
+        http,
+        url,
+        hung_up,
     ):
-        use_linear_pool(http)
-        with anyio.fail_after(10):
-            for _ in range(3):
-                assert (await http.get(url)).text == "ok"
+        await get_ok(http, url, 3)
         assert len(hung_up) == 3
