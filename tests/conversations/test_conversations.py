@@ -485,26 +485,18 @@ async def test_coalesce_never_merges_another_senders_message_into_a_turn(
     assert len(sent) == 3  # alice's two queued messages merged; bob's alone
 
 
-async def test_a_continued_thread_mapped_a_moment_ago_is_not_written_again(
-    conversations: Conversations, client: AgentClient, store: SessionStore
-) -> None:
-    echo = await agent(client, "echo")
-    await say(conversations, KEY, "one", echo)
-    first = await store.get_thread(str(KEY))
-    await say(conversations, KEY, "two", echo)
-    assert await store.get_thread(str(KEY)) == first
-
-
-async def test_a_continued_thread_mapped_long_ago_is_written_again(
+async def test_a_continued_thread_is_mapped_again_only_once_its_mapping_is_old(
     conversations: Conversations, client: AgentClient, store: SessionStore
 ) -> None:
     echo = await agent(client, "echo")
     await say(conversations, KEY, "one", echo)
     first = await store.get_thread(str(KEY))
     assert first is not None
-    stale = first.updated_at - MAPPING_REFRESH - 1
-    await store.put_thread(str(KEY), first.model_copy(update={"updated_at": stale}))
     await say(conversations, KEY, "two", echo)
+    assert await store.get_thread(str(KEY)) == first  # mapped a moment ago: left as it is
+    stale = first.model_copy(update={"updated_at": first.updated_at - MAPPING_REFRESH - 1})
+    await store.put_thread(str(KEY), stale)
+    await say(conversations, KEY, "three", echo)
     again = await store.get_thread(str(KEY))
     assert again is not None and again.updated_at >= first.updated_at  # written again
     assert (again.task_id, again.owner, again.created_at) == (
