@@ -34,18 +34,15 @@ class LinearPool(httpcore.AsyncConnectionPool):
         if len(self._requests) <= self._requests_seen:
             self._may_have_idle = True
         self._requests_seen = len(self._requests)
-        queued: list[AsyncPoolRequest] = []
-        # Idle connections handed to a request that has not started on them yet: neither
-        # closed nor handed to a second request (which would fail and be queued again).
-        reserved: set[AsyncConnectionInterface] = set()
-        for request in self._requests:
-            if request.connection is None:
-                queued.append(request)
-            else:
-                reserved.add(request.connection)
-        closing: list[AsyncConnectionInterface] = []
+        queued: list[AsyncPoolRequest] = [r for r in self._requests if r.connection is None]
         now = time.monotonic()
         swept = now >= self._next_sweep
+        if not queued and not swept:
+            return []  # the common pass: a response closed, nothing waits
+        # Idle connections handed to a request that has not started on them yet: neither
+        # closed nor handed to a second request (which would fail and be queued again).
+        reserved = {r.connection for r in self._requests if r.connection is not None}
+        closing: list[AsyncConnectionInterface] = []
         if swept:
             self._sweep(reserved, closing, now)
         for request in queued:
@@ -124,10 +121,11 @@ class LinearPool(httpcore.AsyncConnectionPool):
 
 def use_linear_pool(client: httpx.AsyncClient) -> None:
     """Give `client`'s default transport a `LinearPool` (proxied and mounted transports,
-    and pools of other classes, are left as they are)."""
+    pools of other classes and other httpcore versions are left as they are)."""
     transport = client._transport
     if isinstance(transport, httpx.AsyncHTTPTransport):
         pool = transport._pool
-        if type(pool) is httpcore.AsyncConnectionPool:
+        # The pass reads the pool's private state as httpcore 1.0 keeps it.
+        if type(pool) is httpcore.AsyncConnectionPool and httpcore.__version__.startswith("1.0."):
             # Same state, same constructor: only the assignment pass differs.
             pool.__class__ = LinearPool
