@@ -64,13 +64,20 @@ _RENEW_SQL = """
 UPDATE locks SET expires_at = ? WHERE name = ? AND owner = ? AND expires_at > ?
 """
 _PURGE_EVERY = 256
+_CHECKPOINT_EVERY = 512
+"""Writes between two WAL checkpoints (run on a worker thread: they sync the files)."""
+_BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 class SQLiteStore(OpensAsContext):
     """A `SessionStore` in one SQLite file (created with its parent directories).
 
-    Uses the stdlib `sqlite3` on worker threads (one connection, one lock) rather
-    than aiosqlite: each transaction runs as a single thread call, on any anyio backend.
+    Uses the stdlib `sqlite3` rather than aiosqlite, one transaction at a time (one
+    lock). A transaction first runs on the event loop on a connection that never waits
+    for a lock (a WAL write without a sync takes microseconds, a thread hop ten times
+    more); only when another process holds the lock does it run again on a worker
+    thread, on a connection that waits up to `busy_timeout`. WAL checkpoints, which
+    sync the files, run on a worker thread. Works on any anyio backend.
     Every method raises `StoreError` when the database fails or the store is closed.
     """
 
@@ -90,9 +97,13 @@ class SQLiteStore(OpensAsContext):
         self._busy_timeout_ms = int(busy_timeout * 1000)
         self._thread_retention = thread_retention
         self._claim_ttl = claim_ttl
-        self._conn: sqlite3.Connection | None = None
-        self._lock = anyio.Lock()
+        self._conn: sqlite3.Connection | None = None  # waits for locks: worker threads
+        self._fast: sqlite3.Connection | None = None  # never waits: the event loop
+        self._checkpointer: sqlite3.Connection | None = None
+        self._lock = anyio.Lock(fast_acquire=True)
+        self._checkpointing = anyio.Lock(fast_acquire=True)
         self._writes = 0
+        self._unchecked_writes = 0
 
     @contextmanager
     def _translate_errors(self) -> Iterator[None]:
@@ -108,6 +119,11 @@ class SQLiteStore(OpensAsContext):
                 return
             with self._translate_errors():
                 self._conn = await anyio.to_thread.run_sync(self._connect_patiently)
+                if self.path == ":memory:":  # private to this connection: nobody else waits
+                    self._fast = self._checkpointer = self._conn
+                else:
+                    self._fast = await anyio.to_thread.run_sync(self._connect_fast)
+                    self._checkpointer = await anyio.to_thread.run_sync(self._connect_fast)
 
     def _connect_patiently(self) -> sqlite3.Connection:
         # Switching a new file to WAL can fail with "database is locked" without waiting
@@ -139,6 +155,19 @@ class SQLiteStore(OpensAsContext):
             raise
         return conn
 
+    def _connect_fast(self) -> sqlite3.Connection:
+        """A connection that fails at once with SQLITE_BUSY instead of waiting, and leaves
+        WAL checkpoints (file syncs) to `_checkpoint`."""
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA busy_timeout = 0")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
     def _migrate(self, conn: sqlite3.Connection) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -165,34 +194,44 @@ class SQLiteStore(OpensAsContext):
             raise
 
     async def close(self) -> None:
-        async with self._lock:
-            conn, self._conn = self._conn, None
-            if conn is not None:
-                with self._translate_errors():
+        async with self._lock, self._checkpointing:
+            conns = {self._conn, self._fast, self._checkpointer} - {None}
+            self._conn = self._fast = self._checkpointer = None
+            with self._translate_errors():
+                for conn in conns:
+                    assert conn is not None
                     await anyio.to_thread.run_sync(conn.close)
 
     async def _run(self, work: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
-        """Run `work` on the connection in a worker thread, in a transaction if `write`."""
-
-        def call() -> T:
-            assert conn is not None
-            if not write:
-                return work(conn)
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = work(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return result
-
+        """Run `work` in a transaction if `write`: on the event loop unless another process
+        holds the lock, then on a worker thread that waits for it."""
         async with self._lock:
-            conn = self._conn
-            if conn is None:
+            fast, conn = self._fast, self._conn
+            if fast is None or conn is None:
                 raise StoreError("store is not open", url=self.url)
             with self._translate_errors():
-                return await anyio.to_thread.run_sync(call)
+                try:
+                    result = _transaction(fast, work, write=write)
+                except sqlite3.OperationalError as exc:
+                    if exc.sqlite_errorcode & 0xFF not in _BUSY:
+                        raise
+                    result = await anyio.to_thread.run_sync(_transaction, conn, work, write)
+        if write:
+            self._unchecked_writes += 1
+            if self._unchecked_writes >= _CHECKPOINT_EVERY and not self._checkpointing.locked():
+                await self._checkpoint()
+        return result
+
+    async def _checkpoint(self) -> None:
+        """Copy the WAL into the database on a worker thread, beside the other calls."""
+        async with self._checkpointing:
+            self._unchecked_writes = 0
+            checkpointer = self._checkpointer
+            if checkpointer is not None:
+                with self._translate_errors():
+                    await anyio.to_thread.run_sync(
+                        checkpointer.execute, "PRAGMA wal_checkpoint(PASSIVE)"
+                    )
 
     async def _execute(self, sql: str, params: tuple[Any, ...]) -> int:
         """Run one write statement; returns its rowcount."""
@@ -350,3 +389,20 @@ class SQLiteStore(OpensAsContext):
             "SELECT value FROM records WHERE name = ? AND expires_at > ?", (name, time.time())
         )
         return None if row is None else str(row[0])
+
+
+def _transaction(
+    conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T], write: bool
+) -> T:
+    """`work(conn)`, inside `BEGIN IMMEDIATE` … `COMMIT` if `write`."""
+    if not write:
+        return work(conn)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = work(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:  # never left open: the other connection would wait on it
+            conn.execute("ROLLBACK")
+        raise
+    return result
