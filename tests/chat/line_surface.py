@@ -130,6 +130,12 @@ class LineAdapter:
         task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
         self.runtime, self.directory = runtime, AgentDirectory(runtime.client)
+        self.gate = UserGate(
+            self.config.user_rate_limit,
+            self.config.user_rate_window,
+            store=runtime.store,
+            scope=self.name,
+        )
         listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
         async with listener:
             self.port = listener.extra(SocketAttribute.local_port)
@@ -172,7 +178,7 @@ class LineAdapter:
             await outlet.send("stopping")
             await conversations.stop(ROOM)
             return None
-        if not self.gate.admit(user):
+        if not await self.gate.admit(user):
             return await outlet.send("refused", "too many messages; wait a moment")
         if conversations.waiting(ROOM) >= config.max_queued:
             return await outlet.send("refused", "too many messages are waiting")

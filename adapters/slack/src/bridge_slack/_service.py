@@ -62,8 +62,9 @@ class SlackService:
         self.api = api
         self.users = UserDirectory(api)
         self.agents = AgentDirectory(runtime.client)
-        self.gate = UserGate(config.user_rate_limit, config.user_rate_window)
-        self._slowed: set[str] = set()
+        self.gate = UserGate(
+            config.user_rate_limit, config.user_rate_window, store=runtime.store, scope="slack"
+        )
         #: Workspaces whose streams failed to start are set aside, then tried again.
         self.no_streaming = Cooldown(config.stream_cooldown)
 
@@ -91,13 +92,9 @@ class SlackService:
         """The allow-lists, then the sender's token bucket: before anything is done."""
         if not self._allowed(inbound):
             return False
-        if self.gate.admit(inbound.principal):
-            self._slowed.discard(inbound.principal)
+        if await self.gate.admit(inbound.principal):
             return True
-        if inbound.principal not in self._slowed:  # once, not once per flooded message
-            if len(self._slowed) > 10_000:
-                self._slowed.clear()
-            self._slowed.add(inbound.principal)
+        if await self.gate.tell(inbound.principal):  # once per window, not per flooded message
             await self.notify(inbound.place, TOO_FAST)
         return False
 

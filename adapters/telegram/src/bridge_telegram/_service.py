@@ -62,8 +62,12 @@ class TelegramService:
         self.bot_id = bot_id
         self.username = username
         self.commands = Commands(config, runtime, sender)
-        self.gate = UserGate(config.user_rate_limit, config.user_rate_window)
-        self._warned = UserGate(1, config.user_rate_window)
+        self.gate = UserGate(
+            config.user_rate_limit,
+            config.user_rate_window,
+            store=runtime.store,
+            scope=f"telegram:{bot_id}",
+        )
         self._turns: Counter[str] = Counter()
 
     async def handle(self, update: Update) -> None:
@@ -91,10 +95,10 @@ class TelegramService:
             reply_to=None if inbound.is_private else inbound.message_id,
             private=inbound.is_private,
         )
-        if not self.gate.admit(who):
+        if not await self.gate.admit(who):
             # Before anything is posted, downloaded or sent upstream; told once per window.
             logger.info("user %s is over the rate limit; update %s dropped", who, update.update_id)
-            if self._warned.admit(who):
+            if await self.gate.tell(who):
                 await self.sender.notify(place, SLOW_DOWN)
             return
         key = conversation_key(inbound, self._group_mode(inbound), await self._reply_root(inbound))
