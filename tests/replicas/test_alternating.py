@@ -3,7 +3,6 @@ runtimes on one Redis or Postgres store): users see exactly what one replica sho
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 
 import anyio
@@ -76,15 +75,6 @@ async def _run(store: str, replica_count: int) -> tuple[Transcript, int]:
 @pytest.fixture(scope="module")
 async def one_replica() -> AsyncIterator[tuple[Transcript, int]]:
     yield await _run("memory://", 1)
-
-
-@pytest.fixture(params=["redis", "postgres"])
-def shared_store(request: pytest.FixtureRequest) -> str:
-    if request.param == "redis":
-        redis_url: str = request.getfixturevalue("redis_url")
-        return f"{redis_url}?prefix=replicas-{uuid.uuid4().hex}:"
-    postgres_url: str = request.getfixturevalue("postgres_url")
-    return f"{postgres_url}?schema=replicas_{uuid.uuid4().hex}"
 
 
 async def test_one_replica_answers_each_surface_in_one_continued_thread(
