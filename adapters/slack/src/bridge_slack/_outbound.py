@@ -117,9 +117,14 @@ class SlackAnswer:
     # -- the AnswerView -----------------------------------------------------------
 
     async def start(self) -> None:
+        """The message that will carry the answer, before any answer text: a placeholder
+        (tagged, so recovery finds it even unrecorded), or a stream started empty and
+        recorded before the turn goes on (a stream has no tag to be found by)."""
         self.status("is thinking…")
         if self.mode == "update":
             self._kick()
+        elif self.ts is None:
+            await self._send(self._flush, "chat.startStream", slot="body")
 
     async def text(self, delta: str, streamed: str) -> None:
         self.streamed = streamed
@@ -273,7 +278,7 @@ class SlackAnswer:
     async def _stream_step(self, *, limit: int = MARKDOWN_LIMIT) -> None:
         piece, used = self._next_piece(limit)
         chunks = list(self._chunks)
-        if not piece and not chunks:
+        if not piece and not chunks and self.ts is not None:
             return
         content: dict[str, Any] = {"markdown_text": piece or None}
         if chunks:
@@ -349,8 +354,9 @@ class SlackAnswer:
     async def _final_first(self, part: str) -> None:
         if self.mode == "stream" and self.ts is not None:
             streamed_all = self._escape(self.streamed) == part
+            fresh = not self.streamed  # the stream shows nothing yet: it ends with the answer
             try:
-                rest, used = self._next_piece(MARKDOWN_LIMIT)
+                rest, used = (part, 0) if fresh else self._next_piece(MARKDOWN_LIMIT)
                 while self.sent + used < len(self.streamed):
                     await self._stream_step()
                     rest, used = self._next_piece(MARKDOWN_LIMIT)
@@ -362,7 +368,7 @@ class SlackAnswer:
                 )
                 self.sent = len(self.streamed)
                 self.mode = "update"
-                if streamed_all:
+                if streamed_all or fresh:
                     return
             except SlackCallError as exc:
                 logger.warning("could not stop the stream in %s: %s", self.dest, exc.error)

@@ -346,6 +346,11 @@ class SlackService:
         except ValidationError:
             logger.warning("turn %s has no recorded reply; cannot deliver", record.turn_id)
             return
+        if place.ts is None:  # posted, perhaps, but not recorded: found by its tag
+            found = await self.api.find_tagged(
+                place.channel, place.thread_ts, f"{record.turn_id}:0"
+            )
+            place = place.model_copy(update={"ts": found, "mode": "update" if found else None})
         reply = SlackAnswer(
             self.api,
             self.runtime.scheduler,
