@@ -7,8 +7,13 @@ from contextlib import AsyncExitStack
 import pytest
 
 from bridge.stores import SessionStore, open_store
-from bridge.testing import RACE_OPERATIONS, STORE_CHECKS, StoreCheck, race_in_processes
-from bridge.testing._buckets import SHARED_CAPACITY
+from bridge.testing import (
+    RACE_OPERATIONS,
+    SHARED_CAPACITY,
+    STORE_CHECKS,
+    StoreCheck,
+    race_in_processes,
+)
 from bridge.testing._stores import RETENTION, RETENTION_CHECKS
 
 

@@ -6,6 +6,7 @@ adapters (`bridge_slack.testing`, `bridge_telegram.testing`).
 
 from bridge.emulator import open_emulator
 from bridge.testing._adapters import check_adapter_contract
+from bridge.testing._buckets import SHARED_CAPACITY
 from bridge.testing._postgres_server import (
     POSTGRES_INSTALL_HINT,
     blocking_postgres_server,
@@ -25,6 +26,7 @@ __all__ = [
     "POSTGRES_INSTALL_HINT",
     "RACE_OPERATIONS",
     "REDIS_INSTALL_HINT",
+    "SHARED_CAPACITY",
     "STORE_CHECKS",
     "StoreCheck",
     "blocking_postgres_server",
