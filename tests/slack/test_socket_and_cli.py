@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import anyio
+import pytest
 from bridge_slack import SlackAdapter
 from bridge_slack.testing import FakeMessage, FakeSlack, event_callback
 
@@ -81,13 +82,16 @@ async def test_manifest_command_prints_http_request_urls_from_the_config() -> No
     assert "chat:write" in manifest["oauth_config"]["scopes"]["bot"]
 
 
-async def test_recovery_edits_the_recorded_reply_of_a_dead_replica_to_the_final_answer(
-    emulator: Emulator, slack: FakeSlack, tmp_path: Path
+@pytest.mark.parametrize("recorded", [True, False], ids=["recorded", "tagged-only"])
+async def test_recovery_edits_the_reply_of_a_dead_replica_to_the_final_answer(
+    emulator: Emulator, slack: FakeSlack, tmp_path: Path, recorded: bool
 ) -> None:
+    """Recorded, or posted but killed before it was recorded: found by its tag."""
     async with AgentClient(base_url=emulator.base_url, api_key=API_KEY) as client:
         task = await client.invoke(emulator.agent("echo").id, "finished answer")
     root = "1700000000.999999"
-    placeholder = FakeMessage("C1", slack.next_ts(), "_Thinking…_", thread_ts=root)
+    tag = {"event_type": "bridge_reply", "event_payload": {"tag": "dead-turn:0"}}
+    placeholder = FakeMessage("C1", slack.next_ts(), "_Thinking…_", thread_ts=root, metadata=tag)
     slack.messages.append(placeholder)
     store_url = f"sqlite:///{tmp_path / 'state.db'}"
     store = open_store(store_url)
@@ -107,9 +111,8 @@ async def test_recovery_edits_the_recorded_reply_of_a_dead_replica_to_the_final_
                 "thread_ts": root,
                 "team": "T0001",
                 "user": "U1",
-                "ts": placeholder.ts,
-                "mode": "update",
-            },
+            }
+            | ({"ts": placeholder.ts, "mode": "update"} if recorded else {}),
         )
     )
     await store.close()

@@ -20,7 +20,7 @@ from bridge.models import Agent, Task
 from bridge.render import escape_slack_markdown
 from bridge.runtime import Runtime
 from bridge.stores import InFlightTurn
-from bridge_slack._api import SlackApi
+from bridge_slack._api import SlackApi, SlackCallError
 from bridge_slack._config import SlackConfig
 from bridge_slack._directory import UserDirectory
 from bridge_slack._inbound import Inbound, from_command, key_for
@@ -347,9 +347,13 @@ class SlackService:
             logger.warning("turn %s has no recorded reply; cannot deliver", record.turn_id)
             return
         if place.ts is None:  # posted, perhaps, but not recorded: found by its tag
-            found = await self.api.find_tagged(
-                place.channel, place.thread_ts, f"{record.turn_id}:0"
-            )
+            try:
+                found = await self.api.find_tagged(
+                    place.channel, place.thread_ts, f"{record.turn_id}:0"
+                )
+            except SlackCallError as exc:
+                logger.info("no placeholder of %s looked up: %s", record.turn_id, exc.error)
+                found = None
             place = place.model_copy(update={"ts": found, "mode": "update" if found else None})
         reply = SlackAnswer(
             self.api,
