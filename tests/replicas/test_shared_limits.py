@@ -38,15 +38,18 @@ class _Dropped(logging.Handler):
 @pytest.fixture
 def dropped() -> Iterator[_Dropped]:
     handler = _Dropped(FLOOD - LIMIT)
-    logger = logging.getLogger("bridge_telegram._service")
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    logger.addHandler(handler)
+    # Wherever the surface's flow logs from: the bridge's and the adapter's loggers.
+    loggers = [logging.getLogger(name) for name in ("bridge", "bridge_telegram")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.INFO)
+        logger.addHandler(handler)
     try:
         yield handler
     finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.removeHandler(handler)
+            logger.setLevel(level)
 
 
 async def test_a_flood_across_two_replicas_reaches_upstream_with_one_bucket(
