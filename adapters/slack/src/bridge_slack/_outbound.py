@@ -13,7 +13,6 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from bridge.chat import ApprovalRequest, Failure, Progress, SignInRequest, Step
-from bridge.errors import PlatformError
 from bridge.render import escape_slack_markdown
 from bridge.scheduler import OutputScheduler, Priority
 from bridge_slack._api import SlackApi, SlackCallError
@@ -376,13 +375,19 @@ class SlackAnswer:
         await self._draw(0, part)
 
     async def stop_stream_quietly(self) -> None:
-        """End a stream left open by a crashed process (recovery); ignore Slack's refusal."""
+        """End a stream left open by a crashed process (recovery), through the scheduler
+        (a rate limit is waited out, never taken for a refusal); ignore Slack's refusal
+        (the stream had ended already)."""
         if self.ts is None:
             return
+        ts = self.ts
         try:
-            await self.api.call("chat.stopStream", channel=self.place.channel, ts=self.ts)
-        except PlatformError as exc:
-            logger.debug("stream %s not stopped: %s", self.ts, exc)
+            await self._send(
+                lambda: self.api.call("chat.stopStream", channel=self.place.channel, ts=ts),
+                "chat.stopStream",
+            )
+        except SlackCallError as exc:
+            logger.debug("stream %s not stopped: %s", ts, exc.error)
 
 
 def _link(url: str, label: str) -> str:
