@@ -118,3 +118,11 @@ async def test_redis_store_reports_an_unreachable_server(tmp_path: object) -> No
     assert caught.value.url == url
     with pytest.raises(StoreError):
         await store.get_thread("k")
+
+
+async def test_redis_bucket_expires_once_it_would_be_full_again(
+    redis_url: str, unique_prefix: str, raw_redis: redis.asyncio.Redis
+) -> None:
+    async with RedisStore(redis_url, prefix=unique_prefix) as store:
+        assert await store.take_token("telegram|7", capacity=20, refill_per_second=1 / 3) == 0.0
+    assert 59_000 < await raw_redis.pttl(f"{unique_prefix}bucket:telegram|7") <= 60_000

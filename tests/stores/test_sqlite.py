@@ -106,7 +106,7 @@ async def test_sqlite_store_upgrades_a_version_1_file_and_keeps_its_threads(
     async with SQLiteStore(path) as store:
         assert await store.get_thread("k") == ref
         assert await store.delete_threads("") == 1
-    assert _read_pragma(path, "user_version") == SCHEMA_VERSION == 3
+    assert _read_pragma(path, "user_version") == SCHEMA_VERSION == 4
 
 
 async def test_a_write_waits_for_another_process_lock_without_blocking_the_loop(

@@ -19,14 +19,19 @@ import anyio.to_thread
 from bridge._private import private_file
 from bridge.errors import StoreError
 from bridge.stores._base import InFlightTurn, OpensAsContext, ThreadRef
-from bridge.stores._retention import DEFAULT_CLAIM_TTL, DEFAULT_THREAD_RETENTION
+from bridge.stores._retention import (
+    DEFAULT_CLAIM_TTL,
+    DEFAULT_THREAD_RETENTION,
+    refill,
+    require_bucket,
+)
 from bridge.stores._retention import require_positive as _require_positive
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Stored in `PRAGMA user_version`; bump it with a migration step in `_migrate`."""
 
 _SCHEMA_V1 = """
@@ -48,6 +53,11 @@ ALTER TABLE threads ADD COLUMN expires_at REAL NOT NULL DEFAULT 0;
 UPDATE threads SET expires_at = ?;
 CREATE INDEX threads_expiry ON threads (expires_at);
 """
+_SCHEMA_V4 = """
+CREATE TABLE IF NOT EXISTS buckets (
+    key TEXT PRIMARY KEY, tokens REAL NOT NULL, at REAL NOT NULL, expires_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS buckets_expiry ON buckets (expires_at);
+"""
 
 # Insert, or take over a row whose expiry has passed; rowcount says which happened.
 _MARK_SQL = """
@@ -67,6 +77,10 @@ _PURGE_EVERY = 256
 _CHECKPOINT_EVERY = 512
 """Writes between two WAL checkpoints (run on a worker thread: they sync the files)."""
 _BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def _purge(conn: sqlite3.Connection, table: str, now: float) -> None:
+    conn.execute(f"DELETE FROM {table} WHERE expires_at <= ?", (now,))
 
 
 class SQLiteStore(OpensAsContext):
@@ -179,14 +193,14 @@ class SQLiteStore(OpensAsContext):
                     url=self.url,
                 )
             now = time.time()
-            steps = [(1, _SCHEMA_V1), (2, _SCHEMA_V2), (3, _SCHEMA_V3)]
+            steps = [(1, _SCHEMA_V1), (2, _SCHEMA_V2), (3, _SCHEMA_V3), (4, _SCHEMA_V4)]
             for step, schema in steps:
                 if version < step:
                     for statement in filter(str.strip, schema.split(";")):
                         params = (now + self._thread_retention,) if "?" in statement else ()
                         conn.execute(statement, params)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            for table in ("threads", "seen", "claims", "records"):
+            for table in ("threads", "seen", "claims", "records", "buckets"):
                 conn.execute(f"DELETE FROM {table} WHERE expires_at <= ?", (now,))
             conn.execute("COMMIT")
         except BaseException:
@@ -233,6 +247,11 @@ class SQLiteStore(OpensAsContext):
                         checkpointer.execute, "PRAGMA wal_checkpoint(PASSIVE)"
                     )
 
+    def _purge_due(self) -> bool:
+        """Whether this write also drops expired rows (every few hundred writes)."""
+        self._writes += 1
+        return self._writes % _PURGE_EVERY == 0
+
     async def _execute(self, sql: str, params: tuple[Any, ...]) -> int:
         """Run one write statement; returns its rowcount."""
         return await self._run(lambda conn: conn.execute(sql, params).rowcount, write=True)
@@ -248,13 +267,12 @@ class SQLiteStore(OpensAsContext):
         return None if row is None else ThreadRef.model_validate_json(row[0])
 
     async def put_thread(self, key: str, ref: ThreadRef) -> None:
-        self._writes += 1
-        purge = self._writes % _PURGE_EVERY == 0
+        purge = self._purge_due()
 
         def work(conn: sqlite3.Connection) -> None:
             now = time.time()
             if purge:
-                conn.execute("DELETE FROM threads WHERE expires_at <= ?", (now,))
+                _purge(conn, "threads", now)
             conn.execute(
                 "INSERT OR REPLACE INTO threads (key, data, expires_at) VALUES (?, ?, ?)",
                 (key, ref.model_dump_json(), now + self._thread_retention),
@@ -291,13 +309,12 @@ class SQLiteStore(OpensAsContext):
 
     async def _mark(self, table: str, column: str, ident: str, ttl: float) -> bool:
         sql = _MARK_SQL.format(table=table, column=column)
-        self._writes += 1
-        purge = self._writes % _PURGE_EVERY == 0
+        purge = self._purge_due()
 
         def work(conn: sqlite3.Connection) -> bool:
             now = time.time()
             if purge:
-                conn.execute(f"DELETE FROM {table} WHERE expires_at <= ?", (now,))
+                _purge(conn, table, now)
             return conn.execute(sql, (ident, now + ttl, now)).rowcount > 0
 
         return await self._run(work, write=True)
@@ -370,13 +387,12 @@ class SQLiteStore(OpensAsContext):
     # -- short-lived records -----------------------------------------------
     async def put_record(self, name: str, value: str, ttl: float) -> None:
         _require_positive("ttl", ttl)
-        self._writes += 1
-        purge = self._writes % _PURGE_EVERY == 0
+        purge = self._purge_due()
 
         def work(conn: sqlite3.Connection) -> None:
             now = time.time()
             if purge:
-                conn.execute("DELETE FROM records WHERE expires_at <= ?", (now,))
+                _purge(conn, "records", now)
             conn.execute(
                 "INSERT OR REPLACE INTO records (name, value, expires_at) VALUES (?, ?, ?)",
                 (name, value, now + ttl),
@@ -389,6 +405,28 @@ class SQLiteStore(OpensAsContext):
             "SELECT value FROM records WHERE name = ? AND expires_at > ?", (name, time.time())
         )
         return None if row is None else str(row[0])
+
+    # -- shared rate limits ------------------------------------------------
+    async def take_token(self, key: str, *, capacity: float, refill_per_second: float) -> float:
+        require_bucket(capacity, refill_per_second)
+        purge = self._purge_due()
+
+        def work(conn: sqlite3.Connection) -> float:
+            now = time.time()
+            if purge:
+                _purge(conn, "buckets", now)
+            row = conn.execute(
+                "SELECT tokens, at FROM buckets WHERE key = ? AND expires_at > ?", (key, now)
+            ).fetchone()
+            tokens, at = row if row is not None else (capacity, now)
+            tokens, wait = refill(tokens, now - at, capacity, refill_per_second)
+            conn.execute(
+                "INSERT OR REPLACE INTO buckets (key, tokens, at, expires_at) VALUES (?, ?, ?, ?)",
+                (key, tokens, now, now + capacity / refill_per_second),
+            )
+            return wait
+
+        return await self._run(work, write=True)
 
 
 def _transaction(

@@ -8,6 +8,7 @@ adapters (`bridge_slack.testing`, `bridge_telegram.testing`). Tests import only 
 from bridge.client._wire import build_invoke_body, parse_event_data
 from bridge.emulator import open_emulator
 from bridge.testing._adapters import check_adapter_contract
+from bridge.testing._buckets import SHARED_CAPACITY
 from bridge.testing._postgres_server import (
     POSTGRES_INSTALL_HINT,
     blocking_postgres_server,
@@ -35,6 +36,7 @@ __all__ = [
     "REDIS_INSTALL_HINT",
     "RETENTION",
     "RETENTION_CHECKS",
+    "SHARED_CAPACITY",
     "STORE_CHECKS",
     "StoreCheck",
     "blocking_postgres_server",

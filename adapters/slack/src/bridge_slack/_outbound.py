@@ -13,7 +13,6 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from bridge.chat import AnswerMessages, ApprovalRequest, Failure, Progress, SignInRequest, Step
-from bridge.errors import PlatformError
 from bridge.render import escape_slack_markdown, slack_preview
 from bridge.scheduler import Bucket, Destination, OutputScheduler, Priority
 from bridge_slack._api import SlackApi, SlackCallError
@@ -134,9 +133,14 @@ class SlackAnswer:
     # -- the AnswerView -----------------------------------------------------------
 
     async def start(self) -> None:
+        """The message that will carry the answer, before any answer text: a placeholder
+        (tagged, so recovery finds it even unrecorded), or a stream started empty and
+        recorded before the turn goes on (a stream has no tag to be found by)."""
         self.status("is thinking…")
         if self.mode == "update":
             self._kick()
+        elif self.ts is None:
+            await self._send(self._flush, "chat.startStream", slot="body")
 
     async def text(self, delta: str, streamed: str) -> None:
         self.streamed = streamed
@@ -195,10 +199,14 @@ class SlackAnswer:
         self.messages.refresh(self._flush, buckets=[self.place.bucket(method)])
 
     async def _send(
-        self, call: Callable[[], Awaitable[Any]], method: str, priority: Priority
+        self,
+        call: Callable[[], Awaitable[Any]],
+        method: str,
+        priority: Priority = Priority.FINAL,
+        slot: str | None = None,
     ) -> None:
         await self.scheduler.submit(
-            self.dest, call, priority=priority, buckets=[self.place.bucket(method)]
+            self.dest, call, slot=slot, priority=priority, buckets=[self.place.bucket(method)]
         )
 
     # -- the answer's messages (`bridge.chat.MessageCalls`) -------------------------------
@@ -306,7 +314,7 @@ class SlackAnswer:
     async def _stream_step(self, *, limit: int = MARKDOWN_LIMIT) -> None:
         piece, used = self._next_piece(limit)
         chunks = list(self._chunks)
-        if not piece and not chunks:
+        if not piece and not chunks and self.ts is not None:
             return
         content: dict[str, Any] = {"markdown_text": piece or None}
         if chunks:
@@ -359,8 +367,9 @@ class SlackAnswer:
         part = body.text
         if self.mode == "stream" and self.ts is not None:
             streamed_all = self._escape(self.streamed) == part
+            fresh = not self.streamed  # the stream shows nothing yet: it ends with the answer
             try:
-                rest, used = self._next_piece(MARKDOWN_LIMIT)
+                rest, used = (part, 0) if fresh else self._next_piece(MARKDOWN_LIMIT)
                 while self.sent + used < len(self.streamed):
                     await self._stream_step()
                     rest, used = self._next_piece(MARKDOWN_LIMIT)
@@ -372,7 +381,7 @@ class SlackAnswer:
                 )
                 self.sent = len(self.streamed)
                 self.mode = "update"
-                if streamed_all:
+                if streamed_all or fresh:
                     return
             except SlackCallError as exc:
                 logger.warning("could not stop the stream in %s: %s", self.dest, exc.error)
@@ -380,13 +389,19 @@ class SlackAnswer:
         await self.messages.draw(0, body)
 
     async def stop_stream_quietly(self) -> None:
-        """End a stream left open by a crashed process (recovery); ignore Slack's refusal."""
+        """End a stream left open by a crashed process (recovery), through the scheduler
+        (a rate limit is waited out, never taken for a refusal); ignore Slack's refusal
+        (the stream had ended already)."""
         if self.ts is None:
             return
+        ts = self.ts
         try:
-            await self.api.call("chat.stopStream", channel=self.place.channel, ts=self.ts)
-        except PlatformError as exc:
-            logger.debug("stream %s not stopped: %s", self.ts, exc)
+            await self._send(
+                lambda: self.api.call("chat.stopStream", channel=self.place.channel, ts=ts),
+                "chat.stopStream",
+            )
+        except SlackCallError as exc:
+            logger.debug("stream %s not stopped: %s", ts, exc.error)
 
 
 def _link(url: str, label: str) -> str:
