@@ -34,6 +34,7 @@ MALLORY = FakeUser(6600, "Mallory")
 POISON = "*" * 600 + "a" + "*" * 600
 PINGS = "<!channel> <!here> <!everyone> <!subteam^S1|@all> <@U0999>"
 WAIT = 30.0
+PLACEHOLDER = "_Thinking…_"  # what the answer's message shows before any text
 
 
 @dataclass
@@ -63,8 +64,10 @@ class UserRig:
         """The finished reply text of the thread `ts`, waited for."""
 
         def finished() -> str:
-            shown = [m.visible_text for m in self.slack.replies(channel, ts) if not m.streaming]
-            return "\n".join(shown)
+            replies = self.slack.replies(channel, ts)
+            if any(m.streaming or m.visible_text == PLACEHOLDER for m in replies):
+                return ""  # the answer's message is still being drawn
+            return "\n".join(m.visible_text for m in replies)
 
         with anyio.fail_after(WAIT):
             return str(await self.slack.wait_for(finished))
