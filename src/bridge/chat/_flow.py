@@ -10,6 +10,8 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from pydantic import ValidationError
+
 from bridge.chat._commands import ChatCommands
 from bridge.chat._driver import AnswerView, drive
 from bridge.chat._incoming import Incoming, PlaceT
@@ -38,6 +40,8 @@ class ChatService(ChatCommands[PlaceT, ConfigT]):
 
     source: ClassVar[str]
     """The turns' `source` upstream, and the name of the surface's file source."""
+    place_model: type[PlaceT]
+    """The surface's place model, as its turns record it (`recorded_place`)."""
     turn_policy: Policy | None = None
     """How a message that arrives while its conversation answers is handled (default: the
     conversations' setting)."""
@@ -59,6 +63,14 @@ class ChatService(ChatCommands[PlaceT, ConfigT]):
         """The view that finishes a recorded turn in the place it recorded (None: it
         recorded none, there is nothing to finish)."""
 
+    def recorded_place(self, record: InFlightTurn) -> PlaceT | None:
+        """The place a turn recorded (`place_model`); None when it holds none of this
+        surface's places."""
+        try:
+            return record.reply_as(self.place_model)
+        except ValidationError:
+            return None
+
     def allows(self, incoming: Incoming[PlaceT]) -> bool:
         """The surface's own allow-lists (channels, chats), checked with `allowed_users`."""
         return True
@@ -74,7 +86,10 @@ class ChatService(ChatCommands[PlaceT, ConfigT]):
     # -- the flow --------------------------------------------------------------------
 
     async def receive(self, incoming: Incoming[PlaceT]) -> None:
-        """Act on one message: a control command, or a turn of its conversation."""
+        """Act on one message: a control command, or a turn of its conversation; a follow-up
+        only in a conversation the bot already has."""
+        if incoming.follow_up and await self.conversations.thread_for(incoming.key) is None:
+            return
         if not await self.admit(incoming):
             return
         if incoming.command is not None:

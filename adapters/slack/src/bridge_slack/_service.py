@@ -5,10 +5,7 @@ files fetched with the bot token, and the answer view."""
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
-from dataclasses import replace
 from typing import Any
-
-from pydantic import ValidationError
 
 from bridge.chat import AnswerView, ChatService, ChatWording, Incoming
 from bridge.conversations import ConversationKey, Turn
@@ -22,7 +19,7 @@ from bridge.stores import InFlightTurn
 from bridge_slack._api import SlackApi
 from bridge_slack._config import SlackConfig
 from bridge_slack._directory import UserDirectory
-from bridge_slack._inbound import Inbound, from_command, incoming, key_for
+from bridge_slack._inbound import key_for, read_command
 from bridge_slack._outbound import SlackAnswer, SlackPlace, note
 
 __all__ = ["SlackService"]
@@ -32,6 +29,7 @@ class SlackService(ChatService[SlackPlace, SlackConfig]):
     """Answers Slack messages with agents; shared by the HTTP and Socket Mode front ends."""
 
     source = "slack"
+    place_model = SlackPlace
     wording = ChatWording(
         dropped=(
             "Too many messages are already waiting in this conversation; yours was not sent. "
@@ -48,56 +46,43 @@ class SlackService(ChatService[SlackPlace, SlackConfig]):
         #: Workspaces whose streams failed to start are set aside, then tried again.
         self.no_streaming = Cooldown(config.stream_cooldown)
 
-    async def handle(self, inbound: Inbound) -> None:
-        """One message event; a plain thread reply only where the bot already answers."""
-        message = incoming(inbound, self.config)
-        if inbound.trigger == "thread" and (
-            not self.config.follow_threads
-            or await self.conversations.thread_for(message.key) is None
-        ):
-            return
-        await self.receive(message)
-
     async def command(self, body: dict[str, Any]) -> None:
         """A slash command: checked like a message, then its question is re-posted (escaped)
         as the thread root and answered there like a mention."""
-        asked = from_command(body, "")
-        checked = incoming(asked, self.config)
-        if not await self.admit(checked):
+        asked = read_command(body, self.config, "")
+        if not await self.admit(asked):
             return
-        if asked.agent_name and await self.find_agent(checked, asked.agent_name) is None:
+        if asked.agent and await self.find_agent(asked, asked.agent) is None:
             return
-        text = self.quote(str(body.get("text") or "").strip())
+        text, channel = self.quote(str(body.get("text") or "").strip()), asked.place.channel
         try:
             root = await self.runtime.scheduler.submit(
-                f"slack:{asked.channel}:commands",
+                f"slack:{channel}:commands",
                 lambda: self.api.post_once(
                     f"command:{body.get('trigger_id')}",
-                    channel=asked.channel,
-                    text=f"<@{asked.user}> asked: {text}",
+                    channel=channel,
+                    text=f"<@{asked.user_id}> asked: {text}",
                 ),
-                buckets=[f"slack:{asked.channel}:post"],
+                buckets=[f"slack:{channel}:post"],
             )
         except PlatformError as exc:
-            self.logger.warning(
-                "could not post the command's question in %s: %s", asked.channel, exc
-            )
+            self.logger.warning("could not post the command's question in %s: %s", channel, exc)
             return
         if root is not None:
-            await self.answer(incoming(replace(asked, ts=root, thread_ts=root), self.config))
+            await self.answer(read_command(body, self.config, root))
 
     # -- Slack's stop controls ----------------------------------------------------------
 
-    def _actor(
-        self, key: ConversationKey, team: str, channel: str, user: str
-    ) -> Incoming[SlackPlace]:
-        place = SlackPlace(team=team, channel=channel, thread_ts="", user=user)
-        return Incoming(place, key, user_id=user, principal=f"{team}:{user}")
+    def _actor(self, place: SlackPlace, key: ConversationKey | None = None) -> Incoming[SlackPlace]:
+        key = key or key_for(self.config, place)
+        return Incoming(place, key, user_id=place.user, principal=place.principal)
 
     async def stop_session(self, team: str, channel: str, thread_ts: str, user: str) -> None:
         """Slack's own stop (`agent_session_stopped`), by the requester or an admin."""
-        key = key_for(self.config, team, channel, thread_ts, is_dm=channel.startswith("D"))
-        actor = self._actor(key, team, channel, user)
+        is_dm = channel.startswith("D")
+        actor = self._actor(
+            SlackPlace(team=team, channel=channel, thread_ts=thread_ts, user=user, is_dm=is_dm)
+        )
         if await self.may_control(actor):
             await self.stop(actor)
 
@@ -107,11 +92,10 @@ class SlackService(ChatService[SlackPlace, SlackConfig]):
         record = await self.runtime.store.get_turn(turn_id) if turn_id else None
         if record is None or record.adapter != self.source:
             return
-        actor = self._actor(ConversationKey.parse(record.key), team, channel, user)
-        try:
-            requester = record.reply_as(SlackPlace).principal
-        except ValidationError:
-            requester = None
+        place = SlackPlace(team=team, channel=channel, thread_ts="", user=user)
+        actor = self._actor(place, ConversationKey.parse(record.key))
+        recorded = self.recorded_place(record)
+        requester = None if recorded is None else recorded.principal
         if actor.key.space != f"{team}:{channel}" or not await self.may_control(
             actor, requester=requester
         ):
@@ -170,9 +154,7 @@ class SlackService(ChatService[SlackPlace, SlackConfig]):
 
     async def recovered_view(self, record: InFlightTurn) -> AnswerView | None:
         """The recorded message, edited in place (idempotent); an open stream is closed."""
-        try:
-            place = record.reply_as(SlackPlace)
-        except ValidationError:
+        if (place := self.recorded_place(record)) is None:
             return None
         view = self._view(place, record.turn_id, streaming=False)
         if place.mode == "stream":

@@ -30,7 +30,7 @@ from bridge.stores import InFlightTurn
 from bridge_slack._api import SlackApi
 from bridge_slack._config import SlackConfig
 from bridge_slack._doctor import slack_checks
-from bridge_slack._inbound import from_event
+from bridge_slack._inbound import read_event
 from bridge_slack._manifest import manifest
 from bridge_slack._service import SlackService
 
@@ -183,15 +183,9 @@ class SlackAdapter:
         self, body: dict[str, Any], ack: AsyncAck, context: AsyncBoltContext
     ) -> None:
         await ack()
-        inbound = from_event(body, context.bot_user_id or "", context.bot_id)
-        if inbound is None:
-            return
-        event_id = str(body.get("event_id") or "")
-        if await self._first(
-            *([f"slack:event:{event_id}"] if event_id else []), inbound.delivery_id
-        ):
-            assert self.service is not None
-            self._spawn(self.service.handle, inbound)
+        message = read_event(body, self.config, context.bot_user_id or "")
+        if message is not None and self.service is not None:
+            self._spawn(self.service.receive, message)
 
     async def _on_ignored(self, ack: AsyncAck) -> None:
         await ack()
