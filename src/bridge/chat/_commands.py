@@ -31,8 +31,6 @@ class ChatCommands(ABC, Generic[PlaceT, ConfigT]):
     `allows_agent`, `default_agent` and `quote` (see `ChatService`)."""
 
     wording: ChatWording = ChatWording()
-    admin_ttl: float = 60.0
-    """Seconds an answer of `is_admin` is trusted."""
 
     def __init__(self, config: ConfigT, runtime: Runtime) -> None:
         self.config = config
@@ -54,7 +52,7 @@ class ChatCommands(ABC, Generic[PlaceT, ConfigT]):
 
     async def is_admin(self, incoming: Incoming[PlaceT]) -> bool:
         """Whether the platform makes the sender an admin of the place (beyond `admins`);
-        asked at most once per `admin_ttl` per sender and place.
+        asked at most once per `admin_cache_seconds` per sender and place.
 
         Raises:
             PlatformError: the platform could not say (the sender is then no admin).
@@ -136,7 +134,7 @@ class ChatCommands(ABC, Generic[PlaceT, ConfigT]):
     async def _is_admin(self, incoming: Incoming[PlaceT]) -> bool:
         who = (incoming.key.space, incoming.principal)
         cached = self._admins.get(who)
-        if cached is not None and time.monotonic() - cached[1] < self.admin_ttl:
+        if cached is not None and time.monotonic() - cached[1] < self.config.admin_cache_seconds:
             return cached[0]
         try:
             admin = await self.is_admin(incoming)

@@ -17,7 +17,7 @@ from bridge.chat._driver import AnswerView, drive
 from bridge.chat._incoming import Incoming, PlaceT
 from bridge.chat._policy import ConfigT, UserGate
 from bridge.chat._wording import failure_of, final_answer
-from bridge.conversations import Message, Policy, Turn
+from bridge.conversations import Message, Turn
 from bridge.errors import PlatformError, UpstreamError
 from bridge.models import Task, User
 from bridge.stores import InFlightTurn
@@ -33,18 +33,14 @@ class ChatService(ChatCommands[PlaceT, ConfigT]):
 
     A surface implements `notify`, `answer_view` and `recovered_view`, and overrides what
     its platform adds: `allows` (place allow-lists), `is_admin`, `allows_agent` and
-    `default_agent` (per-place agents), `user_of`, `quote`, `answering`, and sets `wording`,
-    `admin_ttl` and `turn_policy`. Logs go to the logger of the module that defines the
-    surface's class.
+    `default_agent` (per-place agents), `user_of`, `quote`, `answering`, and sets `wording`
+    and `place_model`. Logs go to the logger of the module that defines the surface's class.
     """
 
     source: ClassVar[str]
     """The turns' `source` upstream, and the name of the surface's file source."""
     place_model: type[PlaceT]
     """The surface's place model, as its turns record it (`recorded_place`)."""
-    turn_policy: Policy | None = None
-    """How a message that arrives while its conversation answers is handled (default: the
-    conversations' setting)."""
 
     def __init__(self, config: ConfigT, runtime: Runtime) -> None:
         super().__init__(config, runtime)
@@ -147,7 +143,7 @@ class ChatService(ChatCommands[PlaceT, ConfigT]):
                     message,
                     agent_id=agent_id,
                     source=self.source,
-                    policy=self.turn_policy,
+                    policy=self.config.policy,
                     on_queued=lambda: self.tell(incoming.place, self.wording.queued),
                 ) as turn,
             ):

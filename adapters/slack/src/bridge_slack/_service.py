@@ -31,10 +31,6 @@ class SlackService(ChatService[SlackPlace, SlackConfig]):
     source = "slack"
     place_model = SlackPlace
     wording = ChatWording(
-        dropped=(
-            "Too many messages are already waiting in this conversation; yours was not sent. "
-            "Send it again once the answer is done."
-        ),
         no_agent="There is no agent named `{name}` here. Agents: {agents}.",
         agent_name="`{name}`",
     )

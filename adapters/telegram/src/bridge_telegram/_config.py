@@ -46,7 +46,6 @@ class TelegramConfig(AdapterConfig, ChatPolicy):
     allowed_chat_ids: list[int] | None = None
     allowed_user_ids: list[int] | None = None
     email_template: str = "{user_id}@telegram.invalid"
-    policy: Literal["queue", "coalesce", "interrupt"] | None = None
     use_drafts: bool = True
     draft_cooldown: float = Field(
         default=300.0, ge=0, description="seconds drafts stay off after sendMessageDraft failed"
@@ -54,9 +53,6 @@ class TelegramConfig(AdapterConfig, ChatPolicy):
     typing_interval: float = Field(default=4.5, gt=0)
     poll_timeout: float = Field(default=30.0, ge=0)
     poller_lease: float = Field(default=30.0, gt=0)
-    admin_cache_seconds: float = Field(
-        default=60.0, ge=0, description="how long a chat administrator check is trusted"
-    )
     request_timeout: float = Field(default=30.0, gt=0)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="webhook bodies")
 

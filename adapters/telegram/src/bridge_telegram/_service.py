@@ -11,7 +11,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
-from pydantic import ValidationError
 from telegram import Update
 
 from bridge.chat import AnswerView, ChatService, ChatWording, Incoming
@@ -35,6 +34,7 @@ class TelegramService(ChatService[TelegramPlace, TelegramConfig]):
     """Everything the adapter does with an update, given a bot identity and the runtime."""
 
     source = SOURCE
+    place_model = TelegramPlace
     wording = ChatWording(help=HELP)
 
     def __init__(
@@ -50,8 +50,6 @@ class TelegramService(ChatService[TelegramPlace, TelegramConfig]):
         self.sender = sender
         self.bot_id = bot_id
         self.username = username
-        self.turn_policy = config.policy
-        self.admin_ttl = config.admin_cache_seconds
 
     async def handle(self, update: Update) -> None:
         """Act on one update; logs instead of raising (it runs detached)."""
@@ -160,9 +158,7 @@ class TelegramService(ChatService[TelegramPlace, TelegramConfig]):
     async def recovered_view(self, record: InFlightTurn) -> AnswerView | None:
         """The recorded message and overflow parts, edited in place; what was never sent is
         sent (and recorded)."""
-        try:
-            place = TelegramPlace.model_validate(record.reply)
-        except ValidationError:
+        if (place := self.recorded_place(record)) is None:
             return None
 
         async def keep(changes: dict[str, Any]) -> None:
