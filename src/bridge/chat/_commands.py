@@ -8,11 +8,13 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
+from dataclasses import replace
 from typing import TYPE_CHECKING, Generic
 
 from bridge.chat._incoming import Command, Incoming, PlaceT
 from bridge.chat._policy import ConfigT, may_control
 from bridge.chat._wording import ChatWording, failure_of
+from bridge.conversations import ConversationKey
 from bridge.errors import PlatformError, UpstreamError
 from bridge.models import Agent
 
@@ -159,6 +161,24 @@ class ChatCommands(ABC, Generic[PlaceT, ConfigT]):
             return
         if stopped is None and not quiet:
             await self.tell(incoming.place, self.wording.nothing_to_stop)
+
+    async def stop_turn(self, actor: Incoming[PlaceT], turn_id: str) -> None:
+        """A stop control that names a turn (a button on its answer): it stops the turn's
+        conversation only when clicked in the same space (`actor.key.space`) by someone who
+        may stop it there; anything else stops nothing."""
+        record = await self.runtime.store.get_turn(turn_id) if turn_id else None
+        if record is None:
+            return
+        key = ConversationKey.parse(record.key)
+        here = actor.key
+        actor = replace(actor, key=key)
+        if (key.adapter, key.space) != (here.adapter, here.space) or not await self.may_control(
+            actor
+        ):
+            self.logger.warning("refused a stop of %s by %s in %s", key, actor.user_id, here)
+            await self.refuse(actor, "stop")
+            return
+        await self.stop(actor)
 
     async def _list(self, incoming: Incoming[PlaceT]) -> None:
         current = await self._current(incoming, quiet=True)

@@ -8,7 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from bridge.chat import AnswerView, ChatService, ChatWording, Incoming
-from bridge.conversations import ConversationKey, Turn
+from bridge.conversations import Turn
 from bridge.cooldown import Cooldown
 from bridge.errors import PlatformError
 from bridge.files import FileBody, fetch_url
@@ -31,6 +31,10 @@ class SlackService(ChatService[SlackPlace, SlackConfig]):
     source = "slack"
     place_model = SlackPlace
     wording = ChatWording(
+        dropped=(
+            "Too many messages are already waiting in this conversation; yours was not sent. "
+            "Send it again once the answer is done."
+        ),
         no_agent="There is no agent named `{name}` here. Agents: {agents}.",
         agent_name="`{name}`",
     )
@@ -69,36 +73,23 @@ class SlackService(ChatService[SlackPlace, SlackConfig]):
 
     # -- Slack's stop controls ----------------------------------------------------------
 
-    def _actor(self, place: SlackPlace, key: ConversationKey | None = None) -> Incoming[SlackPlace]:
-        key = key or key_for(self.config, place)
-        return Incoming(place, key, user_id=place.user, principal=place.principal)
+    def _actor(
+        self, team: str, channel: str, user: str, thread_ts: str = ""
+    ) -> Incoming[SlackPlace]:
+        is_dm = channel.startswith("D")
+        place = SlackPlace(team=team, channel=channel, thread_ts=thread_ts, user=user, is_dm=is_dm)
+        return Incoming(place, key_for(self.config, place), user_id=user, principal=place.principal)
 
     async def stop_session(self, team: str, channel: str, thread_ts: str, user: str) -> None:
         """Slack's own stop (`agent_session_stopped`), by the requester or an admin."""
-        is_dm = channel.startswith("D")
-        actor = self._actor(
-            SlackPlace(team=team, channel=channel, thread_ts=thread_ts, user=user, is_dm=is_dm)
-        )
+        actor = self._actor(team, channel, user, thread_ts)
         if await self.may_control(actor):
             await self.stop(actor)
 
     async def stop_button(self, team: str, channel: str, user: str, turn_id: str) -> None:
-        """A Stop click: the value names a turn; the store says whose turn it is and where it
-        runs, so a click from another team, channel or user stops nothing."""
-        record = await self.runtime.store.get_turn(turn_id) if turn_id else None
-        if record is None or record.adapter != self.source:
-            return
-        place = SlackPlace(team=team, channel=channel, thread_ts="", user=user)
-        actor = self._actor(place, ConversationKey.parse(record.key))
-        recorded = self.recorded_place(record)
-        requester = None if recorded is None else recorded.principal
-        if actor.key.space != f"{team}:{channel}" or not await self.may_control(
-            actor, requester=requester
-        ):
-            self.logger.warning("refused a Stop click by %s in %s:%s", user, team, channel)
-            await self.refuse(actor, "stop")
-            return
-        await self.stop(actor)
+        """A Stop click: its value names a turn; one from another team or channel, or by
+        someone who may not stop it, stops nothing."""
+        await self.stop_turn(self._actor(team, channel, user), turn_id)
 
     # -- the chat flow's platform side --------------------------------------------------
 
