@@ -73,13 +73,10 @@ class TelegramConfig(AdapterConfig, ChatPolicy):
         return self.routes.get(str(chat_id)) or ChatRoute()
 
     def allows_agent(self, chat_id: int, agent_id: str, name: str | None = None) -> bool:
-        """The chat's route list when it has one, else `allowed_agents`."""
+        """The chat's route list when it has one, else `allowed_agents` (empty: all allowed)."""
         listed = self.route_for(chat_id).allowed_agents
-        if listed is None:
-            return self.is_allowed_agent(agent_id, name)
-        return (
-            ChatPolicy(allowed_agents=listed).is_allowed_agent(agent_id, name) if listed else True
-        )
+        lists = self if listed is None else ChatPolicy(allowed_agents=listed)
+        return lists.is_allowed_agent(agent_id, name)
 
     def is_allowed(self, chat_id: int, user_id: str | None) -> bool:
         """On `allowed_chat_ids` and `allowed_user_ids` (the chat flow checks `allowed_users`)."""

@@ -74,24 +74,12 @@ def _attachments(message: Message) -> tuple[Attachment, ...]:
     found: list[Attachment] = []
     if message.photo:
         photo = message.photo[-1]  # the largest size
-        found.append(
-            Attachment(
-                photo.file_id,
-                f"photo-{photo.file_unique_id}.jpg",
-                content_type="image/jpeg",
-                size=photo.file_size,
-            )
-        )
-    if message.document:
-        doc = message.document
-        found.append(
-            Attachment(
-                doc.file_id,
-                doc.file_name or f"document-{doc.file_unique_id}",
-                content_type=doc.mime_type or "application/octet-stream",
-                size=doc.file_size,
-            )
-        )
+        name = f"photo-{photo.file_unique_id}.jpg"
+        found.append(Attachment(photo.file_id, name, "image/jpeg", photo.file_size))
+    if (doc := message.document) is not None:
+        name = doc.file_name or f"document-{doc.file_unique_id}"
+        kind = doc.mime_type or "application/octet-stream"
+        found.append(Attachment(doc.file_id, name, kind, doc.file_size))
     return tuple(found)
 
 

@@ -52,10 +52,7 @@ class TelegramService(ChatService[TelegramPlace, TelegramConfig]):
         self.username = username
 
     async def handle(self, update: Update) -> None:
-        """Act on one update; logs instead of raising (it runs detached)."""
-        await self.guarded(self._handle, update)
-
-    async def _handle(self, update: Update) -> None:
+        """Act on one update (detached work: run it through `guarded`)."""
         config = self.config
         message = read_update(update, bot_id=self.bot_id, username=self.username, config=config)
         if message is not None:
@@ -92,10 +89,7 @@ class TelegramService(ChatService[TelegramPlace, TelegramConfig]):
 
     async def notify(self, place: TelegramPlace, text: str, *, plain: bool = False) -> None:
         """A message in the chat: Markdown, or (`plain`) the text as typed."""
-        if plain:
-            await self.sender.say(place, text)
-        else:
-            await self.sender.notify(place, text)
+        await (self.sender.say if plain else self.sender.notify)(place, text)
 
     def allows(self, incoming: Incoming[TelegramPlace]) -> bool:
         return self.config.is_allowed(incoming.place.chat_id, incoming.user_id)
