@@ -6,7 +6,9 @@ R2  Telegram 429/5xx and Slack 429, ok:false ratelimited and 5xx on the answer p
 R3  Slack retries x3 and Telegram webhook replays across two replicas on one Redis store
 R4  `bridge serve` killed with SIGKILL mid-turn and restarted (--kills, default 100);
 R4' the same, plus a kill the moment each recovered answer lands (--race-kills, 30):
-    recovered Telegram answers edit the placeholder recorded at the turn's start: none twice
+    recovered Telegram answers edit the placeholder recorded at the turn's start: none twice;
+    the same on Slack (Socket Mode, native streams): the stream is started and recorded
+    before the turn goes on, a placeholder is found by its tag: none twice, none left open
 R5  forged, stale, unsigned and malformed requests, 100k-character messages, an event over
     max_event_bytes; Hypothesis-fuzzed event streams, 32 MiB oversize streams, bad configs
 R7  hostile users: poison Markdown, broadcasts and tg:// links through agent output,
@@ -45,6 +47,7 @@ from tests.chaos._platform import (
     run_telegram_platform_faults,
 )
 from tests.chaos._replicas import run_replicas
+from tests.chaos._slack_kills import run_slack_kills
 from tests.chaos._upstream import run_upstream_chaos
 from tests.chaos._users import run_hostile_users
 
@@ -107,6 +110,18 @@ async def _r4(kills: int, seed: int, *, settle: bool = True) -> Figures:
     return report.figures
 
 
+async def _r4_slack(kills: int, seed: int) -> Figures:
+    with tempfile.TemporaryDirectory(prefix="chaos-slack-kills-") as folder:
+        report = await run_slack_kills(kills, seed, Path(folder))
+    codes = report.exit_codes
+    report.figures.notes.append(
+        f"{sum(code == -9 for code in codes)} rounds began with a SIGKILL mid-turn, each "
+        "followed by a second as the recovered answer landed; the last process exited "
+        f"{codes[-1] if codes else None} on SIGTERM"
+    )
+    return report.figures
+
+
 async def _r5_requests() -> Figures:
     report = await run_hostile_requests()
     report.figures.scenario = "R5 hostile requests, big messages"
@@ -161,6 +176,9 @@ async def main(
         scenarios.append(
             ("R4' kill as the answer lands", lambda: _r4(race_kills, seed, settle=False))
         )
+        scenarios.append(
+            ("R4' kill as the answer lands (slack)", lambda: _r4_slack(race_kills, seed))
+        )
     scenarios.append(("R5 hostile requests, big messages", _r5_requests))
     scenarios.append(("R5 fuzzed streams, oversize, config", _r5_streams))
     scenarios.append(("R7 hostile users", _r7_users))
@@ -183,7 +201,8 @@ def run() -> None:
         "--race-kills",
         type=int,
         default=30,
-        help="R4' rounds with a kill as the answer lands (default 30; 0 skips)",
+        help="R4' rounds (Telegram, and again Slack) with a kill as the answer lands "
+        "(default 30; 0 skips)",
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(

@@ -13,8 +13,8 @@ from bridge.testing import (
     REDIS_INSTALL_HINT,
     blocking_postgres_server,
     blocking_redis_server,
+    postgres_bin_dir,
 )
-from bridge.testing._postgres_server import postgres_bin_dir
 
 
 @pytest.fixture(scope="session")

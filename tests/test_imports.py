@@ -1,8 +1,11 @@
-"""`import bridge` and `bridge chat` load no adapter or platform SDK they do not use, and no
-module of the bridge or its adapters exceeds 600 lines."""
+"""`import bridge` and `bridge chat` load no adapter or platform SDK they do not use, no
+module of the bridge or its adapters exceeds 600 lines, and the test suite imports only the
+bridge's public modules."""
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import json
 import os
 import subprocess
@@ -110,3 +113,57 @@ def test_no_module_of_the_bridge_or_its_adapters_exceeds_600_lines() -> None:
     }
     assert len(sizes) > 100
     assert {path: lines for path, lines in sizes.items() if lines > MAX_LINES} == {}
+
+
+def _is_private_module_of_the_bridge(name: str) -> bool:
+    parts = name.split(".")
+    if parts[0] != "bridge" or not any(part.startswith("_") for part in parts[1:]):
+        return False
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:  # a name inside a module, not a module
+        return False
+
+
+def _private_bridge_imports(source: str) -> list[str]:
+    """The private modules of the bridge (`bridge` and below) that `source` imports, each
+    with its line; private names of public modules are not modules and do not count."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            # `from bridge.testing import _stores` imports a module too.
+            names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        else:
+            continue
+        found += [
+            f"{node.lineno}: {name}" for name in names if _is_private_module_of_the_bridge(name)
+        ]
+    return found
+
+
+def test_the_scan_for_private_imports_finds_every_form() -> None:
+    source = (
+        "from bridge.client._wire import parse_event_data\n"
+        "import bridge._private\n"
+        "from bridge.testing import _stores\n"
+        "from bridge.testing import open_emulator\n"
+        "from bridge.stores.sqlite import _SCHEMA_V1\n"
+        "from bridge_slack._render import final_parts\n"
+        "from ._helpers import thing\n"
+    )
+    assert _private_bridge_imports(source) == [
+        "1: bridge.client._wire",
+        "2: bridge._private",
+        "3: bridge.testing._stores",
+    ]
+
+
+def test_the_test_suite_imports_no_private_module_of_the_bridge() -> None:
+    found = {
+        str(path.relative_to(REPO)): imports
+        for path in sorted((REPO / "tests").rglob("*.py"))
+        if (imports := _private_bridge_imports(path.read_text()))
+    }
+    assert found == {}

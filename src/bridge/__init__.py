@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         CommandContext,
         HasCommands,
         HasDoctor,
+        RecoversThroughService,
         RecoversTurns,
     )
     from bridge.client import AgentClient
@@ -37,6 +38,7 @@ _EXPORTS = {
     "CommandContext": "bridge.adapters",
     "HasCommands": "bridge.adapters",
     "HasDoctor": "bridge.adapters",
+    "RecoversThroughService": "bridge.adapters",
     "RecoversTurns": "bridge.adapters",
     "AgentClient": "bridge.client",
     "Settings": "bridge.config",
@@ -77,6 +79,7 @@ __all__ = [
     "Message",
     "PlatformError",
     "PlatformMessage",
+    "RecoversThroughService",
     "RecoversTurns",
     "RunFailedError",
     "Runtime",

@@ -17,7 +17,7 @@ import anyio.abc
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from bridge.config import Settings, validate_adapter_config
-from bridge.errors import ConfigError
+from bridge.errors import ConfigError, PlatformError
 
 if TYPE_CHECKING:
     from bridge.errors import UpstreamError
@@ -33,6 +33,7 @@ __all__ = [
     "CommandContext",
     "HasCommands",
     "HasDoctor",
+    "RecoversThroughService",
     "RecoversTurns",
     "available_adapters",
     "enabled_adapters",
@@ -143,6 +144,27 @@ class RecoversTurns(Protocol):
     async def deliver(
         self, record: InFlightTurn, task: Task | None, error: UpstreamError | None
     ) -> None: ...
+
+
+class RecoversThroughService:
+    """A base for adapters whose `service`, set while they serve, delivers recovered turns:
+    `deliver` (`RecoversTurns`) hands each one to it."""
+
+    name: ClassVar[str]
+    service: RecoversTurns | None = None
+
+    async def deliver(
+        self, record: InFlightTurn, task: Task | None, error: UpstreamError | None
+    ) -> None:
+        """Deliver a turn whose process died, through the service.
+
+        Raises:
+            PlatformError: not serving yet (the record stays for the next pass), or what
+                the service's `deliver` raised.
+        """
+        if self.service is None:
+            raise PlatformError(f"the {self.name} adapter is not serving yet", platform=self.name)
+        await self.service.deliver(record, task, error)
 
 
 @runtime_checkable

@@ -54,6 +54,9 @@ Policy = Literal["queue", "coalesce", "interrupt"]
 _HANDLE_SECRET = "handle-secret"
 MESSAGE_LINK_TTL = 90 * 86_400.0
 """How long a posted answer's link to its conversation is kept by default (90 days)."""
+MAPPING_REFRESH = 60.0
+"""A continued thread's mapping is written again (its retention restarting) at most this
+often; turns in between leave it as it is."""
 
 
 class _Observer:
@@ -483,6 +486,13 @@ class Conversations:
         if not turn.is_mapped:
             return
         existing = turn.previous
+        if (
+            existing is not None
+            and existing.task_id == task_id
+            and existing.agent_id == record.agent_id
+            and time.time() - existing.updated_at < MAPPING_REFRESH
+        ):
+            return  # a continued thread, mapped a moment ago: the write would say nothing new
         owner = existing.owner if existing and existing.task_id == task_id else turn.principal
         await self.store.put_thread(
             record.key,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import anyio.abc
@@ -21,16 +21,23 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
-from bridge._edge import BodyLimit, guarded_protocol, rate_limited_logs
+from bridge._edge import (
+    BodyLimit,
+    guarded_protocol,
+    header_matches,
+    rate_limited_logs,
+    webhook_endpoint,
+)
 from bridge.config import HttpConfig
 from bridge.errors import StartupError
 from bridge.serving import serving_asgi
 
-__all__ = ["HttpApp"]
+__all__ = ["HttpApp", "header_matches"]
 
 logger = logging.getLogger(__name__)
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+T = TypeVar("T")
 
 
 class HttpApp:
@@ -60,6 +67,22 @@ class HttpApp:
         self._routes.append(Route(path, endpoint, methods=list(methods)))
         if max_body is not None:
             self._body_limits[path] = max_body
+
+    def add_webhook(
+        self,
+        path: str,
+        handle: Callable[[Request, T], Awaitable[Response]],
+        *,
+        verify: Callable[[Request, bytes], bool],
+        parse: Callable[[Request, bytes], T | None],
+        refused: int = 401,
+        max_body: int | None = None,
+    ) -> None:
+        """Route POSTs of a platform's deliveries to `path`: each body (at most `max_body`
+        bytes) is authenticated by `verify` (else answered `refused`), then `parse`d (a body
+        it cannot read is answered 400), then `handle`d with what `parse` returned."""
+        endpoint = webhook_endpoint(handle, verify=verify, parse=parse, refused=refused)
+        self.add_route(path, endpoint, ["POST"], max_body=max_body)
 
     def mount(self, path: str, app: ASGIApp) -> None:
         self._routes.append(Mount(path, app=app))

@@ -42,6 +42,7 @@ from bridge.events import (
     ToolCallRequested,
 )
 from bridge.models import Task
+from bridge.stores import MemoryStore
 from tests.conversations.conftest import client, conversations, emulator, store
 
 __all__ = ["client", "conversations", "emulator", "store"]
@@ -166,27 +167,60 @@ class _Clock:
         return self.now
 
 
-def test_the_user_gate_refills_evenly(monkeypatch: pytest.MonkeyPatch) -> None:
+async def _admitted(gate: UserGate, user: str, count: int) -> list[bool]:
+    return [await gate.admit(user) for _ in range(count)]
+
+
+@pytest.mark.parametrize("on_store", [False, True], ids=["in-process", "store"])
+async def test_the_user_gate_refills_evenly(
+    monkeypatch: pytest.MonkeyPatch, on_store: bool
+) -> None:
     clock = _Clock()
     monkeypatch.setattr("bridge.chat._policy.time.monotonic", clock)
-    gate = UserGate(limit=2, window=10.0)
-    assert [gate.admit("u1") for _ in range(3)] == [True, True, False]
-    assert gate.admit("u2")  # buckets are per user
-    clock.now += 4.0  # 0.8 of a token: still empty
-    assert not gate.admit("u1")
-    clock.now += 1.5  # 1.1 tokens
-    assert gate.admit("u1") and not gate.admit("u1")
-    clock.now += 1000.0  # never more than `limit`
-    assert [gate.admit("u1") for _ in range(3)] == [True, True, False]
+    async with MemoryStore(clock=clock) as shared:
+        gate = UserGate(limit=2, window=10.0, store=shared if on_store else None)
+        assert await _admitted(gate, "u1", 3) == [True, True, False]
+        assert await gate.admit("u2")  # buckets are per user
+        clock.now += 4.0  # 0.8 of a token: still empty
+        assert await gate.take("u1") == pytest.approx(1.0)
+        clock.now += 1.5  # 1.1 tokens
+        assert await _admitted(gate, "u1", 2) == [True, False]
+        clock.now += 1000.0  # never more than `limit`
+        assert await _admitted(gate, "u1", 3) == [True, True, False]
 
 
-def test_the_user_gate_tracks_a_bounded_number_of_users() -> None:
+async def test_the_user_gate_tells_a_refused_user_once_per_window() -> None:
+    clock = _Clock()
+    async with MemoryStore(clock=clock) as shared:
+        gate = UserGate(limit=1, window=60.0, store=shared, scope="line")
+        assert await gate.admit("u1") and not await gate.admit("u1")
+        assert [await gate.tell("u1") for _ in range(3)] == [True, False, False]
+        clock.now += 61.0
+        assert await gate.tell("u1")
+
+
+async def test_user_gates_on_one_store_share_each_users_bucket() -> None:
+    async with MemoryStore() as shared:
+        replicas = [UserGate(limit=3, window=3600.0, store=shared, scope="s") for _ in range(2)]
+        other_surface = UserGate(limit=3, window=3600.0, store=shared, scope="t")
+        taken = [await replicas[index % 2].admit("u1") for index in range(6)]
+        assert taken == [True, True, True, False, False, False]
+        assert await other_surface.admit("u1")
+
+
+async def test_a_user_gate_whose_store_fails_counts_in_this_process() -> None:
+    shared = MemoryStore()  # never opened: every call raises StoreError
+    gate = UserGate(limit=2, window=3600.0, store=shared)
+    assert await _admitted(gate, "u1", 3) == [True, True, False]
+
+
+async def test_the_user_gate_tracks_a_bounded_number_of_users() -> None:
     gate = UserGate(limit=1, window=3600.0, tracked=3)
-    assert gate.admit("first") and not gate.admit("first")
+    assert await gate.admit("first") and not await gate.admit("first")
     for number in range(1000):
-        gate.admit(f"flood-{number}")
+        await gate.admit(f"flood-{number}")
     assert len(gate._buckets) == 3
-    assert gate.admit("first")  # forgotten, so full again: the map stays bounded
+    assert await gate.admit("first")  # forgotten, so full again: the map stays bounded
 
 
 def test_only_the_requester_or_an_admin_controls_a_turn() -> None:

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from bridge.client._wire import build_invoke_body, parse_event_data
 from bridge.events import (
     AnalysisRecorded,
     AuthEventReceived,
@@ -24,6 +23,7 @@ from bridge.events import (
     UnknownEvent,
 )
 from bridge.models import InvokeOptions, User
+from bridge.testing import build_invoke_body, parse_event_data
 
 TASK = {
     "id": "t1",

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from bridge import errors
 from bridge.client import AgentClient
-from bridge.conversations import ConversationKey, Conversations, Message
+from bridge.conversations import MAPPING_REFRESH, ConversationKey, Conversations, Message
 from bridge.emulator import Fault
 from bridge.events import Event, TaskCreated, TaskFinished, TextDelta
 from bridge.handles import HandleSealer
@@ -483,3 +483,24 @@ async def test_coalesce_never_merges_another_senders_message_into_a_turn(
     assert not [text for text, email in sent if "bob" in text and email != "bob@example.com"]
     assert not [text for text, email in sent if "alice" in text and email != "alice@example.com"]
     assert len(sent) == 3  # alice's two queued messages merged; bob's alone
+
+
+async def test_a_continued_thread_is_mapped_again_only_once_its_mapping_is_old(
+    conversations: Conversations, client: AgentClient, store: SessionStore
+) -> None:
+    echo = await agent(client, "echo")
+    await say(conversations, KEY, "one", echo)
+    first = await store.get_thread(str(KEY))
+    assert first is not None
+    await say(conversations, KEY, "two", echo)
+    assert await store.get_thread(str(KEY)) == first  # mapped a moment ago: left as it is
+    stale = first.model_copy(update={"updated_at": first.updated_at - MAPPING_REFRESH - 1})
+    await store.put_thread(str(KEY), stale)
+    await say(conversations, KEY, "three", echo)
+    again = await store.get_thread(str(KEY))
+    assert again is not None and again.updated_at >= first.updated_at  # written again
+    assert (again.task_id, again.owner, again.created_at) == (
+        first.task_id,
+        first.owner,
+        first.created_at,
+    )

@@ -3,7 +3,7 @@ fences) through every renderer: never an exception, every limit kept."""
 
 from __future__ import annotations
 
-from bridge_slack._render import body_blocks, final_parts, progress_body
+from bridge_slack._render import body_blocks, final_parts
 from bridge_telegram._render import render_final, render_preview
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,6 +13,7 @@ from bridge.render import (
     SLACK_TEXT_LIMIT,
     TELEGRAM_TEXT_LIMIT,
     heal_markdown,
+    slack_preview,
     split_markdown,
     split_slack_markdown,
     to_slack_mrkdwn,
@@ -76,7 +77,7 @@ def test_slack_renderers_never_raise_and_keep_the_limits(markdown: str) -> None:
     assert all(len(p) <= SLACK_TEXT_LIMIT for p in to_slack_mrkdwn_parts(markdown))
     assert all(len(p) <= SLACK_MARKDOWN_TEXT_LIMIT for p in split_slack_markdown(markdown))
     assert all(len(p) <= SLACK_MARKDOWN_TEXT_LIMIT for p in final_parts(markdown))
-    progress_body(heal_markdown(markdown))
+    slack_preview(heal_markdown(markdown))
     body_blocks(markdown)
 
 

@@ -1,15 +1,18 @@
 """One conversation per surface, each request of which may go to any replica.
 
-A surface sends message `index` of its conversation to the replica it is given and
-returns the answer the user saw. Adding a request kind (file fetches, run polling) is
-adding one class to `SURFACES`.
+A surface sends request `index` of its conversation to the replica it is given and
+returns what the user saw. Adding a request kind is adding one class to `SURFACES`: file
+fetches (a file shared through one replica, fetched through the next one's `/files/`
+URL) and MCP runs (`start_run`, then `get_run` or `cancel_run` on the next replica) are
+two such.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
+from urllib.parse import urlsplit
 
 import anyio
 import httpx
@@ -20,14 +23,18 @@ from bridge_telegram import WEBHOOK_PATH
 from bridge_telegram.testing import FakeBotAPI, FakeUser
 from mcp import Client
 
+from bridge.emulator import Emulator
 from bridge.render import to_telegram
 from bridge.runtime import Runtime
 from tests.chaos._kit import telegram_adapter
 
-__all__ = ["SURFACES", "Platforms", "Surface"]
+__all__ = ["SURFACES", "TURNS", "Platforms", "Surface"]
 
 WEBHOOK_SECRET = "replicas-webhook-secret"
 ANSWER_TIMEOUT = 30
+TURNS = 4
+FILE_CAP = 1024
+"""`[adapters.slack] max_file_bytes` of every replica."""
 
 
 @dataclass
@@ -37,6 +44,11 @@ class Platforms:
     slack: FakeSlack
     telegram: FakeBotAPI
     http: httpx.AsyncClient
+    emulator: Emulator
+
+    def invokes(self) -> list[dict[str, Any]]:
+        """The bodies of the invokes upstream saw, oldest first."""
+        return [r.json for r in self.emulator.invokes() if isinstance(r.json, dict)]
 
     def adapters(self) -> list[Any]:
         """One replica's adapters: every surface in its replica-safe mode."""
@@ -48,6 +60,9 @@ class Platforms:
                 "api_url": self.slack.api_url,
                 "default_agent": "echo",
                 "streaming": False,
+                "max_file_bytes": FILE_CAP,
+                "file_hosts": ["127.0.0.1"],
+                "allow_private_file_hosts": True,
             }
         )
         telegram = telegram_adapter(
@@ -66,6 +81,8 @@ class Surface(Protocol):
 
     source: str
     """The `source` its invokes carry upstream."""
+    requests: int
+    """How many requests its conversation has."""
 
     async def send(self, replica: Runtime, index: int) -> str:
         """Send message `index` to `replica`; return the answer once the user sees it."""
@@ -75,6 +92,7 @@ class Surface(Protocol):
 class SlackThread:
     """Mentions in one Slack thread, delivered to `/slack/events`."""
 
+    requests: ClassVar[int] = TURNS
     platforms: Platforms
     source: str = "slack"
     channel: str = "C1"
@@ -87,8 +105,7 @@ class SlackThread:
             event["thread_ts"] = self.root
         payload = event_callback({**event, "text": f"<@UBOT> {text}"})
         fake = self.platforms.slack
-        sender = EventSender(f"{replica.http.base_url}/slack/events", fake.signing_secret)
-        assert (await sender.event(payload)).status_code == 200
+        assert (await _slack_event(fake, replica).event(payload)).status_code == 200
         with anyio.fail_after(ANSWER_TIMEOUT):
             shown = await fake.wait_for(
                 lambda: [
@@ -104,6 +121,7 @@ class SlackThread:
 class TelegramChat:
     """Messages of one private Telegram chat, delivered to the webhook."""
 
+    requests: ClassVar[int] = TURNS
     platforms: Platforms
     source: str = "telegram"
     user: FakeUser = field(default_factory=lambda: FakeUser(7001, "Rep"))
@@ -127,6 +145,7 @@ class TelegramChat:
 class MCPConversation:
     """Stateless MCP tool calls, each continuing through the previous call's handle."""
 
+    requests: ClassVar[int] = TURNS
     platforms: Platforms
     source: str = "mcp"
     handle: str | None = None
@@ -143,8 +162,79 @@ class MCPConversation:
         return str(result.structured_content["answer"])
 
 
+def _slack_event(fake: FakeSlack, replica: Runtime) -> EventSender:
+    return EventSender(f"{replica.http.base_url}/slack/events", fake.signing_secret)
+
+
+@dataclass
+class SlackFiles:
+    """Files shared in a Slack DM, each fetched through the replica after the one that
+    re-hosted it: the bytes, then a file whose size Slack misstated, over the cap."""
+
+    platforms: Platforms
+    requests: ClassVar[int] = TURNS
+    source: str = "slack"
+    channel: str = "D7"
+    url: str = ""
+
+    async def send(self, replica: Runtime, index: int) -> str:
+        if index % 2:
+            return await self._fetch(replica)
+        fake, text = self.platforms.slack, f"files turn {index}"
+        data = b"replica file bytes" if index == 0 else b"x" * (FILE_CAP * 4)
+        shared = fake.add_file(data, f"f{index}.txt") | {"size": 10}  # the size may be wrong
+        ts = f"1700000100.{100 + index:06d}"
+        event = {"type": "message", "subtype": "file_share", "channel": self.channel}
+        event |= {"channel_type": "im", "user": "U1", "text": text, "ts": ts, "files": [shared]}
+        assert (await _slack_event(fake, replica).event(event_callback(event))).status_code == 200
+        with anyio.fail_after(ANSWER_TIMEOUT):
+            shown = await fake.wait_for(
+                lambda: [
+                    m.visible_text for m in fake.replies(self.channel, ts) if m.visible_text == text
+                ]
+            )
+        [invoke] = [r for r in self.platforms.invokes() if r["input"]["text"] == text]
+        [self.url] = invoke["input"]["files"]
+        return str(shown[0])
+
+    async def _fetch(self, replica: Runtime) -> str:
+        """The file through `replica`'s own `/files/` URL: status and bytes."""
+        path = urlsplit(self.url).path
+        response = await self.platforms.http.get(f"{replica.http.base_url}{path}")
+        return f"{response.status_code} {response.content[:40]!r}"
+
+
+@dataclass
+class MCPRuns:
+    """`start_run` on one replica, then `get_run` (a finished run) or `cancel_run` (a
+    running one) on the next."""
+
+    platforms: Platforms
+    requests: ClassVar[int] = TURNS
+    source: str = "mcp"
+    run: str = ""
+
+    async def send(self, replica: Runtime, index: int) -> str:
+        url = f"{replica.http.base_url}/mcp"
+        with anyio.fail_after(ANSWER_TIMEOUT):
+            async with Client(url, mode="legacy") as client:
+                if index % 2 == 0:
+                    agent = "echo" if index == 0 else "slow"
+                    arguments = {"agent": agent, "message": f"runs turn {index}"}
+                    result = await client.call_tool("start_run", arguments)
+                    self.run = result.structured_content["run"]
+                elif index == 1:
+                    result = await client.call_tool("get_run", {"run": self.run, "wait": 20})
+                else:
+                    result = await client.call_tool("cancel_run", {"run": self.run})
+        state = result.structured_content
+        return f"{state['status']}: {state.get('answer') or ''}"
+
+
 SURFACES: dict[str, Callable[[Platforms], Surface]] = {
     "slack": SlackThread,
     "telegram": TelegramChat,
     "mcp": MCPConversation,
+    "files": SlackFiles,
+    "runs": MCPRuns,
 }

@@ -3,7 +3,6 @@ runtimes on one Redis or Postgres store): users see exactly what one replica sho
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 
 import anyio
@@ -16,9 +15,11 @@ from bridge.emulator import Emulator
 from bridge.runtime import Runtime
 from bridge.testing import open_emulator
 from tests.chaos._kit import bridge_settings, running
-from tests.replicas._surfaces import SURFACES, Platforms
+from tests.replicas._surfaces import SURFACES, TURNS, Platforms
 
-TURNS = 4
+FILE_TOO_LARGE = "413 b'file not available (too_large)'"
+CONVERSATIONS = ("slack", "telegram", "mcp")
+"""The surfaces whose every request is a message answered in one continued thread."""
 HANDLE_SECRET = "handle-secret-77aa01"
 
 Transcript = dict[str, tuple[list[str], list[list[str]]]]
@@ -34,7 +35,8 @@ async def _converse(
     async def converse(name: str) -> None:
         surface = SURFACES[name](platforms)
         answers[name] = [
-            await surface.send(replicas[index % len(replicas)], index) for index in range(TURNS)
+            await surface.send(replicas[index % len(replicas)], index)
+            for index in range(surface.requests)
         ]
 
     async with anyio.create_task_group() as group:
@@ -42,11 +44,10 @@ async def _converse(
             group.start_soon(converse, name)
     transcript: Transcript = {}
     for name, said in answers.items():
-        source = SURFACES[name](platforms).source
         threads = [
             [str(turn.input.get("text")) for turn in task.turns]
             for task in emulator.tasks.values()
-            if task.sources[0] == source
+            if str(task.turns[0].input.get("text")).startswith(f"{name} turn")
         ]
         transcript[name] = (said, threads)
     return transcript
@@ -59,7 +60,7 @@ async def _run(store: str, replica_count: int) -> tuple[Transcript, int]:
         open_fake_bot_api() as telegram,
         httpx.AsyncClient(timeout=30) as http,
     ):
-        platforms = Platforms(slack, telegram, http)
+        platforms = Platforms(slack, telegram, http, emulator)
         settings = bridge_settings(
             emulator, store=store, conversations={"handle_secret": HANDLE_SECRET}
         )
@@ -78,24 +79,28 @@ async def one_replica() -> AsyncIterator[tuple[Transcript, int]]:
     yield await _run("memory://", 1)
 
 
-@pytest.fixture(params=["redis", "postgres"])
-def shared_store(request: pytest.FixtureRequest) -> str:
-    if request.param == "redis":
-        redis_url: str = request.getfixturevalue("redis_url")
-        return f"{redis_url}?prefix=replicas-{uuid.uuid4().hex}:"
-    postgres_url: str = request.getfixturevalue("postgres_url")
-    return f"{postgres_url}?schema=replicas_{uuid.uuid4().hex}"
-
-
 async def test_one_replica_answers_each_surface_in_one_continued_thread(
     one_replica: tuple[Transcript, int],
 ) -> None:
-    transcript, tasks = one_replica
-    for name, (answers, threads) in transcript.items():
+    transcript, _ = one_replica
+    for name in CONVERSATIONS:
+        answers, threads = transcript[name]
         said = [f"{name} turn {index}" for index in range(TURNS)]
         assert answers == said
         assert threads == [said], name
-    assert tasks == len(SURFACES)
+
+
+async def test_one_replica_serves_shared_files_under_the_cap_and_follows_runs(
+    one_replica: tuple[Transcript, int],
+) -> None:
+    transcript, tasks = one_replica
+    files, file_threads = transcript["files"]
+    assert files == ["files turn 0", "200 b'replica file bytes'", "files turn 2", FILE_TOO_LARGE]
+    assert file_threads == [["files turn 0"], ["files turn 2"]]
+    runs, run_threads = transcript["runs"]
+    assert runs == ["working: ", "completed: runs turn 0", "working: ", "stopped: "]
+    assert run_threads == [["runs turn 0"], ["runs turn 2"]]
+    assert tasks == len(CONVERSATIONS) + 4
 
 
 async def test_alternating_replicas_show_what_one_replica_shows(

@@ -149,8 +149,8 @@ async def test_bridge_doctor_names_each_quarantined_turn(
     assert "telegram|42|chat" in ledger.detail and "task-1" in ledger.detail
 
 
-def test_the_per_user_bucket_tracks_a_bounded_number_of_users() -> None:
+async def test_the_per_user_bucket_tracks_a_bounded_number_of_users() -> None:
     gate = UserGate(limit=2, window=60.0, tracked=100)
-    assert [gate.admit("mallory") for _ in range(3)] == [True, True, False]
-    assert all(gate.admit(f"sock-{index}") for index in range(5_000))
+    assert [await gate.admit("mallory") for _ in range(3)] == [True, True, False]
+    assert all([await gate.admit(f"sock-{index}") for index in range(5_000)])
     assert len(gate._buckets) == 100

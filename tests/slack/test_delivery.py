@@ -156,6 +156,12 @@ async def test_stop_button_on_the_updated_reply_stops_the_task(emulator: Emulato
         sent = await bridge.mention("agent:slow wait")
         with anyio.fail_after(10):
             placeholder = await slack.wait_for(lambda: slack.replies("C1", sent["ts"]))
+            # The turn is under way upstream (its tool runs) before the click.
+            await slack.wait_for(
+                lambda: any(
+                    "using" in str(c.args) for c in slack.calls_to("assistant.threads.setStatus")
+                )
+            )
         button = placeholder[0].blocks[-1]["elements"][0]
         click = {
             "type": "block_actions",

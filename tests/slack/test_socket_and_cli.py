@@ -81,15 +81,12 @@ async def test_manifest_command_prints_http_request_urls_from_the_config() -> No
     assert "chat:write" in manifest["oauth_config"]["scopes"]["bot"]
 
 
-async def test_recovery_edits_the_recorded_reply_of_a_dead_replica_to_the_final_answer(
-    emulator: Emulator, slack: FakeSlack, tmp_path: Path
+async def _record_dead_turn(
+    emulator: Emulator, store_url: str, text: str, root: str, **reply: object
 ) -> None:
+    """A turn whose replica died while drawing its answer in the thread `root` of C1."""
     async with AgentClient(base_url=emulator.base_url, api_key=API_KEY) as client:
-        task = await client.invoke(emulator.agent("echo").id, "finished answer")
-    root = "1700000000.999999"
-    placeholder = FakeMessage("C1", slack.next_ts(), "_Thinking…_", thread_ts=root)
-    slack.messages.append(placeholder)
-    store_url = f"sqlite:///{tmp_path / 'state.db'}"
+        task = await client.invoke(emulator.agent("echo").id, text)
     store = open_store(store_url)
     await store.open()
     await store.record_turn(
@@ -102,18 +99,95 @@ async def test_recovery_edits_the_recorded_reply_of_a_dead_replica_to_the_final_
             source="slack",
             task_id=task.id,
             holder="replica-dead",
-            reply={
-                "channel": "C1",
-                "thread_ts": root,
-                "team": "T0001",
-                "user": "U1",
-                "ts": placeholder.ts,
-                "mode": "update",
-            },
+            reply={"channel": "C1", "thread_ts": root, "team": "T0001", "user": "U1", **reply},
+        )
+    )
+    await store.close()
+
+
+async def test_recovery_edits_the_recorded_reply_of_a_dead_replica_to_the_final_answer(
+    emulator: Emulator, slack: FakeSlack, tmp_path: Path
+) -> None:
+    root = "1700000000.999999"
+    placeholder = FakeMessage("C1", slack.next_ts(), "_Thinking…_", thread_ts=root)
+    slack.messages.append(placeholder)
+    store_url = f"sqlite:///{tmp_path / 'state.db'}"
+    await _record_dead_turn(
+        emulator, store_url, "finished answer", root, ts=placeholder.ts, mode="update"
+    )
+    async with serving(emulator, slack, store_url=store_url):
+        with anyio.fail_after(10):
+            await slack.wait_for(lambda: placeholder.visible_text == "finished answer")
+    assert slack.replies("C1", root) == [placeholder]
+
+
+async def test_recovery_finishes_the_recorded_overflow_parts_instead_of_posting_them_again(
+    emulator: Emulator, slack: FakeSlack, tmp_path: Path
+) -> None:
+    root = "1700000000.999998"
+    first_half, second_half = "a" * 7000, "b" * 7000
+    placeholder = FakeMessage("C1", slack.next_ts(), "a" * 10, thread_ts=root)
+    part = FakeMessage("C1", slack.next_ts(), "b" * 10, thread_ts=root)
+    slack.messages += [placeholder, part]
+    store_url = f"sqlite:///{tmp_path / 'state.db'}"
+    answer = f"{first_half}\n\n{second_half}"
+    await _record_dead_turn(
+        emulator, store_url, answer, root, ts=placeholder.ts, mode="update", parts=[part.ts]
+    )
+    async with serving(emulator, slack, store_url=store_url):
+        with anyio.fail_after(10):
+            await slack.wait_for(lambda: part.visible_text == second_half)
+    assert placeholder.visible_text == first_half
+    assert slack.replies("C1", root) == [placeholder, part]
+
+
+async def test_recovery_edits_a_placeholder_a_dead_replica_posted_but_never_recorded(
+    emulator: Emulator, slack: FakeSlack, tmp_path: Path
+) -> None:
+    """Posted but killed before it was recorded: found by its tag."""
+    root = "1700000000.999997"
+    tag = {"event_type": "bridge_reply", "event_payload": {"tag": "dead-turn:0"}}
+    placeholder = FakeMessage("C1", slack.next_ts(), "_Thinking…_", thread_ts=root, metadata=tag)
+    slack.messages.append(placeholder)
+    store_url = f"sqlite:///{tmp_path / 'state.db'}"
+    await _record_dead_turn(emulator, store_url, "finished answer", root)
+    async with serving(emulator, slack, store_url=store_url):
+        with anyio.fail_after(10):
+            await slack.wait_for(lambda: placeholder.visible_text == "finished answer")
+    assert slack.replies("C1", root) == [placeholder]
+
+
+async def test_recovery_stops_a_dead_replicas_stream_even_when_slack_says_slow_down(
+    emulator: Emulator, slack: FakeSlack, tmp_path: Path
+) -> None:
+    async with AgentClient(base_url=emulator.base_url, api_key=API_KEY) as client:
+        task = await client.invoke(emulator.agent("echo").id, "streamed answer")
+    root = "1700000000.999998"
+    stream = FakeMessage("C1", slack.next_ts(), "", thread_ts=root, streaming=True)
+    slack.messages.append(stream)
+    slack.fail("chat.stopStream", retry_after=0.2)
+    store_url = f"sqlite:///{tmp_path / 'state.db'}"
+    store = open_store(store_url)
+    await store.open()
+    reply = {"channel": "C1", "thread_ts": root, "team": "T0001", "user": "U1"}
+    await store.record_turn(
+        InFlightTurn(
+            turn_id="dead-stream",
+            key=f"slack|T0001:C1|{root}",
+            adapter="slack",
+            agent_id=emulator.agent("echo").id,
+            text="lost",
+            source="slack",
+            task_id=task.id,
+            holder="replica-dead",
+            reply=reply | {"ts": stream.ts, "mode": "stream"},
         )
     )
     await store.close()
     async with serving(emulator, slack, store_url=store_url):
         with anyio.fail_after(10):
-            await slack.wait_for(lambda: placeholder.visible_text == "finished answer")
-    assert slack.replies("C1", root) == [placeholder]
+            await slack.wait_for(
+                lambda: not stream.streaming and stream.visible_text == "streamed answer"
+            )
+    assert slack.replies("C1", root) == [stream]
+    assert len(slack.rate_limited) == 1

@@ -42,3 +42,24 @@ async def test_memory_store_returns_copies_of_recorded_turns() -> None:
         stored = await store.get_turn("t1")
         assert stored is not None
         assert stored.reply == {}
+
+
+async def test_memory_buckets_follow_the_clock_and_forget_idle_ones() -> None:
+    clock = FakeClock()
+    async with MemoryStore(clock=clock) as store:
+
+        async def take(key: str = "u1") -> float:
+            return await store.take_token(key, capacity=2, refill_per_second=0.5)
+
+        assert [await take(), await take()] == [0.0, 0.0]
+        assert await take() == 2.0  # a token every two seconds
+        clock.now += 1.5
+        assert await take() == 0.5
+        clock.now += 0.5
+        assert await take() == 0.0
+        for index in range(3000):
+            await take(f"flood-{index}")
+        clock.now += 4.0  # every flood bucket is full again, so none need be kept
+        for index in range(1100):
+            await take(f"later-{index}")
+        assert len(store._buckets) < 3000

@@ -18,7 +18,7 @@ from bridge.stores import (
     SQLiteStore,
     open_store,
 )
-from bridge.testing._stores import RETENTION, RETENTION_CHECKS
+from bridge.testing import RETENTION, RETENTION_CHECKS
 
 
 def test_memory_url_opens_a_memory_store() -> None:

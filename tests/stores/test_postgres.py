@@ -13,7 +13,7 @@ import pytest
 from bridge.errors import StoreError
 from bridge.stores import InFlightTurn, PostgresStore, ThreadRef
 from bridge.stores.postgres import SCHEMA_VERSION, schema_sql
-from bridge.testing._stores import LEASE, _eventually
+from bridge.testing import LEASE, eventually
 from tests.stores.conftest import unique_schema
 
 
@@ -45,10 +45,11 @@ async def test_postgres_store_creates_its_schema_on_first_use_and_keeps_rows_in_
         await store.ensure_secret("handles", "s")
         await store.put_record("run:1", "{}", 60)
         assert await store.get_record("run:1") == "{}"
+        assert await store.take_token("telegram|1", capacity=5, refill_per_second=1) == 0.0
     assert await _tables(admin, schema) == {
-        "meta", "threads", "seen", "turns", "claims", "locks", "secrets", "records"
+        "meta", "threads", "seen", "turns", "claims", "locks", "secrets", "records", "buckets"
     }  # fmt: skip
-    for table in ("threads", "seen", "turns", "claims", "locks", "secrets", "records"):
+    for table in ("threads", "seen", "turns", "claims", "locks", "secrets", "records", "buckets"):
         assert await admin.fetchval(f'SELECT count(*) FROM "{schema}".{table}') == 1, table
     version = await admin.fetchval(f'SELECT value FROM "{schema}".meta')
     assert version == str(SCHEMA_VERSION)
@@ -148,7 +149,7 @@ async def test_postgres_records_expire_after_their_ttl(postgres_url: str) -> Non
         async def expired() -> bool:
             return await store.get_record("run:1") is None
 
-        await _eventually(expired)
+        await eventually(expired)
         assert await store.get_record("run:2") == "kept"
 
 
@@ -183,3 +184,23 @@ async def test_postgres_store_carries_on_after_the_server_ends_every_connection(
             assert isinstance(exc.__cause__, Exception)
         assert await store.mark_seen("ev-2", 60) is True
         assert await store.mark_seen("ev-2", 60) is False
+
+
+async def test_postgres_buckets_expire_once_they_would_be_full_again(
+    postgres_url: str, admin: asyncpg.Connection
+) -> None:
+    schema = unique_schema()
+    async with PostgresStore(postgres_url, schema=schema) as store:
+        assert await store.take_token("slack|T1:U1", capacity=20, refill_per_second=1 / 3) == 0.0
+        await store.take_token("idle", capacity=1, refill_per_second=1 / LEASE)
+        ttl = await admin.fetchval(
+            f'SELECT expires_at - at FROM "{schema}".buckets WHERE key = $1', "slack|T1:U1"
+        )
+        assert ttl == pytest.approx(60.0)
+        await eventually(lambda: _purged(store, admin, schema, "idle"))
+
+
+async def _purged(store: PostgresStore, admin: asyncpg.Connection, schema: str, key: str) -> bool:
+    for index in range(256):  # the store purges expired rows every 256 writes
+        await store.mark_seen(f"ev-{key}-{index}-{uuid.uuid4().hex}", 60)
+    return await admin.fetchval(f'SELECT count(*) FROM "{schema}".buckets WHERE key = $1', key) == 0

@@ -10,7 +10,7 @@ import redis.asyncio
 from bridge.errors import StoreError
 from bridge.stores import InFlightTurn, RedisStore, ThreadRef, open_store
 from bridge.stores.memory import DEFAULT_CLAIM_TTL
-from bridge.testing._stores import _eventually
+from bridge.testing import eventually
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ async def test_redis_thread_indexes_forget_expired_threads(
         async def expired() -> bool:
             return await raw_redis.exists(f"{unique_prefix}thread:old-19") == 0
 
-        await _eventually(expired)
+        await eventually(expired)
     async with RedisStore(redis_url, prefix=unique_prefix) as store:
         await store.put_thread("new", ThreadRef(task_id="t", agent_id="a"))
     assert await raw_redis.zrange(f"{unique_prefix}threads", 0, -1) == ["new"]
@@ -118,3 +118,11 @@ async def test_redis_store_reports_an_unreachable_server(tmp_path: object) -> No
     assert caught.value.url == url
     with pytest.raises(StoreError):
         await store.get_thread("k")
+
+
+async def test_redis_bucket_expires_once_it_would_be_full_again(
+    redis_url: str, unique_prefix: str, raw_redis: redis.asyncio.Redis
+) -> None:
+    async with RedisStore(redis_url, prefix=unique_prefix) as store:
+        assert await store.take_token("telegram|7", capacity=20, refill_per_second=1 / 3) == 0.0
+    assert 59_000 < await raw_redis.pttl(f"{unique_prefix}bucket:telegram|7") <= 60_000

@@ -5,11 +5,12 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import anyio
 import pytest
 
 from bridge.errors import StoreError
 from bridge.stores import InFlightTurn, SQLiteStore, ThreadRef
-from bridge.stores.sqlite import _SCHEMA_V1, SCHEMA_VERSION
+from bridge.stores.sqlite import _CHECKPOINT_EVERY, _SCHEMA_V1, SCHEMA_VERSION
 
 
 def _read_pragma(path: Path, name: str) -> object:
@@ -105,4 +106,44 @@ async def test_sqlite_store_upgrades_a_version_1_file_and_keeps_its_threads(
     async with SQLiteStore(path) as store:
         assert await store.get_thread("k") == ref
         assert await store.delete_threads("") == 1
-    assert _read_pragma(path, "user_version") == SCHEMA_VERSION == 3
+    assert _read_pragma(path, "user_version") == SCHEMA_VERSION == 4
+
+
+async def test_a_write_waits_for_another_process_lock_without_blocking_the_loop(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "bridge.db"
+    async with SQLiteStore(path) as store:
+        other = sqlite3.connect(path, isolation_level=None)  # stands for another process
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            done = anyio.Event()
+
+            async def write() -> None:
+                await store.put_record("held", "value", 60)
+                done.set()
+
+            with anyio.fail_after(10):
+                async with anyio.create_task_group() as group:
+                    group.start_soon(write)
+                    # Every task is blocked: the write waits on a worker thread, not the loop.
+                    await anyio.wait_all_tasks_blocked()
+                    assert not done.is_set()
+                    other.execute("COMMIT")
+                    await done.wait()
+        finally:
+            other.close()
+        assert await store.get_record("held") == "value"
+
+
+async def test_the_write_ahead_log_is_checkpointed_as_writes_go_on(tmp_path: Path) -> None:
+    path = tmp_path / "bridge.db"
+    wal = path.with_name("bridge.db-wal")
+    async with SQLiteStore(path) as store:
+        for index in range(2 * _CHECKPOINT_EVERY):
+            await store.put_record(f"r{index}", "x" * 200, 60)
+        first = wal.stat().st_size
+        for index in range(6 * _CHECKPOINT_EVERY):
+            await store.put_record(f"s{index}", "x" * 200, 60)
+        # Checkpointed logs are written again from their start: the file stops growing.
+        assert wal.stat().st_size < 1.5 * first

@@ -11,11 +11,11 @@ from typing import Any
 import anyio
 from bridge_telegram.testing import FakeBotAPI
 
-from bridge._private import replica_identity
 from bridge.emulator import Emulator
+from bridge.runtime import open_runtime
 from bridge.stores import SessionStore, open_store
 
-from .conftest import ALICE, running_bridge
+from .conftest import ALICE, bridge_setup, running_bridge
 
 
 async def test_only_one_replica_polls_and_a_standby_takes_over_when_it_stops(
@@ -101,11 +101,17 @@ async def test_a_restarted_process_takes_its_own_poller_lease_back_at_once(
     assert not any("standing by" in message for message in records.messages)
 
 
-def test_a_second_process_on_the_same_state_dir_gets_an_identity_of_its_own(
-    tmp_path: Path,
+async def test_a_second_process_on_the_same_state_dir_gets_an_identity_of_its_own(
+    emulator: Emulator, fake: FakeBotAPI, tmp_path: Path
 ) -> None:
-    path = tmp_path / "replica-id"
-    with replica_identity(path) as first, replica_identity(path) as second:
-        assert first != second
-    with replica_identity(path) as again:
-        assert again == first
+    settings, _ = bridge_setup(
+        emulator,
+        fake,
+        store=f"sqlite:///{tmp_path / 'state.db'}",
+        conversations={"replica_file": str(tmp_path / "replica-id")},
+    )
+    async with open_runtime(settings) as runtime, open_runtime(settings) as second:
+        first = runtime.replica_identity
+        assert first != second.replica_identity
+    async with open_runtime(settings) as again:
+        assert again.replica_identity == first

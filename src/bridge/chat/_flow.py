@@ -44,8 +44,12 @@ class ChatService(ChatCommands[PlaceT, ConfigT]):
 
     def __init__(self, config: ConfigT, runtime: Runtime) -> None:
         super().__init__(config, runtime)
-        self._gate = UserGate(config.user_rate_limit, config.user_rate_window)
-        self._warned = UserGate(1, config.user_rate_window)
+        self._gate = UserGate(
+            config.user_rate_limit,
+            config.user_rate_window,
+            store=runtime.store,
+            scope=self.source,
+        )
         self._active: Counter[str] = Counter()
 
     # -- what the surface supplies ---------------------------------------------------
@@ -108,11 +112,10 @@ class ChatService(ChatCommands[PlaceT, ConfigT]):
             self.logger.info("%s was already handled", incoming.delivery)
             return False
         who = incoming.principal or f"{incoming.key.adapter}:{incoming.key.space}"
-        # The only calls to the buckets: one place to change when they move to the store.
-        if self._gate.admit(who):
+        if await self._gate.admit(who):  # on the store: every replica counts together
             return True
         self.logger.info("%s is over the rate limit; message dropped", who)
-        if self._warned.admit(who):
+        if await self._gate.tell(who):
             await self.tell(incoming.place, self.wording.too_fast)
         return False
 

@@ -4,6 +4,7 @@ switch or reset someone's turn."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Collection
@@ -12,8 +13,13 @@ from typing import TypeVar
 from pydantic import BaseModel, Field
 
 from bridge.conversations import Policy
+from bridge.errors import StoreError
+from bridge.stores import SessionStore
+from bridge.stores._retention import refill
 
 __all__ = ["ChatPolicy", "ConfigT", "UserGate", "may_control"]
+
+logger = logging.getLogger(__name__)
 
 _TRACKED_USERS = 10_000
 
@@ -63,24 +69,58 @@ class ChatPolicy(BaseModel):
 class UserGate:
     """A token bucket per user: `limit` messages per `window` seconds, refilled evenly.
 
-    Checked before anything is posted, downloaded or sent upstream. Only the most
-    recently seen users are tracked, so a flood of ids cannot grow it without bound.
+    Checked before anything is posted, downloaded or sent upstream. With a `store` the
+    buckets live there (`SessionStore.take_token`), so every replica of one store counts
+    against the same bucket; `scope` keeps one surface's users apart from another's.
+    Without one, or while the store fails, the buckets are this process's own, and only
+    the `tracked` most recently seen users are kept, so a flood of ids cannot grow them.
     """
 
-    def __init__(self, limit: int, window: float, *, tracked: int = _TRACKED_USERS) -> None:
+    def __init__(
+        self,
+        limit: int,
+        window: float,
+        *,
+        store: SessionStore | None = None,
+        scope: str = "",
+        tracked: int = _TRACKED_USERS,
+    ) -> None:
         self.limit, self.window, self.tracked = limit, window, tracked
+        self.store, self.scope = store, scope
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
-    def admit(self, user: str) -> bool:
+    async def admit(self, user: str) -> bool:
         """Take one token for `user`; False when the bucket is empty."""
+        return await self.take(user) == 0.0
+
+    async def take(self, user: str) -> float:
+        """Take one token for `user`: 0.0 when admitted, else the seconds until a message
+        would be."""
+        return await self._take(f"rate|{self.scope}|{user}", self.limit, self.window)
+
+    async def tell(self, user: str) -> bool:
+        """Whether to tell a refused `user` to slow down: True at most once per window, on
+        every replica together."""
+        return await self._take(f"told|{self.scope}|{user}", 1, self.window) == 0.0
+
+    async def _take(self, key: str, capacity: int, window: float) -> float:
+        if self.store is not None:
+            try:
+                return await self.store.take_token(
+                    key, capacity=capacity, refill_per_second=capacity / window
+                )
+            except StoreError as exc:
+                logger.warning("per-user limit %s counted by this process only: %s", key, exc)
+        return self._take_here(key, capacity, window)
+
+    def _take_here(self, key: str, capacity: int, window: float) -> float:
         now = time.monotonic()
-        tokens, at = self._buckets.pop(user, (float(self.limit), now))
-        tokens = min(float(self.limit), tokens + (now - at) * self.limit / self.window)
-        admitted = tokens >= 1.0
-        self._buckets[user] = (tokens - 1.0 if admitted else tokens, now)
+        tokens, at = self._buckets.pop(key, (float(capacity), now))
+        tokens, wait = refill(tokens, now - at, capacity, capacity / window)
+        self._buckets[key] = (tokens, now)
         while len(self._buckets) > self.tracked:
             self._buckets.popitem(last=False)
-        return admitted
+        return wait
 
 
 def may_control(actor: str | None, requester: str | None, admins: Collection[str]) -> bool:

@@ -21,6 +21,7 @@ from pydantic import SecretStr
 from bridge import errors
 from bridge._version import __version__
 from bridge.client._checks import Attempts, CallerIds, Checkpoint, find_turn
+from bridge.client._pool import use_linear_pool
 from bridge.client._run import Run
 from bridge.client._transport import error_for_response, map_transport_errors, read_capped
 from bridge.client._wire import build_invoke_body, parse_task
@@ -62,7 +63,10 @@ class AgentClient:
         self.config = config.model_copy(update=updates)
         #: Whether the platform keeps the ids chosen for new threads (learnt as it goes).
         self.caller_ids = CallerIds(self.config.new_thread_ids)
-        self._http = http_client or httpx.AsyncClient(
+        self._http = http_client or self._new_http()
+
+    def _new_http(self) -> httpx.AsyncClient:
+        http = httpx.AsyncClient(
             base_url=self.config.base_url.rstrip("/"),
             headers=self._headers(),
             timeout=httpx.Timeout(self.config.read_timeout, connect=self.config.connect_timeout),
@@ -74,6 +78,8 @@ class AgentClient:
                 keepalive_expiry=self.config.keepalive_expiry,
             ),
         )
+        use_linear_pool(http)
+        return http
 
     def _headers(self) -> dict[str, str]:
         headers = {"user-agent": f"agent-bridge/{__version__} httpx/{httpx.__version__}"}

@@ -13,6 +13,7 @@ from bridge.render.slack import (
     SLACK_MARKDOWN_TEXT_LIMIT,
     SLACK_TEXT_LIMIT,
     escape_slack_markdown,
+    slack_preview,
     split_slack_markdown,
     to_slack_mrkdwn,
     to_slack_mrkdwn_parts,
@@ -21,7 +22,9 @@ from bridge.render.telegram import (
     TELEGRAM_TEXT_LIMIT,
     TelegramEntity,
     TelegramMessage,
+    telegram_preview,
     to_telegram,
+    with_status_line,
 )
 
 __all__ = [
@@ -32,10 +35,13 @@ __all__ = [
     "TelegramMessage",
     "escape_slack_markdown",
     "heal_markdown",
+    "slack_preview",
     "split_markdown",
     "split_slack_markdown",
+    "telegram_preview",
     "to_slack_mrkdwn",
     "to_slack_mrkdwn_parts",
     "to_telegram",
     "utf16_len",
+    "with_status_line",
 ]

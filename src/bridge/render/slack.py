@@ -12,6 +12,7 @@ from collections.abc import Collection
 
 from markdown_it.tree import SyntaxTreeNode
 
+from bridge.render._heal import heal_markdown
 from bridge.render._markdown import (
     MarkdownTooDeepError,
     is_tight,
@@ -25,6 +26,7 @@ __all__ = [
     "SLACK_MARKDOWN_TEXT_LIMIT",
     "SLACK_TEXT_LIMIT",
     "escape_slack_markdown",
+    "slack_preview",
     "split_slack_markdown",
     "to_slack_mrkdwn",
     "to_slack_mrkdwn_parts",
@@ -42,6 +44,15 @@ _LINKABLE = frozenset({"http", "https", "mailto"})
 def split_slack_markdown(text: str, limit: int = SLACK_MARKDOWN_TEXT_LIMIT) -> list[str]:
     """Standard Markdown cut into `markdown_text` chunks (see `split_markdown`)."""
     return split_markdown(text, limit)
+
+
+def slack_preview(partial: str, limit: int = SLACK_MARKDOWN_TEXT_LIMIT) -> str:
+    """What a message shows of an answer still being written: the healed Markdown, cut to
+    fit `limit` with a " …" tail when it does not."""
+    tail = " …"
+    if len(partial) + len(tail) > limit:
+        return heal_markdown(partial[: limit - 2 * len(tail) - 16]) + tail
+    return heal_markdown(partial)
 
 
 def to_slack_mrkdwn_parts(text: str, limit: int = SLACK_TEXT_LIMIT) -> list[str]:

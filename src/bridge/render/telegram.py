@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from markdown_it.tree import SyntaxTreeNode
 
+from bridge.render._heal import heal_markdown
 from bridge.render._markdown import (
     MarkdownTooDeepError,
     is_tight,
@@ -25,7 +26,14 @@ from bridge.render._markdown import (
     utf16_len,
 )
 
-__all__ = ["TELEGRAM_TEXT_LIMIT", "TelegramEntity", "TelegramMessage", "to_telegram"]
+__all__ = [
+    "TELEGRAM_TEXT_LIMIT",
+    "TelegramEntity",
+    "TelegramMessage",
+    "telegram_preview",
+    "to_telegram",
+    "with_status_line",
+]
 
 TELEGRAM_TEXT_LIMIT = 4096
 """Characters (UTF-16 code units) in one text message, after entity parsing."""
@@ -113,6 +121,30 @@ class _Builder:
             if "language" in extra:
                 entity["language"] = extra["language"]
             self.entities.append(entity)
+
+
+def telegram_preview(partial: str, status: str | None = None) -> TelegramMessage:
+    """What a draft or message shows of an answer still being written: its healed first
+    message, under `status` as an italic line."""
+    body = TelegramMessage("")
+    if partial.strip():
+        pieces = to_telegram(heal_markdown(partial))
+        if pieces:
+            body = pieces[0]
+    return with_status_line(body, status)
+
+
+def with_status_line(message: TelegramMessage, status: str | None) -> TelegramMessage:
+    """`message` under an italic `status` line, unless the line would overflow it."""
+    if not status:
+        return message
+    prefix = f"{status}\n\n" if message.text else status
+    shift = utf16_len(prefix)
+    if shift + utf16_len(message.text) > TELEGRAM_TEXT_LIMIT:
+        return message
+    italic = TelegramEntity(type="italic", offset=0, length=utf16_len(status))
+    moved = [TelegramEntity(**{**e, "offset": e["offset"] + shift}) for e in message.entities]
+    return TelegramMessage(prefix + message.text, [italic, *moved])
 
 
 def _blocks(out: _Builder, nodes: list[SyntaxTreeNode], *, tight: bool) -> None:

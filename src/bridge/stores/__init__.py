@@ -7,6 +7,7 @@ from urllib.parse import unquote, urlsplit
 
 from bridge.errors import ConfigError
 from bridge.stores._base import InFlightTurn, PlatformMessage, SessionStore, ThreadRef
+from bridge.stores._lease import hold_lease
 from bridge.stores._retention import DEFAULT_CLAIM_TTL, DEFAULT_THREAD_RETENTION
 from bridge.stores.memory import MemoryStore
 from bridge.stores.sqlite import SQLiteStore
@@ -24,6 +25,7 @@ __all__ = [
     "SQLiteStore",
     "SessionStore",
     "ThreadRef",
+    "hold_lease",
     "open_store",
 ]
 

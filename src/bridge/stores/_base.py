@@ -169,6 +169,13 @@ class SessionStore(Protocol):
     async def get_record(self, name: str) -> str | None:
         """The unexpired value under `name`, or None."""
 
+    # -- shared rate limits ------------------------------------------------
+    async def take_token(self, key: str, *, capacity: float, refill_per_second: float) -> float:
+        """Take one token from the bucket `key` (full at `capacity`, refilled evenly at
+        `refill_per_second`), atomically for every replica. Returns 0.0 when a token was
+        taken, else the seconds until one will be. A bucket left idle long enough to be
+        full again is forgotten. Raises `ValueError` unless both numbers are positive."""
+
 
 class OpensAsContext:
     """`async with Store(...) as store:` for the implementations: open on entry, close on exit."""

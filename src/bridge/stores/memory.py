@@ -11,7 +11,12 @@ from collections.abc import Callable
 
 from bridge.errors import StoreError
 from bridge.stores._base import InFlightTurn, OpensAsContext, ThreadRef
-from bridge.stores._retention import DEFAULT_CLAIM_TTL, DEFAULT_THREAD_RETENTION
+from bridge.stores._retention import (
+    DEFAULT_CLAIM_TTL,
+    DEFAULT_THREAD_RETENTION,
+    refill,
+    require_bucket,
+)
 from bridge.stores._retention import require_positive as _require_positive
 
 __all__ = ["DEFAULT_CLAIM_TTL", "MemoryStore"]
@@ -48,6 +53,7 @@ class MemoryStore(OpensAsContext):
         self._locks: dict[str, tuple[str, float]] = {}
         self._secrets: dict[str, str] = {}
         self._records: dict[str, tuple[str, float]] = {}
+        self._buckets: dict[str, tuple[float, float, float]] = {}  # tokens, at, expires at
 
     async def open(self) -> None:
         self._is_open = True
@@ -189,3 +195,17 @@ class MemoryStore(OpensAsContext):
         if held is None or held[1] <= self._clock():
             return None
         return held[0]
+
+    # -- shared rate limits ------------------------------------------------
+    async def take_token(self, key: str, *, capacity: float, refill_per_second: float) -> float:
+        require_bucket(capacity, refill_per_second)
+        self._check_open()
+        now = self._clock()
+        tokens, at, expires_at = self._buckets.get(key, (capacity, now, now))
+        if expires_at <= now:
+            tokens, at = capacity, now
+        tokens, wait = refill(tokens, now - at, capacity, refill_per_second)
+        self._buckets[key] = (tokens, now, now + capacity / refill_per_second)
+        if len(self._buckets) % 1024 == 0:
+            self._buckets = {k: v for k, v in self._buckets.items() if v[2] > now}
+        return wait

@@ -18,7 +18,12 @@ import asyncpg
 
 from bridge.errors import ConfigError, StoreError
 from bridge.stores._base import InFlightTurn, OpensAsContext, ThreadRef
-from bridge.stores._retention import DEFAULT_CLAIM_TTL, DEFAULT_THREAD_RETENTION, require_positive
+from bridge.stores._retention import (
+    DEFAULT_CLAIM_TTL,
+    DEFAULT_THREAD_RETENTION,
+    require_bucket,
+    require_positive,
+)
 
 __all__ = [
     "DEFAULT_POOL_SIZE",
@@ -33,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_SCHEMA = "bridge"
 DEFAULT_POOL_SIZE = 10
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Kept in `{schema}.meta`; bump it with a migration step in `_MIGRATIONS`."""
 
 _NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -57,7 +62,25 @@ CREATE TABLE IF NOT EXISTS {s}.records (
     name TEXT COLLATE "C" PRIMARY KEY, value TEXT NOT NULL, expires_at FLOAT8 NOT NULL);
 CREATE INDEX IF NOT EXISTS records_expiry ON {s}.records (expires_at)
 """
-_MIGRATIONS = {1: _SCHEMA_V1}
+_SCHEMA_V2 = """
+CREATE TABLE IF NOT EXISTS {s}.buckets (
+    key TEXT COLLATE "C" PRIMARY KEY, tokens FLOAT8 NOT NULL, at FLOAT8 NOT NULL,
+    expires_at FLOAT8 NOT NULL, taken BOOLEAN NOT NULL);
+CREATE INDEX IF NOT EXISTS buckets_expiry ON {s}.buckets (expires_at)
+"""
+_MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
+# `_retention.refill` as one statement: the conflicting row stays locked from the read to
+# the write, so replicas take tokens one at a time. $2 = capacity, $3 = tokens per second;
+# the new row's `at` is the one reading of the clock.
+_LEVEL = "least($2::float8, buckets.tokens + greatest(0, excluded.at - buckets.at) * $3::float8)"
+_TAKE_TOKEN_SQL = f"""
+INSERT INTO {{s}}.buckets AS buckets (key, tokens, at, expires_at, taken)
+VALUES ($1, $2::float8 - 1, {{now}}, {{now}} + $2::float8 / $3::float8, true)
+ON CONFLICT (key) DO UPDATE SET
+    tokens = CASE WHEN {_LEVEL} >= 1 THEN {_LEVEL} - 1 ELSE {_LEVEL} END,
+    taken = {_LEVEL} >= 1, at = excluded.at, expires_at = excluded.at + $2::float8 / $3::float8
+RETURNING tokens, taken
+"""
 _PURGE_EVERY = 256
 # What leaves a connection unusable: lost or reset sockets, a protocol out of step, and
 # the server ending the session (shutdown, restart, an administrator's terminate).
@@ -311,7 +334,7 @@ class PostgresStore(OpensAsContext):
         """Every few hundred writes, drop the rows whose retention has passed."""
         self._writes += 1
         if self._writes % _PURGE_EVERY == 0:
-            for table in ("threads", "seen", "claims", "records"):
+            for table in ("threads", "seen", "claims", "records", "buckets"):
                 await self._execute(f"DELETE FROM {{s}}.{table} WHERE expires_at <= {{now}}")
 
     # -- conversation key -> thread --------------------------------------
@@ -462,3 +485,16 @@ class PostgresStore(OpensAsContext):
             "SELECT value FROM {s}.records WHERE name = $1 AND expires_at > {now}", name
         )
         return None if value is None else str(value)
+
+    # -- shared rate limits ------------------------------------------------
+    async def take_token(self, key: str, *, capacity: float, refill_per_second: float) -> float:
+        require_bucket(capacity, refill_per_second)
+        row = await self._call(
+            "fetchrow",
+            _TAKE_TOKEN_SQL,
+            (key, float(capacity), float(refill_per_second)),
+            retry=False,  # a first run that committed unseen would take a second token
+        )
+        await self._purge_now_and_then()
+        tokens, taken = float(row[0]), bool(row[1])
+        return 0.0 if taken else (1.0 - tokens) / refill_per_second

@@ -20,7 +20,11 @@ from redis.exceptions import RedisError
 
 from bridge.errors import StoreError
 from bridge.stores._base import InFlightTurn, OpensAsContext, ThreadRef
-from bridge.stores._retention import DEFAULT_CLAIM_TTL, DEFAULT_THREAD_RETENTION
+from bridge.stores._retention import (
+    DEFAULT_CLAIM_TTL,
+    DEFAULT_THREAD_RETENTION,
+    require_bucket,
+)
 from bridge.stores._retention import require_positive as _require_positive
 
 __all__ = ["DEFAULT_PREFIX", "RedisStore"]
@@ -77,12 +81,31 @@ end
 redis.call('ZREMRANGEBYLEX', KEYS[1], low, high)
 return deleted
 """
+# The token bucket of `_retention.refill`, on the server's clock (replicas' clocks need not
+# agree). Numbers cross as strings: Redis truncates a Lua number it is given back.
+# KEYS[1] = bucket key; ARGV = capacity, tokens per second.
+_TAKE_TOKEN_LUA = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local capacity, rate = tonumber(ARGV[1]), tonumber(ARGV[2])
+local held = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens, at = capacity, now
+if held[1] then tokens, at = tonumber(held[1]), tonumber(held[2]) end
+local level = math.min(capacity, tokens + math.max(0, now - at) * rate)
+local wait = 0
+if level >= 1 then level = level - 1 else wait = (1 - level) / rate end
+redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', level),
+  'at', string.format('%.17g', now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / rate * 1000))
+return string.format('%.17g', wait)
+"""
 _SCRIPTS = {
     "acquire": _ACQUIRE_LUA,
     "renew": _RENEW_LUA,
     "release": _RELEASE_LUA,
     "put_thread": _PUT_THREAD_LUA,
     "delete_threads": _DELETE_THREADS_LUA,
+    "take_token": _TAKE_TOKEN_LUA,
 }
 
 
@@ -286,6 +309,15 @@ class RedisStore(OpensAsContext):
         with self._translate_errors():
             raw: str | bytes | None = await self._redis.get(self._key("record:", name))
         return raw.decode() if isinstance(raw, bytes) else raw
+
+    # -- shared rate limits ------------------------------------------------
+    async def take_token(self, key: str, *, capacity: float, refill_per_second: float) -> float:
+        require_bucket(capacity, refill_per_second)
+        with self._translate_errors():
+            wait = await self._call(
+                "take_token", [self._key("bucket:", key)], [repr(capacity), repr(refill_per_second)]
+            )
+        return float(wait)
 
     async def _call(self, script: str, keys: list[str], args: list[Any]) -> Any:
         """Run one of `_SCRIPTS` (EVALSHA, loading it on first use)."""

@@ -19,14 +19,19 @@ import anyio.to_thread
 from bridge._private import private_file
 from bridge.errors import StoreError
 from bridge.stores._base import InFlightTurn, OpensAsContext, ThreadRef
-from bridge.stores._retention import DEFAULT_CLAIM_TTL, DEFAULT_THREAD_RETENTION
+from bridge.stores._retention import (
+    DEFAULT_CLAIM_TTL,
+    DEFAULT_THREAD_RETENTION,
+    refill,
+    require_bucket,
+)
 from bridge.stores._retention import require_positive as _require_positive
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Stored in `PRAGMA user_version`; bump it with a migration step in `_migrate`."""
 
 _SCHEMA_V1 = """
@@ -48,6 +53,11 @@ ALTER TABLE threads ADD COLUMN expires_at REAL NOT NULL DEFAULT 0;
 UPDATE threads SET expires_at = ?;
 CREATE INDEX threads_expiry ON threads (expires_at);
 """
+_SCHEMA_V4 = """
+CREATE TABLE IF NOT EXISTS buckets (
+    key TEXT PRIMARY KEY, tokens REAL NOT NULL, at REAL NOT NULL, expires_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS buckets_expiry ON buckets (expires_at);
+"""
 
 # Insert, or take over a row whose expiry has passed; rowcount says which happened.
 _MARK_SQL = """
@@ -64,13 +74,24 @@ _RENEW_SQL = """
 UPDATE locks SET expires_at = ? WHERE name = ? AND owner = ? AND expires_at > ?
 """
 _PURGE_EVERY = 256
+_CHECKPOINT_EVERY = 512
+"""Writes between two WAL checkpoints (run on a worker thread: they sync the files)."""
+_BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def _purge(conn: sqlite3.Connection, table: str, now: float) -> None:
+    conn.execute(f"DELETE FROM {table} WHERE expires_at <= ?", (now,))
 
 
 class SQLiteStore(OpensAsContext):
     """A `SessionStore` in one SQLite file (created with its parent directories).
 
-    Uses the stdlib `sqlite3` on worker threads (one connection, one lock) rather
-    than aiosqlite: each transaction runs as a single thread call, on any anyio backend.
+    Uses the stdlib `sqlite3` rather than aiosqlite, one transaction at a time (one
+    lock). A transaction first runs on the event loop on a connection that never waits
+    for a lock (a WAL write without a sync takes microseconds, a thread hop ten times
+    more); only when another process holds the lock does it run again on a worker
+    thread, on a connection that waits up to `busy_timeout`. WAL checkpoints, which
+    sync the files, run on a worker thread. Works on any anyio backend.
     Every method raises `StoreError` when the database fails or the store is closed.
     """
 
@@ -90,9 +111,13 @@ class SQLiteStore(OpensAsContext):
         self._busy_timeout_ms = int(busy_timeout * 1000)
         self._thread_retention = thread_retention
         self._claim_ttl = claim_ttl
-        self._conn: sqlite3.Connection | None = None
-        self._lock = anyio.Lock()
+        self._conn: sqlite3.Connection | None = None  # waits for locks: worker threads
+        self._fast: sqlite3.Connection | None = None  # never waits: the event loop
+        self._checkpointer: sqlite3.Connection | None = None
+        self._lock = anyio.Lock(fast_acquire=True)
+        self._checkpointing = anyio.Lock(fast_acquire=True)
         self._writes = 0
+        self._unchecked_writes = 0
 
     @contextmanager
     def _translate_errors(self) -> Iterator[None]:
@@ -108,6 +133,11 @@ class SQLiteStore(OpensAsContext):
                 return
             with self._translate_errors():
                 self._conn = await anyio.to_thread.run_sync(self._connect_patiently)
+                if self.path == ":memory:":  # private to this connection: nobody else waits
+                    self._fast = self._checkpointer = self._conn
+                else:
+                    self._fast = await anyio.to_thread.run_sync(self._connect_fast)
+                    self._checkpointer = await anyio.to_thread.run_sync(self._connect_fast)
 
     def _connect_patiently(self) -> sqlite3.Connection:
         # Switching a new file to WAL can fail with "database is locked" without waiting
@@ -139,6 +169,19 @@ class SQLiteStore(OpensAsContext):
             raise
         return conn
 
+    def _connect_fast(self) -> sqlite3.Connection:
+        """A connection that fails at once with SQLITE_BUSY instead of waiting, and leaves
+        WAL checkpoints (file syncs) to `_checkpoint`."""
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA busy_timeout = 0")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
     def _migrate(self, conn: sqlite3.Connection) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -150,14 +193,14 @@ class SQLiteStore(OpensAsContext):
                     url=self.url,
                 )
             now = time.time()
-            steps = [(1, _SCHEMA_V1), (2, _SCHEMA_V2), (3, _SCHEMA_V3)]
+            steps = [(1, _SCHEMA_V1), (2, _SCHEMA_V2), (3, _SCHEMA_V3), (4, _SCHEMA_V4)]
             for step, schema in steps:
                 if version < step:
                     for statement in filter(str.strip, schema.split(";")):
                         params = (now + self._thread_retention,) if "?" in statement else ()
                         conn.execute(statement, params)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            for table in ("threads", "seen", "claims", "records"):
+            for table in ("threads", "seen", "claims", "records", "buckets"):
                 conn.execute(f"DELETE FROM {table} WHERE expires_at <= ?", (now,))
             conn.execute("COMMIT")
         except BaseException:
@@ -165,34 +208,49 @@ class SQLiteStore(OpensAsContext):
             raise
 
     async def close(self) -> None:
-        async with self._lock:
-            conn, self._conn = self._conn, None
-            if conn is not None:
-                with self._translate_errors():
+        async with self._lock, self._checkpointing:
+            conns = {self._conn, self._fast, self._checkpointer} - {None}
+            self._conn = self._fast = self._checkpointer = None
+            with self._translate_errors():
+                for conn in conns:
+                    assert conn is not None
                     await anyio.to_thread.run_sync(conn.close)
 
     async def _run(self, work: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
-        """Run `work` on the connection in a worker thread, in a transaction if `write`."""
-
-        def call() -> T:
-            assert conn is not None
-            if not write:
-                return work(conn)
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = work(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return result
-
+        """Run `work` in a transaction if `write`: on the event loop unless another process
+        holds the lock, then on a worker thread that waits for it."""
         async with self._lock:
-            conn = self._conn
-            if conn is None:
+            fast, conn = self._fast, self._conn
+            if fast is None or conn is None:
                 raise StoreError("store is not open", url=self.url)
             with self._translate_errors():
-                return await anyio.to_thread.run_sync(call)
+                try:
+                    result = _transaction(fast, work, write=write)
+                except sqlite3.OperationalError as exc:
+                    if exc.sqlite_errorcode & 0xFF not in _BUSY:
+                        raise
+                    result = await anyio.to_thread.run_sync(_transaction, conn, work, write)
+        if write:
+            self._unchecked_writes += 1
+            if self._unchecked_writes >= _CHECKPOINT_EVERY and not self._checkpointing.locked():
+                await self._checkpoint()
+        return result
+
+    async def _checkpoint(self) -> None:
+        """Copy the WAL into the database on a worker thread, beside the other calls."""
+        async with self._checkpointing:
+            self._unchecked_writes = 0
+            checkpointer = self._checkpointer
+            if checkpointer is not None:
+                with self._translate_errors():
+                    await anyio.to_thread.run_sync(
+                        checkpointer.execute, "PRAGMA wal_checkpoint(PASSIVE)"
+                    )
+
+    def _purge_due(self) -> bool:
+        """Whether this write also drops expired rows (every few hundred writes)."""
+        self._writes += 1
+        return self._writes % _PURGE_EVERY == 0
 
     async def _execute(self, sql: str, params: tuple[Any, ...]) -> int:
         """Run one write statement; returns its rowcount."""
@@ -209,13 +267,12 @@ class SQLiteStore(OpensAsContext):
         return None if row is None else ThreadRef.model_validate_json(row[0])
 
     async def put_thread(self, key: str, ref: ThreadRef) -> None:
-        self._writes += 1
-        purge = self._writes % _PURGE_EVERY == 0
+        purge = self._purge_due()
 
         def work(conn: sqlite3.Connection) -> None:
             now = time.time()
             if purge:
-                conn.execute("DELETE FROM threads WHERE expires_at <= ?", (now,))
+                _purge(conn, "threads", now)
             conn.execute(
                 "INSERT OR REPLACE INTO threads (key, data, expires_at) VALUES (?, ?, ?)",
                 (key, ref.model_dump_json(), now + self._thread_retention),
@@ -252,13 +309,12 @@ class SQLiteStore(OpensAsContext):
 
     async def _mark(self, table: str, column: str, ident: str, ttl: float) -> bool:
         sql = _MARK_SQL.format(table=table, column=column)
-        self._writes += 1
-        purge = self._writes % _PURGE_EVERY == 0
+        purge = self._purge_due()
 
         def work(conn: sqlite3.Connection) -> bool:
             now = time.time()
             if purge:
-                conn.execute(f"DELETE FROM {table} WHERE expires_at <= ?", (now,))
+                _purge(conn, table, now)
             return conn.execute(sql, (ident, now + ttl, now)).rowcount > 0
 
         return await self._run(work, write=True)
@@ -331,13 +387,12 @@ class SQLiteStore(OpensAsContext):
     # -- short-lived records -----------------------------------------------
     async def put_record(self, name: str, value: str, ttl: float) -> None:
         _require_positive("ttl", ttl)
-        self._writes += 1
-        purge = self._writes % _PURGE_EVERY == 0
+        purge = self._purge_due()
 
         def work(conn: sqlite3.Connection) -> None:
             now = time.time()
             if purge:
-                conn.execute("DELETE FROM records WHERE expires_at <= ?", (now,))
+                _purge(conn, "records", now)
             conn.execute(
                 "INSERT OR REPLACE INTO records (name, value, expires_at) VALUES (?, ?, ?)",
                 (name, value, now + ttl),
@@ -350,3 +405,42 @@ class SQLiteStore(OpensAsContext):
             "SELECT value FROM records WHERE name = ? AND expires_at > ?", (name, time.time())
         )
         return None if row is None else str(row[0])
+
+    # -- shared rate limits ------------------------------------------------
+    async def take_token(self, key: str, *, capacity: float, refill_per_second: float) -> float:
+        require_bucket(capacity, refill_per_second)
+        purge = self._purge_due()
+
+        def work(conn: sqlite3.Connection) -> float:
+            now = time.time()
+            if purge:
+                _purge(conn, "buckets", now)
+            row = conn.execute(
+                "SELECT tokens, at FROM buckets WHERE key = ? AND expires_at > ?", (key, now)
+            ).fetchone()
+            tokens, at = row if row is not None else (capacity, now)
+            tokens, wait = refill(tokens, now - at, capacity, refill_per_second)
+            conn.execute(
+                "INSERT OR REPLACE INTO buckets (key, tokens, at, expires_at) VALUES (?, ?, ?, ?)",
+                (key, tokens, now, now + capacity / refill_per_second),
+            )
+            return wait
+
+        return await self._run(work, write=True)
+
+
+def _transaction(
+    conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T], write: bool
+) -> T:
+    """`work(conn)`, inside `BEGIN IMMEDIATE` … `COMMIT` if `write`."""
+    if not write:
+        return work(conn)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = work(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:  # never left open: the other connection would wait on it
+            conn.execute("ROLLBACK")
+        raise
+    return result

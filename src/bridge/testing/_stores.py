@@ -21,6 +21,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 
 from bridge.errors import StoreError
 from bridge.stores import InFlightTurn, SessionStore, ThreadRef, open_store
+from bridge.testing._buckets import BUCKET_CHECKS, take_shared_token
 from bridge.testing._redis_server import (
     REDIS_INSTALL_HINT,
     blocking_redis_server,
@@ -347,8 +348,9 @@ async def _is_none(value: Awaitable[Any]) -> bool:
     return await value is None
 
 
-STORE_CHECKS: tuple[StoreCheck, ...] = tuple(
-    check for name, check in sorted(globals().items()) if name.startswith("check_")
+STORE_CHECKS: tuple[StoreCheck, ...] = (
+    *(check for name, check in sorted(globals().items()) if name.startswith("check_")),
+    *BUCKET_CHECKS,
 )
 """Every conformance check; each takes an opened, empty store."""
 
@@ -408,7 +410,10 @@ RACE_OPERATIONS: dict[str, Callable[[SessionStore, str, str], Awaitable[bool]]] 
     "claim_delivery": lambda store, ident, _owner: store.claim_delivery(ident),
     "acquire_lock": lambda store, ident, owner: store.acquire_lock(ident, owner, 60),
     "ensure_secret": _ensure_own_secret,
+    "take_token": take_shared_token,
 }
+"""Operations several processes race on. Each round of the first four has one winner; every
+`take_token` try takes from one bucket, so `SHARED_CAPACITY` tries win in all."""
 
 
 async def _race_child(url: str, operation: str, rounds: str) -> None:

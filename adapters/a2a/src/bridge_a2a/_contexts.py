@@ -1,12 +1,11 @@
 """A2A contexts ↔ upstream threads: a `contextId` is issued by the bridge, kept in the
 session store bound to the caller, and refused (as not found) to anyone else.
 
-Also the per-user message rate, checked before a task is created.
+Also the per-user message rate (shared by replicas), checked before a task is created.
 """
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
@@ -17,36 +16,16 @@ from a2a.server.tasks import TaskStore
 from a2a.types.a2a_pb2 import SendMessageRequest, Task
 from a2a.utils.errors import InvalidRequestError, TaskNotFoundError
 
+from bridge.chat import UserGate
 from bridge.conversations import ConversationKey, Conversations
 
-__all__ = ["ContextBuilder", "RateGate", "context_key"]
+__all__ = ["ContextBuilder", "context_key"]
 
 ADAPTER = "a2a"
 
 
 def context_key(agent_id: str, context_id: str) -> ConversationKey:
     return ConversationKey(ADAPTER, agent_id, context_id)
-
-
-class RateGate:
-    """A token bucket per principal: `limit` messages per `window` seconds, refilled evenly
-    (this process's view)."""
-
-    def __init__(self, limit: int, window: float) -> None:
-        self._capacity = float(limit)
-        self._rate = limit / window
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def admit(self, principal: str) -> float:
-        """0 when admitted, else the seconds until the next message would be."""
-        now = time.monotonic()
-        level, at = self._buckets.get(principal, (self._capacity, now))
-        level = min(self._capacity, level + (now - at) * self._rate)
-        if level < 1.0:
-            self._buckets[principal] = (level, now)
-            return (1.0 - level) / self._rate
-        self._buckets[principal] = (level - 1.0, now)
-        return 0.0
 
 
 class ContextBuilder(SimpleRequestContextBuilder):
@@ -57,7 +36,7 @@ class ContextBuilder(SimpleRequestContextBuilder):
         agent_id: str,
         conversations: Conversations,
         tasks: TaskStore | VersionedTaskStore,
-        gate: RateGate,
+        gate: UserGate,
     ) -> None:
         super().__init__()
         self._agent_id = agent_id
@@ -83,7 +62,7 @@ class ContextBuilder(SimpleRequestContextBuilder):
         """
         principal = context.user.user_name
         if params is not None:
-            wait = self._gate.admit(principal)
+            wait = await self._gate.take(principal)
             if wait:
                 raise InvalidRequestError(message=f"too many messages: try again in {wait:.0f}s")
             if task_id:

@@ -20,11 +20,11 @@ from starlette.routing import Mount, Route, Router
 from starlette.types import Receive, Scope, Send
 
 from bridge import errors
-from bridge.chat import AgentDirectory
+from bridge.chat import AgentDirectory, UserGate
 from bridge.models import Agent
 from bridge_a2a._cards import CARD_PATH, agent_card, agent_url
 from bridge_a2a._config import A2AConfig
-from bridge_a2a._contexts import ContextBuilder, RateGate
+from bridge_a2a._contexts import ContextBuilder
 from bridge_a2a._direct import BridgeRequestHandler
 from bridge_a2a._executor import BridgeExecutor, Shared
 from bridge_a2a._identity import BearerGate, CallContextBuilder
@@ -62,7 +62,12 @@ class A2AServer:
         self._config = shared.config
         self._backend = backend
         self._public_url = public_url
-        self._gate = RateGate(self._config.user_rate_limit, self._config.user_rate_window)
+        self._gate = UserGate(
+            self._config.user_rate_limit,
+            self._config.user_rate_window,
+            store=shared.conversations.store,
+            scope="a2a",
+        )
         self._sender = sender
         self.agents: dict[str, Agent] = {}
         self.handlers: dict[str, BridgeRequestHandler] = {}

@@ -4,9 +4,10 @@ workspace admin or owner."""
 from __future__ import annotations
 
 import logging
-import time
+from functools import partial
 from typing import Any
 
+from bridge.chat import TtlCache
 from bridge.errors import PlatformError
 from bridge.models import User
 from bridge_slack._api import SlackApi
@@ -21,28 +22,18 @@ class UserDirectory:
 
     def __init__(self, api: SlackApi, ttl: float = 600.0) -> None:
         self.api = api
-        self.ttl = ttl
-        self._cache: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
-        self._next_prune = 0.0
+        self._cache = TtlCache[tuple[str, str], dict[str, Any]](ttl)
 
     async def _info(self, team: str, user_id: str) -> dict[str, Any]:
-        cached = self._cache.get((team, user_id))
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
-        found: dict[str, Any] = {}
+        return await self._cache.get((team, user_id), partial(self._fetch, user_id))
+
+    async def _fetch(self, user_id: str) -> dict[str, Any]:
         try:
-            found = dict(
-                (await self.api.call("users.info", form=True, user=user_id)).get("user") or {}
-            )
+            found = await self.api.call("users.info", form=True, user=user_id)
         except PlatformError as exc:
             logger.info("no profile for %s: %s", user_id, exc)
-        now = time.monotonic()
-        if now >= self._next_prune:  # at most once a ttl: holds users seen within two ttls
-            self._next_prune = now + self.ttl
-            for stale in [k for k, (until, _) in self._cache.items() if until <= now]:
-                del self._cache[stale]
-        self._cache[(team, user_id)] = (now + self.ttl, found)
-        return found
+            return {}
+        return dict(found.get("user") or {})
 
     async def is_admin(self, team: str, user_id: str) -> bool:
         """Whether Slack says the user is an admin or owner of the workspace."""

@@ -12,17 +12,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from bridge.chat import ApprovalRequest, Failure, Progress, SignInRequest, Step
-from bridge.errors import PlatformError
-from bridge.render import escape_slack_markdown
-from bridge.scheduler import OutputScheduler, Priority
+from bridge.chat import AnswerMessages, ApprovalRequest, Failure, Progress, SignInRequest, Step
+from bridge.render import escape_slack_markdown, slack_preview
+from bridge.scheduler import Bucket, Destination, OutputScheduler, Priority
 from bridge_slack._api import SlackApi, SlackCallError
-from bridge_slack._render import MARKDOWN_LIMIT, body_blocks, final_parts, progress_body
+from bridge_slack._render import MARKDOWN_LIMIT, Body, body_blocks, final_parts
 
 __all__ = ["SlackAnswer", "SlackPlace", "note"]
 
 logger = logging.getLogger(__name__)
 
+SLACK = "slack"
 _CARD_STATUS = {"running": "in_progress", "done": "complete", "failed": "error"}
 
 
@@ -39,10 +39,23 @@ class SlackPlace(BaseModel):
     ts: str | None = None
     """The answer's first message, once posted."""
     mode: Literal["stream", "update"] | None = None
+    parts: tuple[str, ...] = ()
+    """The messages carrying the overflow of a long answer, in order, once posted."""
 
     @property
     def principal(self) -> str:
         return f"{self.team}:{self.user}"
+
+    @property
+    def destination(self) -> Destination:
+        """The thread: its calls run one at a time."""
+        return Destination(SLACK, f"{self.channel}:{self.thread_ts}")
+
+    def bucket(self, method: str) -> Bucket:
+        """Posts draw from the channel's budget, other methods from the workspace's."""
+        if method == "chat.postMessage":
+            return Bucket(SLACK, self.channel, "post")
+        return Bucket(SLACK, self.team, method)
 
 
 Record = Callable[[SlackPlace], Awaitable[None]]
@@ -57,7 +70,7 @@ async def note(
 ) -> None:
     """A private note (ephemeral) to `place.user`, in the thread. Raises `PlatformError`."""
     await scheduler.submit(
-        f"slack:{place.channel}:{place.thread_ts}",
+        place.destination,
         lambda: api.call(
             "chat.postEphemeral",
             channel=place.channel,
@@ -66,7 +79,7 @@ async def note(
             text=text,
         ),
         priority=priority,
-        buckets=[f"slack:{place.team}:chat.postEphemeral"],
+        buckets=[place.bucket("chat.postEphemeral")],
     )
 
 
@@ -75,7 +88,9 @@ async def _no_record(reply: SlackPlace) -> None:
 
 
 class SlackAnswer:
-    """One answer being drawn in a thread (implements `bridge.chat.AnswerView`)."""
+    """One answer being drawn in a thread (implements `bridge.chat.AnswerView`). Its
+    messages (`bridge.chat.AnswerMessages`) are the first one, streamed or updated, then
+    the overflow parts, each recorded through `record` as soon as it is posted."""
 
     def __init__(
         self,
@@ -101,25 +116,31 @@ class SlackAnswer:
         self.mentions = tuple(mentions)
         self.streamed = ""
         self.sent = 0
-        self.ts: str | None = place.ts
         self.prompts = 0
         self._chunks: list[dict[str, Any]] = []
-        self._posted: dict[int, str] = {}
         self._status_ok = True
         self._status_set = False
-        self.dest = f"slack:{place.channel}:{place.thread_ts}"
+        self.dest = place.destination
+        self.messages = AnswerMessages[Body, str](
+            scheduler, self.dest, self, ids=[place.ts, *place.parts], slot="body"
+        )
 
-    def _bucket(self, method: str) -> str:
-        if method == "chat.postMessage":
-            return f"slack:{self.place.channel}:post"
-        return f"slack:{self.place.team}:{method}"
+    @property
+    def ts(self) -> str | None:
+        """The answer's first message (a stream or a message), once posted."""
+        return self.messages.first
 
     # -- the AnswerView -----------------------------------------------------------
 
     async def start(self) -> None:
+        """The message that will carry the answer, before any answer text: a placeholder
+        (tagged, so recovery finds it even unrecorded), or a stream started empty and
+        recorded before the turn goes on (a stream has no tag to be found by)."""
         self.status("is thinking…")
         if self.mode == "update":
             self._kick()
+        elif self.ts is None:
+            await self._send(self._flush, "chat.startStream", slot="body")
 
     async def text(self, delta: str, streamed: str) -> None:
         self.streamed = streamed
@@ -142,7 +163,18 @@ class SlackAnswer:
         text = self._escape(request.text)
         if request.url:
             text += f"\n{_link(request.url, 'Open the approval')}"
-        await self._prompt(f"{self.turn_id}:hitl:{self.prompts}", text)
+        place, tag = self.place, f"{self.turn_id}:hitl:{self.prompts}"
+        await self._send(
+            lambda: self.api.post_once(
+                tag,
+                channel=place.channel,
+                thread_ts=place.thread_ts,
+                text=text,
+                blocks=body_blocks(text),
+            ),
+            "chat.postMessage",
+            Priority.PROMPT,
+        )
 
     async def sign_in(self, request: SignInRequest) -> None:
         """A sign-in link for the requesting user only (ephemeral), never in the channel."""
@@ -164,13 +196,7 @@ class SlackAnswer:
             if self.mode == "stream"
             else ("chat.postMessage" if self.ts is None else "chat.update")
         )
-        self.scheduler.post(
-            self.dest,
-            self._flush,
-            slot="body",
-            priority=Priority.DELTA,
-            buckets=[self._bucket(method)],
-        )
+        self.messages.refresh(self._flush, buckets=[self.place.bucket(method)])
 
     async def _send(
         self,
@@ -180,8 +206,37 @@ class SlackAnswer:
         slot: str | None = None,
     ) -> None:
         await self.scheduler.submit(
-            self.dest, call, slot=slot, priority=priority, buckets=[self._bucket(method)]
+            self.dest, call, slot=slot, priority=priority, buckets=[self.place.bucket(method)]
         )
+
+    # -- the answer's messages (`bridge.chat.MessageCalls`) -------------------------------
+
+    async def post(self, index: int, content: Body) -> str:
+        """Posted once: a retry after an unknown outcome finds the tagged message first."""
+        place = self.place
+        return await self.api.post_once(
+            f"{self.turn_id}:{index}",
+            channel=place.channel,
+            thread_ts=place.thread_ts,
+            **content.fields(),
+        )
+
+    async def edit(self, message: str, content: Body) -> None:
+        await self.api.call(
+            "chat.update", channel=self.place.channel, ts=message, **content.fields()
+        )
+
+    async def posted(self, index: int, message: str) -> None:
+        changes = (
+            {"ts": message, "mode": "update"}
+            if index == 0
+            else {"parts": tuple(self.messages.ids[1:])}
+        )
+        self.place = self.place.model_copy(update=changes)
+        await self.record(self.place)
+
+    def buckets(self, *, posting: bool) -> list[Bucket]:
+        return [self.place.bucket("chat.postMessage" if posting else "chat.update")]
 
     # -- status and prompts -------------------------------------------------------
 
@@ -191,12 +246,12 @@ class SlackAnswer:
             return
         self._status_set = self._status_set or bool(text)
         self.scheduler.post(
-            self.dest + ":status",
+            Destination(SLACK, f"{self.dest.space}:status"),
             lambda: self._set_status(text),
             slot="status",
             priority=Priority.STATUS,
             text=text,
-            buckets=[self._bucket("assistant.threads.setStatus")],
+            buckets=[self.place.bucket("assistant.threads.setStatus")],
         )
 
     async def _set_status(self, text: str) -> None:
@@ -210,20 +265,6 @@ class SlackAnswer:
         except SlackCallError as exc:
             logger.debug("no thread status in %s: %s", self.place.channel, exc.error)
             self._status_ok = False
-
-    async def _prompt(self, tag: str, text: str) -> None:
-        place = self.place
-        await self._send(
-            lambda: self.api.post_once(
-                tag,
-                channel=place.channel,
-                thread_ts=place.thread_ts,
-                text=text,
-                blocks=body_blocks(text),
-            ),
-            "chat.postMessage",
-            Priority.PROMPT,
-        )
 
     # -- drawing ---------------------------------------------------------------------
 
@@ -273,7 +314,7 @@ class SlackAnswer:
     async def _stream_step(self, *, limit: int = MARKDOWN_LIMIT) -> None:
         piece, used = self._next_piece(limit)
         chunks = list(self._chunks)
-        if not piece and not chunks:
+        if not piece and not chunks and self.ts is not None:
             return
         content: dict[str, Any] = {"markdown_text": piece or None}
         if chunks:
@@ -287,8 +328,9 @@ class SlackAnswer:
             started = await self.api.call(
                 "chat.startStream", channel=w.channel, thread_ts=w.thread_ts, **recipient, **content
             )
-            self.ts = str(started["ts"])
-            await self.record(self.place.model_copy(update={"ts": self.ts, "mode": "stream"}))
+            self.messages.ids[0] = str(started["ts"])
+            self.place = self.place.model_copy(update={"ts": self.ts, "mode": "stream"})
+            await self.record(self.place)
         else:
             await self.api.call("chat.appendStream", channel=w.channel, ts=self.ts, **content)
         self.sent += used
@@ -296,32 +338,9 @@ class SlackAnswer:
 
     async def _update_step(self) -> None:
         body = (
-            progress_body(self._escape(self.streamed)) if self.streamed.strip() else "_Thinking…_"
+            slack_preview(self._escape(self.streamed)) if self.streamed.strip() else "_Thinking…_"
         )
-        await self._draw(0, body, self.stop_value)
-
-    async def _draw(self, index: int, body: str, stop_value: str | None = None) -> None:
-        """Bring message `index` of the answer to `body` (post it once, then edit it)."""
-        w = self.place
-        blocks = body_blocks(body, stop_value)
-        ts = self.ts if index == 0 else self._posted.get(index)
-        if ts is None:
-            ts = await self.api.post_once(
-                f"{self.turn_id}:{index}",
-                channel=w.channel,
-                thread_ts=w.thread_ts,
-                text=body[:3000],
-                blocks=blocks,
-            )
-            if index == 0:
-                self.ts = ts
-                await self.record(self.place.model_copy(update={"ts": ts, "mode": "update"}))
-            else:
-                self._posted[index] = ts
-        else:
-            await self.api.call(
-                "chat.update", channel=w.channel, ts=ts, text=body[:3000], blocks=blocks
-            )
+        await self.messages.draw(0, Body(body, self.stop_value))
 
     # -- the final answer ---------------------------------------------------------------
 
@@ -332,10 +351,7 @@ class SlackAnswer:
         attach = len(parts) > self.max_parts
         if attach:
             parts = [parts[0] + "\n\n_The full answer is attached as a file._"]
-        first = "chat.update" if self.ts else "chat.postMessage"
-        await self._send(lambda: self._final_first(parts[0]), first, slot="body")
-        for index, part in enumerate(parts[1:], start=1):
-            await self._send(lambda i=index, p=part: self._draw(i, p), "chat.postMessage")  # type: ignore[misc]
+        await self.messages.finish([Body(part) for part in parts], self._final_first)
         if attach:
             place = self.place
             await self._send(
@@ -343,14 +359,17 @@ class SlackAnswer:
                     place.channel, place.thread_ts, text, "answer.md", "The full answer"
                 ),
                 "files.upload",
+                Priority.FINAL,
             )
         self.status("")
 
-    async def _final_first(self, part: str) -> None:
+    async def _final_first(self, body: Body) -> None:
+        part = body.text
         if self.mode == "stream" and self.ts is not None:
             streamed_all = self._escape(self.streamed) == part
+            fresh = not self.streamed  # the stream shows nothing yet: it ends with the answer
             try:
-                rest, used = self._next_piece(MARKDOWN_LIMIT)
+                rest, used = (part, 0) if fresh else self._next_piece(MARKDOWN_LIMIT)
                 while self.sent + used < len(self.streamed):
                     await self._stream_step()
                     rest, used = self._next_piece(MARKDOWN_LIMIT)
@@ -362,21 +381,27 @@ class SlackAnswer:
                 )
                 self.sent = len(self.streamed)
                 self.mode = "update"
-                if streamed_all:
+                if streamed_all or fresh:
                     return
             except SlackCallError as exc:
                 logger.warning("could not stop the stream in %s: %s", self.dest, exc.error)
                 self.mode = "update"
-        await self._draw(0, part)
+        await self.messages.draw(0, body)
 
     async def stop_stream_quietly(self) -> None:
-        """End a stream left open by a crashed process (recovery); ignore Slack's refusal."""
+        """End a stream left open by a crashed process (recovery), through the scheduler
+        (a rate limit is waited out, never taken for a refusal); ignore Slack's refusal
+        (the stream had ended already)."""
         if self.ts is None:
             return
+        ts = self.ts
         try:
-            await self.api.call("chat.stopStream", channel=self.place.channel, ts=self.ts)
-        except PlatformError as exc:
-            logger.debug("stream %s not stopped: %s", self.ts, exc)
+            await self._send(
+                lambda: self.api.call("chat.stopStream", channel=self.place.channel, ts=ts),
+                "chat.stopStream",
+            )
+        except SlackCallError as exc:
+            logger.debug("stream %s not stopped: %s", ts, exc.error)
 
 
 def _link(url: str, label: str) -> str:

@@ -1,36 +1,21 @@
-"""Text shapes for Slack: canonical final parts, in-progress bodies, blocks."""
+"""Text shapes for Slack: canonical final parts and message bodies (in-progress text is
+`bridge.render.slack_preview`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from bridge.render import heal_markdown, split_markdown
+from bridge.render import SLACK_MARKDOWN_TEXT_LIMIT as MARKDOWN_LIMIT
+from bridge.render import split_slack_markdown
 
-__all__ = [
-    "MARKDOWN_LIMIT",
-    "body_blocks",
-    "final_parts",
-    "progress_body",
-]
-
-MARKDOWN_LIMIT = 12_000
-"""`markdown_text` per call and a `markdown` block's text (Slack's documented limit)."""
-
-_PROGRESS_TAIL = " …"
+__all__ = ["MARKDOWN_LIMIT", "Body", "body_blocks", "final_parts"]
 
 
 def final_parts(text: str, limit: int = MARKDOWN_LIMIT) -> list[str]:
     """The canonical answer cut into messages at clean Markdown boundaries; never empty."""
-    parts = [part for part in split_markdown(text, limit) if part.strip()]
+    parts = [part for part in split_slack_markdown(text, limit) if part.strip()]
     return parts or ["(no answer)"]
-
-
-def progress_body(text: str, limit: int = MARKDOWN_LIMIT) -> str:
-    """What an in-progress message shows: the healed text, cut to fit."""
-    if len(text) + len(_PROGRESS_TAIL) > limit:
-        text = text[: limit - 2 * len(_PROGRESS_TAIL) - 16]
-        return heal_markdown(text) + _PROGRESS_TAIL
-    return heal_markdown(text)
 
 
 def body_blocks(body: str, stop_value: str | None = None) -> list[dict[str, Any]]:
@@ -53,3 +38,15 @@ def body_blocks(body: str, stop_value: str | None = None) -> list[dict[str, Any]
             }
         )
     return blocks
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    """What one message of an answer shows: Markdown, and while working a Stop button."""
+
+    text: str
+    stop_value: str | None = None
+
+    def fields(self) -> dict[str, Any]:
+        """The message's `text` (its notification and fallback) and `blocks`."""
+        return {"text": self.text[:3000], "blocks": body_blocks(self.text, self.stop_value)}

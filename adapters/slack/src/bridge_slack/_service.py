@@ -16,7 +16,7 @@ from bridge.models import Agent, User
 from bridge.render import escape_slack_markdown
 from bridge.runtime import Runtime
 from bridge.stores import InFlightTurn
-from bridge_slack._api import SlackApi
+from bridge_slack._api import SlackApi, SlackCallError
 from bridge_slack._config import SlackConfig
 from bridge_slack._directory import UserDirectory
 from bridge_slack._inbound import key_for, read_command
@@ -143,6 +143,15 @@ class SlackService(ChatService[SlackPlace, SlackConfig]):
         """The recorded message, edited in place (idempotent); an open stream is closed."""
         if (place := self.recorded_place(record)) is None:
             return None
+        if place.ts is None:  # posted, perhaps, but not recorded: found by its tag
+            try:
+                found = await self.api.find_tagged(
+                    place.channel, place.thread_ts, f"{record.turn_id}:0"
+                )
+            except SlackCallError as exc:
+                self.logger.info("no placeholder of %s looked up: %s", record.turn_id, exc.error)
+                found = None
+            place = place.model_copy(update={"ts": found, "mode": "update" if found else None})
         view = self._view(place, record.turn_id, streaming=False)
         if place.mode == "stream":
             await view.stop_stream_quietly()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from functools import partial
 from typing import Any, ClassVar
 
 import anyio
@@ -18,15 +19,11 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_bolt.request.internals import parse_body
 from slack_sdk.signature import SignatureVerifier
 from starlette.requests import Request
-from starlette.responses import Response
 
-from bridge.adapters import Check, CommandContext
+from bridge.adapters import Check, CommandContext, RecoversThroughService
 from bridge.config import Settings, validate_adapter_config
-from bridge.errors import PlatformError, UpstreamError
-from bridge.models import Task
 from bridge.runtime import Runtime
-from bridge.scheduler import Rate
-from bridge.stores import InFlightTurn
+from bridge.scheduler import Bucket, Rate
 from bridge_slack._api import SlackApi
 from bridge_slack._config import SlackConfig
 from bridge_slack._doctor import slack_checks
@@ -37,52 +34,44 @@ from bridge_slack._service import SlackService
 __all__ = ["SlackAdapter"]
 
 
-#: Slack's documented tiers, per workspace and method (buckets `slack:{team}:{method}`),
-#: and about one message per second per channel (`slack:{channel}:post`).
+#: Slack's documented tiers, per workspace and method (`SlackPlace.bucket`), and about one
+#: message per second per channel.
 SLACK_RATES = {
-    "slack:*:chat.update": Rate(per_second=50 / 60, burst=5),
-    "slack:*:chat.startStream": Rate(per_second=20 / 60, burst=5),
-    "slack:*:chat.stopStream": Rate(per_second=20 / 60, burst=5),
-    "slack:*:chat.appendStream": Rate(per_second=100 / 60, burst=10),
-    "slack:*:assistant.threads.setStatus": Rate(per_second=50 / 60, burst=5),
-    "slack:*:post": Rate(per_second=1.0, burst=3),
+    Bucket.every("slack", "chat.update"): Rate(per_second=50 / 60, burst=5),
+    Bucket.every("slack", "chat.startStream"): Rate(per_second=20 / 60, burst=5),
+    Bucket.every("slack", "chat.stopStream"): Rate(per_second=20 / 60, burst=5),
+    Bucket.every("slack", "chat.appendStream"): Rate(per_second=100 / 60, burst=10),
+    Bucket.every("slack", "assistant.threads.setStatus"): Rate(per_second=50 / 60, burst=5),
+    Bucket.every("slack", "post"): Rate(per_second=1.0, burst=3),
 }
 logger = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 
 
-def _events_endpoint(handler: AsyncSlackRequestHandler, secret: str) -> Any:
-    """Bolt's handler, behind two checks of its own: the signature over the raw bytes first
-    (Bolt parses, and logs, a body before it checks it), then a 400 for signed bodies that
-    are no JSON object or form (Bolt answers those with a 500)."""
-    verifier = SignatureVerifier(secret)
-
-    async def endpoint(request: Request) -> Response:
-        body = await request.body()  # bounded by the route's max_body
-        timestamp = request.headers.get("x-slack-request-timestamp", "")
-        signature = request.headers.get("x-slack-signature", "")
-        if not (
-            timestamp.isascii()
-            and timestamp.isdigit()
-            and len(timestamp) <= 12  # seconds; a longer one overflows the SDK's float
-            and signature.isascii()  # hmac.compare_digest refuses other str
-            and verifier.is_valid(body, timestamp, signature)
-        ):
-            return Response("invalid signature", status_code=401)
-        content_type = (request.headers.get("content-type") or "").split(";")[0] or None
-        try:
-            payload = parse_body(body.decode(), content_type)
-        except (ValueError, RecursionError):  # undecodable, broken or absurdly nested JSON
-            payload = None
-        if not isinstance(payload, dict) or not isinstance(payload.get("event", {}), dict):
-            return Response("bad request", status_code=400)  # Bolt fails on `event: null`
-        return await handler.handle(request)
-
-    return endpoint
+def _signed(verifier: SignatureVerifier, request: Request, body: bytes) -> bool:
+    """The signature over the raw bytes, checked before Bolt parses (and logs) the body."""
+    timestamp = request.headers.get("x-slack-request-timestamp", "")
+    signature = request.headers.get("x-slack-signature", "")
+    return (
+        timestamp.isascii()
+        and timestamp.isdigit()
+        and len(timestamp) <= 12  # seconds; a longer one overflows the SDK's float
+        and signature.isascii()  # hmac.compare_digest refuses other str
+        and verifier.is_valid(body, timestamp, signature)
+    )
 
 
-class SlackAdapter:
+def _payload(request: Request, body: bytes) -> dict[str, Any] | None:
+    """A JSON object or a form, which Bolt can handle (it answers others with a 500)."""
+    content_type = (request.headers.get("content-type") or "").split(";")[0] or None
+    payload = parse_body(body.decode(), content_type)
+    if not isinstance(payload, dict) or not isinstance(payload.get("event", {}), dict):
+        return None  # Bolt fails on `event: null`
+    return payload
+
+
+class SlackAdapter(RecoversThroughService):
     """Agents as Slack bots."""
 
     name: ClassVar[str] = "slack"
@@ -116,10 +105,12 @@ class SlackAdapter:
         async with anyio.create_task_group() as group:
             self._group = group
             if self.config.mode == "http":
-                runtime.http.add_route(
+                handler = AsyncSlackRequestHandler(app)
+                runtime.http.add_webhook(
                     EVENTS_PATH,
-                    _events_endpoint(AsyncSlackRequestHandler(app), secret),
-                    methods=["POST"],
+                    lambda request, _: handler.handle(request),
+                    verify=partial(_signed, SignatureVerifier(secret)),
+                    parse=_payload,
                     max_body=self.config.max_body_bytes,
                 )
                 task_status.started()
@@ -135,18 +126,6 @@ class SlackAdapter:
             finally:
                 with anyio.CancelScope(shield=True):
                     await socket.close_async()  # type: ignore[no-untyped-call]
-
-    async def deliver(
-        self, record: InFlightTurn, task: Task | None, error: UpstreamError | None
-    ) -> None:
-        """Recovery (`RecoversTurns`): deliver a turn whose process died.
-
-        Raises:
-            PlatformError: not serving yet; the record stays for the next pass.
-        """
-        if self.service is None:
-            raise PlatformError("the slack adapter is not serving yet", platform="slack")
-        await self.service.deliver(record, task, error)
 
     def _bolt_app(self, api: SlackApi, secret: str) -> AsyncApp:
         bolt_logger = logging.getLogger("bridge_slack.bolt")

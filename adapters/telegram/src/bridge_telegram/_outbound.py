@@ -15,14 +15,13 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import anyio
 from pydantic import BaseModel, ConfigDict
 from telegram import Bot, LinkPreviewOptions, Message, ReplyParameters
 
-from bridge.chat import ApprovalRequest, Failure, Progress, SignInRequest, Step
+from bridge.chat import AnswerMessages, ApprovalRequest, Failure, Progress, SignInRequest, Step
 from bridge.cooldown import Cooldown
 from bridge.errors import PlatformError, PlatformRateLimitError
-from bridge.scheduler import OutputScheduler, Priority
+from bridge.scheduler import Destination, OutputScheduler, Priority
 from bridge_telegram._api import NotModifiedError, bot_call
 from bridge_telegram._render import MAX_TEXT, Rendered, render_final, render_preview
 
@@ -52,8 +51,13 @@ class TelegramPlace(BaseModel):
     """Messages carrying the overflow of a long answer, in order."""
 
     @property
-    def destination(self) -> str:
-        return f"telegram:{self.chat_id}"
+    def destination(self) -> Destination:
+        """The chat: its calls run one at a time, on its budget (`space` the chat id)."""
+        return Destination("telegram", str(self.chat_id))
+
+    def beside(self, channel: str) -> Destination:
+        """A budget of its own in the chat, for what is no message (drafts, chat actions)."""
+        return Destination("telegram", f"{self.chat_id}:{channel}")
 
 
 class Sender:
@@ -135,7 +139,7 @@ class Sender:
                 )
 
         await self.scheduler.submit(
-            f"{place.destination}:action", call, slot="typing", priority=Priority.STATUS
+            place.beside("action"), call, slot="typing", priority=Priority.STATUS
         )
 
     async def notify(
@@ -162,7 +166,9 @@ def status_line(step: Step) -> str:
 
 class TelegramAnswer:
     """One answer as Telegram shows it (a `bridge.chat.AnswerView`): a draft or a message
-    with a status line, edited by scheduled, coalescing refreshes, then the final text."""
+    with a status line, edited by scheduled, coalescing refreshes, then the final text.
+    Its messages (`bridge.chat.AnswerMessages`) are the answer's message and the overflow
+    parts, each recorded through `on_record` as soon as it exists."""
 
     def __init__(
         self,
@@ -180,34 +186,30 @@ class TelegramAnswer:
         self.use_draft = use_draft and sender.supports_drafts
         self.requester, self.bot_username = requester, bot_username
         self.draft_id = secrets.randbelow(2**31 - 2) + 1
-        self.slot = ("answer", self.draft_id)
         self.body = ""
         self.status: str | None = None
-        self.message_id = message_id
-        """The message carrying the answer (recovery passes the recorded one)."""
         self.on_record = on_record
-        self.parts = list(parts)
-        self._shown = ""
-        """What the answer's message shows (drafts are not that message)."""
+        #: The answer's message (recovery passes the recorded one), then the overflow parts.
+        self.messages = AnswerMessages[Rendered, int](
+            sender.scheduler,
+            place.destination,
+            self,
+            ids=[message_id, *parts],
+            slot=("answer", self.draft_id),
+            key=lambda piece: piece.key,
+        )
         self._drafted = ""
-        self._drawing = anyio.Lock()
-        self._finished = False
 
     # -- bridge.chat.AnswerView ------------------------------------------------------
 
     async def start(self) -> None:
         """Send and record the message that will carry the answer, before any answer text:
         recovery then edits it instead of sending the answer again (drafts still stream)."""
-        if self.message_id is not None:
-            return
         try:
-            message = await self.sender.send(self.place, Rendered(PLACEHOLDER))
+            await self.messages.place(Rendered(PLACEHOLDER))
         except PlatformError as exc:
             # The answer is then posted when it has content, as a new message.
             logger.info("no placeholder in chat %s: %s", self.place.chat_id, exc)
-            return
-        if message is not None:
-            await self._placed(message.message_id)
 
     async def text(self, delta: str, streamed: str) -> None:
         self.body, self.status = streamed, None
@@ -246,102 +248,60 @@ class TelegramAnswer:
             await self.sender.notify(self.place, "🔑 I sent you a private message to sign in.")
 
     async def finish(self, answer: str) -> None:
-        await self._commit(answer)
+        await self.messages.finish(render_final(answer))
 
     async def fail(self, failure: Failure, streamed: str) -> None:
-        await self._commit(failure.text)
+        await self.messages.finish(render_final(failure.text))
+
+    # -- the answer's messages (`bridge.chat.MessageCalls`) -------------------------------
+
+    async def post(self, index: int, content: Rendered) -> int:
+        """The answer's message replies to the asking message; overflow parts do not."""
+        return (await self.sender.post_now(self.place, content, reply=index == 0)).message_id
+
+    async def edit(self, message: int, content: Rendered) -> None:
+        await self.sender.edit(self.place, message, content)
+
+    async def posted(self, index: int, message: int) -> None:
+        if self.on_record is not None:
+            changes = {"message_id": message} if index == 0 else {"parts": self.messages.ids[1:]}
+            await self.on_record(changes)
+
+    def buckets(self, *, posting: bool) -> tuple[str, ...]:
+        return ()  # the chat's own budget (its destination) is Telegram's limit
 
     # -- drawing ------------------------------------------------------------------------
 
-    @property
-    def _refresh_destination(self) -> str:
-        # Drafts are not messages: their own budget, so the answer never waits behind one.
-        return f"{self.place.destination}:draft" if self.use_draft else self.place.destination
-
     def _changed(self) -> None:
-        """Something visible changed: queue a refresh (queued refreshes coalesce)."""
-        if (self.body or self.status) and not self._finished:
-            self.sender.scheduler.post(self._refresh_destination, self.refresh, slot=self.slot)
-
-    async def refresh(self) -> None:
-        async with self._drawing:
-            if not self._finished:
-                await self._refresh()
+        """Something visible changed: queue a refresh (queued refreshes coalesce). Drafts
+        are no messages: their own budget, so the answer never waits behind one."""
+        if self.body or self.status:
+            draft = self.place.beside("draft") if self.use_draft else None
+            self.messages.refresh(self._refresh, destination=draft)
 
     async def _refresh(self) -> None:
         # Rendered when the budget allows, not per chunk: always the latest text.
         piece = render_preview(self.body, self.status)
-        if not piece.text or piece.key == (self._drafted if self.use_draft else self._shown):
+        if not piece.text:
             return
-        if self.use_draft:
-            try:
-                await self.sender.draft(self.place, self.draft_id, piece)
-                self._drafted = piece.key
-            except PlatformRateLimitError:
-                raise
-            except PlatformError as exc:
-                logger.info(
-                    "sendMessageDraft failed (%s): this answer is edited instead; drafts are "
-                    "tried again in %gs",
-                    exc,
-                    self.sender.drafts.seconds,
-                )
-                self.use_draft = False
-                self.sender.drafts.pause()
-                # Redrawn as a message on the chat's own budget, which its flood waits pause.
-                self._changed()
+        if not self.use_draft:
+            await self.messages.draw(0, piece)
             return
-        if self.message_id is None:
-            message = await self.sender.post_now(self.place, piece)
-            await self._placed(message.message_id)
-        else:
-            await self.sender.edit(self.place, self.message_id, piece)
-        self._shown = piece.key
-
-    async def _placed(self, message_id: int) -> None:
-        self.message_id = message_id
-        if self.on_record is not None:
-            await self.on_record({"message_id": message_id})
-
-    async def _commit(self, markdown: str) -> None:
-        """Commit the final text: edit the message (or send it), then the overflow.
-
-        Refreshes still queued become no-ops, and one being drawn is waited
-        for, so nothing preliminary can be drawn after the answer.
-        """
-        async with self._drawing:
-            self._finished = True
-        pieces = render_final(markdown)
-        first, rest = pieces[0], pieces[1:]
-
-        async def commit() -> None:
-            if self.message_id is None:
-                message = await self.sender.post_now(self.place, first)
-                await self._placed(message.message_id)
-            elif first.key != self._shown:
-                await self.sender.edit(self.place, self.message_id, first)
-            self._shown = first.key
-
-        await self.sender.scheduler.submit(
-            self.place.destination, commit, slot=self.slot, priority=Priority.FINAL
-        )
-        for index, piece in enumerate(rest):
-            await self._overflow(index, piece)
-
-    async def _overflow(self, index: int, piece: Rendered) -> None:
-        """One overflow part: a recorded part is edited (recovery), a new one is sent and
-        recorded before the next is sent."""
-        if index < len(self.parts):
-            part = self.parts[index]
-            await self.sender.scheduler.submit(
-                self.place.destination,
-                lambda: self.sender.edit(self.place, part, piece),
-                slot=("message", part),
-                priority=Priority.FINAL,
+        if piece.key == self._drafted:
+            return
+        try:
+            await self.sender.draft(self.place, self.draft_id, piece)
+            self._drafted = piece.key
+        except PlatformRateLimitError:
+            raise
+        except PlatformError as exc:
+            logger.info(
+                "sendMessageDraft failed (%s): this answer is edited instead; drafts are "
+                "tried again in %gs",
+                exc,
+                self.sender.drafts.seconds,
             )
-            return
-        message = await self.sender.send(self.place, piece, reply=False)
-        if message is not None:
-            self.parts.append(message.message_id)
-            if self.on_record is not None:
-                await self.on_record({"parts": list(self.parts)})
+            self.use_draft = False
+            self.sender.drafts.pause()
+            # Redrawn as a message on the chat's own budget, which its flood waits pause.
+            self._changed()

@@ -10,7 +10,7 @@ lock, so replicas never fight over `getUpdates`), or by webhook at
 from __future__ import annotations
 
 import datetime as dtm
-import hmac
+import json
 import logging
 from typing import Any, ClassVar
 
@@ -21,12 +21,12 @@ from starlette.responses import Response
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
-from bridge.adapters import Check
+from bridge.adapters import Check, RecoversThroughService
 from bridge.config import Settings
-from bridge.errors import PlatformError, UpstreamError
-from bridge.models import Task
+from bridge.errors import PlatformError
+from bridge.http import header_matches
 from bridge.runtime import Runtime
-from bridge.stores import InFlightTurn
+from bridge.stores import hold_lease
 from bridge_telegram._api import BotRequest, bot_call
 from bridge_telegram._config import TelegramConfig
 from bridge_telegram._doctor import telegram_checks
@@ -60,7 +60,7 @@ def build_application(config: TelegramConfig) -> Application[Any, Any, Any, Any,
     return builder.build()
 
 
-class TelegramAdapter:
+class TelegramAdapter(RecoversThroughService):
     """Agents as Telegram bots (entry point `telegram`, table `[adapters.telegram]`)."""
 
     name: ClassVar[str] = "telegram"
@@ -112,12 +112,7 @@ class TelegramAdapter:
                 runtime.files.add_source("telegram", service.fetch_file)
                 app.add_handler(TypeHandler(Update, dispatch))
                 if self.config.mode == "webhook":
-                    runtime.http.add_route(
-                        WEBHOOK_PATH,
-                        self._webhook_endpoint(app),
-                        methods=["POST"],
-                        max_body=self.config.max_body_bytes,
-                    )
+                    self._add_webhook(app, runtime)
                 await self._set_commands(app)
                 await app.start()
                 if self.config.mode == "webhook":
@@ -134,18 +129,6 @@ class TelegramAdapter:
                     await app.stop()
                 await app.shutdown()
 
-    async def deliver(
-        self, record: InFlightTurn, task: Task | None, error: UpstreamError | None
-    ) -> None:
-        """Recovery (`RecoversTurns`): deliver a turn whose process died.
-
-        Raises:
-            PlatformError: not serving yet; the record stays for the next pass.
-        """
-        if self.service is None:
-            raise PlatformError("the telegram adapter is not serving yet", platform="telegram")
-        await self.service.deliver(record, task, error)
-
     async def _set_commands(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         try:
             with bot_call("setMyCommands"):
@@ -155,36 +138,34 @@ class TelegramAdapter:
 
     async def _poll(self, app: Application[Any, Any, Any, Any, Any, Any], runtime: Runtime) -> None:
         """Poll only while holding `telegram-poller:<bot id>`: one `getUpdates` consumer per bot."""
-        assert app.updater is not None
-        lock = f"telegram-poller:{app.bot.id}"
-        # Stable across restarts: a restarted process takes its own lease back at once.
-        owner = runtime.replica_identity or runtime.conversations.replica_id
-        lease = self.config.poller_lease
-        store = runtime.store
-        while True:
-            if not await store.acquire_lock(lock, owner, lease):
-                logger.info("another replica polls bot %s; standing by", app.bot.id)
-                await anyio.sleep(lease / 3)
-                continue
+        updater = app.updater
+        assert updater is not None
+
+        async def polling() -> None:
             try:
-                await app.updater.start_polling(
+                await updater.start_polling(
                     timeout=dtm.timedelta(seconds=self.config.poll_timeout),
                     allowed_updates=ALLOWED_UPDATES,
                     error_callback=_log_polling_error,
                 )
                 self.is_polling = True
                 logger.info("polling updates of @%s", app.bot.username)
-                while True:
-                    await anyio.sleep(lease / 3)
-                    if not await store.renew_lock(lock, owner, lease):
-                        break
-                logger.error("lost the poller lock of bot %s; stopping to poll", app.bot.id)
+                await anyio.sleep_forever()
             finally:
                 self.is_polling = False
                 with anyio.CancelScope(shield=True):
-                    if app.updater.running:
-                        await app.updater.stop()
-                    await store.release_lock(lock, owner)
+                    if updater.running:
+                        await updater.stop()
+
+        await hold_lease(
+            runtime.store,
+            f"telegram-poller:{app.bot.id}",
+            # Stable across restarts: a restarted process takes its own lease back at once.
+            runtime.replica_identity or runtime.conversations.replica_id,
+            self.config.poller_lease,
+            polling,
+            on_standby=lambda: logger.info("another replica polls bot %s; standing by", app.bot.id),
+        )
 
     def _webhook_url(self, runtime: Runtime) -> str:
         if self.config.webhook_url:
@@ -208,28 +189,28 @@ class TelegramAdapter:
             )
         logger.info("webhook registered at %s", self._webhook_url(runtime))
 
-    def _webhook_endpoint(self, app: Application[Any, Any, Any, Any, Any, Any]) -> Any:
+    def _add_webhook(
+        self, app: Application[Any, Any, Any, Any, Any, Any], runtime: Runtime
+    ) -> None:
         secret = self.config.secret_token
-        assert secret is not None
-        expected = secret.get_secret_value().encode()
+        assert secret is not None  # the config model requires it in webhook mode
 
-        async def endpoint(request: Request) -> Response:
-            given = request.headers.get(SECRET_HEADER, "").encode()
-            if not given or not hmac.compare_digest(given, expected):
-                return Response("forbidden", status_code=403)
-            try:
-                data = await request.json()
-                # python-telegram-bot reads a malformed update with TypeError, KeyError or
-                # AttributeError as well as ValueError: each is a bad request, not a 500.
-                update = Update.de_json(data, app.bot) if isinstance(data, dict) else None
-            except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
-                update = None  # RecursionError: JSON nested past the parser's depth
-            if update is None:
-                return Response("bad update", status_code=400)
+        def parse(request: Request, body: bytes) -> Update | None:
+            data = json.loads(body)
+            return Update.de_json(data, app.bot) if isinstance(data, dict) else None
+
+        async def handle(request: Request, update: Update) -> Response:
             await app.update_queue.put(update)
             return Response(status_code=200)
 
-        return endpoint
+        runtime.http.add_webhook(
+            WEBHOOK_PATH,
+            handle,
+            verify=lambda request, body: header_matches(request, SECRET_HEADER, secret),
+            parse=parse,
+            refused=403,
+            max_body=self.config.max_body_bytes,
+        )
 
 
 def _log_polling_error(exc: Exception) -> None:

@@ -61,6 +61,8 @@ class FakeSlack(MethodsMixin):
         self.next_ts = TsFactory()
         self._changed = anyio.Event()
         self._sockets: list[web.WebSocketResponse] = []
+        #: Socket Mode connections accepted so far (an app restarting opens a new one).
+        self.connections = 0
         self._socket_ready = anyio.Event()
         self.add_user("U1", "Ada Lovelace", "ada@example.com")
 
@@ -234,7 +236,9 @@ class FakeSlack(MethodsMixin):
         await ws.prepare(request)
         self._sockets.append(ws)
         await ws.send_str(json.dumps({"type": "hello", "num_connections": len(self._sockets)}))
+        self.connections += 1
         self._socket_ready.set()
+        self._notify()
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
