@@ -73,11 +73,13 @@ def read_event(
 
 def read_command(body: dict[str, Any], config: SlackConfig, root: str) -> Incoming[SlackPlace]:
     """A slash command whose question the bot re-posted at `root`, the thread its answer goes
-    in ("" before it is posted)."""
+    in ("" before it is posted); its trigger id is its delivery id."""
     channel, user = str(body.get("channel_id") or ""), str(body.get("user_id") or "")
     team, is_dm = str(body.get("team_id") or ""), channel.startswith("D")
     place = SlackPlace(team=team, channel=channel, thread_ts=root, user=user, is_dm=is_dm)
-    return _incoming(config, place, str(body.get("text") or ""))
+    trigger = str(body.get("trigger_id") or "")
+    delivery = f"slack:command:{trigger}" if trigger else None
+    return _incoming(config, place, str(body.get("text") or ""), delivery=delivery)
 
 
 def _incoming(

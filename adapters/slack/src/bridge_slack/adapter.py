@@ -1,6 +1,6 @@
 """`SlackAdapter`: wires a Bolt app to the bridge (HTTP Events API or Socket Mode) and runs it.
 
-Listeners only acknowledge, deduplicate and hand the work to the adapter's task
+Listeners only acknowledge, read and hand the work to the adapter's task
 group, so Slack gets its ack well within 3 s; `SlackService` does the rest.
 """
 
@@ -149,14 +149,7 @@ class SlackAdapter(RecoversThroughService):
         assert self._group is not None and self.service is not None
         self._group.start_soon(self.service.guarded, func, *args)
 
-    async def _first(self, *delivery_ids: str) -> bool:
-        assert self.service is not None
-        for delivery_id in delivery_ids:
-            if not await self.service.conversations.first_delivery(delivery_id):
-                return False
-        return True
-
-    # -- listeners: ack, dedupe, hand over --------------------------------------------
+    # -- listeners: ack, read, hand over ----------------------------------------------
 
     async def _on_message(
         self, body: dict[str, Any], ack: AsyncAck, context: AsyncBoltContext
@@ -188,10 +181,7 @@ class SlackAdapter(RecoversThroughService):
 
     async def _on_command(self, body: dict[str, Any], ack: AsyncAck) -> None:
         await ack()
-        trigger = str(body.get("trigger_id") or "")
-        if self.service is not None and await self._first(
-            *([f"slack:command:{trigger}"] if trigger else [])
-        ):
+        if self.service is not None:
             self._spawn(self.service.command, body)
 
     def describe(self, base_url: str) -> str:

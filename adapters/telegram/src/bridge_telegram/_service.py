@@ -22,12 +22,10 @@ from bridge.runtime import Runtime
 from bridge.stores import InFlightTurn, PlatformMessage
 from bridge_telegram._api import bot_call
 from bridge_telegram._config import TelegramConfig
-from bridge_telegram._inbound import HELP, read_update
+from bridge_telegram._inbound import HELP, SOURCE, read_update
 from bridge_telegram._outbound import Sender, TelegramAnswer, TelegramPlace
 
 __all__ = ["TelegramService"]
-
-SOURCE = "telegram"
 
 
 class TelegramService(ChatService[TelegramPlace, TelegramConfig]):
