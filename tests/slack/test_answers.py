@@ -79,6 +79,29 @@ async def test_plain_channel_message_outside_a_bot_thread_is_ignored(
     assert [r.json["input"]["text"] for r in emulator.invokes()] == ["marker"]
 
 
+async def test_without_follow_threads_a_reply_in_the_bots_thread_needs_a_mention(
+    emulator: Emulator, slack: FakeSlack
+) -> None:
+    async with serving(emulator, slack, follow_threads=False) as bridge:
+        first = await bridge.mention("one")
+        with anyio.fail_after(10):
+            await slack.wait_for(lambda: _final(slack, "C1", first["ts"]))
+        reply = {
+            "type": "message",
+            "channel": "C1",
+            "channel_type": "channel",
+            "user": "U1",
+            "text": "two",
+            "ts": next_ts(),
+            "thread_ts": first["ts"],
+        }
+        await bridge.events.event(event_callback(reply))
+        marker = await bridge.mention("marker")
+        with anyio.fail_after(10):
+            await slack.wait_for(lambda: _final(slack, "C1", marker["ts"]))
+    assert [r.json["input"]["text"] for r in emulator.invokes()] == ["one", "marker"]
+
+
 async def test_bots_own_and_other_bots_messages_are_ignored(
     bridge: Bridge, slack: FakeSlack, emulator: Emulator
 ) -> None:

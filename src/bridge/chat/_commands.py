@@ -8,11 +8,13 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
+from dataclasses import replace
 from typing import TYPE_CHECKING, Generic
 
 from bridge.chat._incoming import Command, Incoming, PlaceT
 from bridge.chat._policy import ConfigT, may_control
 from bridge.chat._wording import ChatWording, failure_of
+from bridge.conversations import ConversationKey
 from bridge.errors import PlatformError, UpstreamError
 from bridge.models import Agent
 
@@ -31,8 +33,6 @@ class ChatCommands(ABC, Generic[PlaceT, ConfigT]):
     `allows_agent`, `default_agent` and `quote` (see `ChatService`)."""
 
     wording: ChatWording = ChatWording()
-    admin_ttl: float = 60.0
-    """Seconds an answer of `is_admin` is trusted."""
 
     def __init__(self, config: ConfigT, runtime: Runtime) -> None:
         self.config = config
@@ -54,7 +54,7 @@ class ChatCommands(ABC, Generic[PlaceT, ConfigT]):
 
     async def is_admin(self, incoming: Incoming[PlaceT]) -> bool:
         """Whether the platform makes the sender an admin of the place (beyond `admins`);
-        asked at most once per `admin_ttl` per sender and place.
+        asked at most once per `admin_cache_seconds` per sender and place.
 
         Raises:
             PlatformError: the platform could not say (the sender is then no admin).
@@ -136,7 +136,7 @@ class ChatCommands(ABC, Generic[PlaceT, ConfigT]):
     async def _is_admin(self, incoming: Incoming[PlaceT]) -> bool:
         who = (incoming.key.space, incoming.principal)
         cached = self._admins.get(who)
-        if cached is not None and time.monotonic() - cached[1] < self.admin_ttl:
+        if cached is not None and time.monotonic() - cached[1] < self.config.admin_cache_seconds:
             return cached[0]
         try:
             admin = await self.is_admin(incoming)
@@ -161,6 +161,24 @@ class ChatCommands(ABC, Generic[PlaceT, ConfigT]):
             return
         if stopped is None and not quiet:
             await self.tell(incoming.place, self.wording.nothing_to_stop)
+
+    async def stop_turn(self, actor: Incoming[PlaceT], turn_id: str) -> None:
+        """A stop control that names a turn (a button on its answer): it stops the turn's
+        conversation only when clicked in the same space (`actor.key.space`) by someone who
+        may stop it there; anything else stops nothing."""
+        record = await self.runtime.store.get_turn(turn_id) if turn_id else None
+        if record is None:
+            return
+        key = ConversationKey.parse(record.key)
+        here = actor.key
+        actor = replace(actor, key=key)
+        if (key.adapter, key.space) != (here.adapter, here.space) or not await self.may_control(
+            actor
+        ):
+            self.logger.warning("refused a stop of %s by %s in %s", key, actor.user_id, here)
+            await self.refuse(actor, "stop")
+            return
+        await self.stop(actor)
 
     async def _list(self, incoming: Incoming[PlaceT]) -> None:
         current = await self._current(incoming, quiet=True)

@@ -10,12 +10,14 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from pydantic import ValidationError
+
 from bridge.chat._commands import ChatCommands
 from bridge.chat._driver import AnswerView, drive
 from bridge.chat._incoming import Incoming, PlaceT
 from bridge.chat._policy import ConfigT, UserGate
 from bridge.chat._wording import failure_of, final_answer
-from bridge.conversations import Message, Policy, Turn
+from bridge.conversations import Message, Turn
 from bridge.errors import PlatformError, UpstreamError
 from bridge.models import Task, User
 from bridge.stores import InFlightTurn
@@ -31,16 +33,14 @@ class ChatService(ChatCommands[PlaceT, ConfigT]):
 
     A surface implements `notify`, `answer_view` and `recovered_view`, and overrides what
     its platform adds: `allows` (place allow-lists), `is_admin`, `allows_agent` and
-    `default_agent` (per-place agents), `user_of`, `quote`, `answering`, and sets `wording`,
-    `admin_ttl` and `turn_policy`. Logs go to the logger of the module that defines the
-    surface's class.
+    `default_agent` (per-place agents), `user_of`, `quote`, `answering`, and sets `wording`
+    and `place_model`. Logs go to the logger of the module that defines the surface's class.
     """
 
     source: ClassVar[str]
     """The turns' `source` upstream, and the name of the surface's file source."""
-    turn_policy: Policy | None = None
-    """How a message that arrives while its conversation answers is handled (default: the
-    conversations' setting)."""
+    place_model: type[PlaceT]
+    """The surface's place model, as its turns record it (`recorded_place`)."""
 
     def __init__(self, config: ConfigT, runtime: Runtime) -> None:
         super().__init__(config, runtime)
@@ -63,6 +63,14 @@ class ChatService(ChatCommands[PlaceT, ConfigT]):
         """The view that finishes a recorded turn in the place it recorded (None: it
         recorded none, there is nothing to finish)."""
 
+    def recorded_place(self, record: InFlightTurn) -> PlaceT | None:
+        """The place a turn recorded (`place_model`); None when it holds none of this
+        surface's places."""
+        try:
+            return record.reply_as(self.place_model)
+        except ValidationError:
+            return None
+
     def allows(self, incoming: Incoming[PlaceT]) -> bool:
         """The surface's own allow-lists (channels, chats), checked with `allowed_users`."""
         return True
@@ -78,7 +86,10 @@ class ChatService(ChatCommands[PlaceT, ConfigT]):
     # -- the flow --------------------------------------------------------------------
 
     async def receive(self, incoming: Incoming[PlaceT]) -> None:
-        """Act on one message: a control command, or a turn of its conversation."""
+        """Act on one message: a control command, or a turn of its conversation; a follow-up
+        only in a conversation the bot already has."""
+        if incoming.follow_up and await self.conversations.thread_for(incoming.key) is None:
+            return
         if not await self.admit(incoming):
             return
         if incoming.command is not None:
@@ -135,7 +146,7 @@ class ChatService(ChatCommands[PlaceT, ConfigT]):
                     message,
                     agent_id=agent_id,
                     source=self.source,
-                    policy=self.turn_policy,
+                    policy=self.config.policy,
                     on_queued=lambda: self.tell(incoming.place, self.wording.queued),
                 ) as turn,
             ):

@@ -57,3 +57,6 @@ class Incoming(Generic[PlaceT]):
     """A one-to-one chat: its user controls its conversation."""
     delivery: str | None = None
     """The platform's delivery id, when the flow (not the surface) drops redeliveries."""
+    follow_up: bool = False
+    """Not addressed to the bot (a plain reply in a thread): answered only in a conversation
+    the bot already has."""

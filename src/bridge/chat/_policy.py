@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, Field
 
+from bridge.conversations import Policy
 from bridge.errors import StoreError
 from bridge.stores import SessionStore
 from bridge.stores._retention import refill
@@ -46,6 +47,12 @@ class ChatPolicy(BaseModel):
     )
     max_file_bytes: int = Field(
         default=20 * 1024 * 1024, ge=1, description="larger shared files are not passed on"
+    )
+    policy: Policy | None = Field(
+        default=None, description="a message during a running turn (unset: [conversations])"
+    )
+    admin_cache_seconds: float = Field(
+        default=60.0, ge=0, description="how long a platform admin check is trusted"
     )
 
     def is_allowed_user(self, user: str | None) -> bool:

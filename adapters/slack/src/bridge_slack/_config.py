@@ -27,8 +27,8 @@ class SlackChannel(BaseModel):
 class SlackConfig(AdapterConfig, ChatPolicy):
     """Every key of `[adapters.slack]`; see `config.example.toml` in this package's folder.
     The chat policy keys (`allowed_users`, `admins`, `default_agent`, `allowed_agents`,
-    `user_rate_limit`, `user_rate_window`, `max_queued`, `max_file_bytes`) come from
-    `ChatPolicy`."""
+    `user_rate_limit`, `user_rate_window`, `max_queued`, `max_file_bytes`, `policy`,
+    `admin_cache_seconds`) come from `ChatPolicy`."""
 
     public: ClassVar[bool] = True
 

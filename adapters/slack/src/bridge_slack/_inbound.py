@@ -1,12 +1,12 @@
-"""Slack payloads → what the bridge acts on: triggers, conversation keys, agent choices,
-and the chat flow's `Incoming`. Pure functions of the payloads (and the config); no I/O."""
+"""Slack payloads → the chat flow's `Incoming` messages: which events the bot answers, their
+conversation keys, agent choices and shared files. Pure functions of the payloads (and the
+config); no I/O."""
 
 from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 from bridge.chat import Attachment, Command, Incoming
@@ -14,53 +14,19 @@ from bridge.conversations import ConversationKey
 from bridge_slack._config import SlackConfig
 from bridge_slack._outbound import SlackPlace
 
-__all__ = [
-    "Inbound",
-    "Trigger",
-    "from_command",
-    "from_event",
-    "incoming",
-    "key_for",
-    "split_agent_choice",
-]
+__all__ = ["key_for", "read_command", "read_event", "split_agent_choice"]
 
 logger = logging.getLogger(__name__)
-
-Trigger = Literal["dm", "mention", "thread", "command"]
 
 _ACCEPTED_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
 _CHOICE = re.compile(r"^\s*agent:(?P<name>[\w.\-]+)\s*", re.IGNORECASE)
 _MENTION = re.compile(r"<@(?P<user>[A-Z0-9]+)(\|[^>]*)?>")
 
 
-@dataclass(frozen=True)
-class Inbound:
-    """One message the bot may answer."""
-
-    trigger: Trigger
-    team: str
-    channel: str
-    user: str
-    text: str
-    ts: str
-    thread_ts: str
-    """Root of the thread the answer goes in."""
-    is_dm: bool
-    agent_name: str | None = None
-    files: tuple[dict[str, Any], ...] = field(default_factory=tuple)
-
-    @property
-    def delivery_id(self) -> str:
-        """Same for every event about this message (app_mention and message, retries)."""
-        return f"slack:msg:{self.team}:{self.channel}:{self.ts}"
-
-
-def key_for(
-    config: SlackConfig, team: str, channel: str, thread_ts: str, *, is_dm: bool
-) -> ConversationKey:
+def key_for(config: SlackConfig, place: SlackPlace) -> ConversationKey:
     """team + channel + root thread ts; one key per DM when `dm_conversation = "dm"`."""
-    thread = "dm" if is_dm and config.dm_conversation == "dm" else thread_ts
-    return ConversationKey("slack", f"{team}:{channel}", thread)
+    thread = "dm" if place.is_dm and config.dm_conversation == "dm" else place.thread_ts
+    return ConversationKey("slack", f"{place.team}:{place.channel}", thread)
 
 
 def split_agent_choice(text: str) -> tuple[str | None, str]:
@@ -71,107 +37,89 @@ def split_agent_choice(text: str) -> tuple[str | None, str]:
     return found.group("name"), text[found.end() :]
 
 
-def _strip_mentions(text: str, bot_user_id: str) -> str:
-    return _MENTION.sub(
-        lambda m: "" if m.group("user") == bot_user_id else m.group(0), text
-    ).strip()
-
-
-def from_event(body: dict[str, Any], bot_user_id: str, bot_id: str | None) -> Inbound | None:
-    """A message or app_mention event the bot may answer; None for everything it ignores.
-
-    A plain thread reply comes back with trigger "thread": the caller answers it
-    only when `follow_threads` is on and the bot already answers in that thread.
-    """
+def read_event(
+    body: dict[str, Any], config: SlackConfig, bot_user_id: str
+) -> Incoming[SlackPlace] | None:
+    """A message or app_mention event the bot answers (a DM, a mention, or with
+    `follow_threads` a plain reply in a thread, as a follow-up); None for the rest. Both
+    events about one message, and their retries, carry the same delivery id."""
     event = body.get("event") or {}
     if event.get("type") not in ("message", "app_mention"):
         return None
-    if (
-        event.get("subtype") not in _ACCEPTED_SUBTYPES
-        or event.get("bot_id")
-        or event.get("bot_profile")
-    ):
+    if event.get("subtype") not in _ACCEPTED_SUBTYPES or event.get("bot_id"):
         return None
     user = event.get("user")
-    if not user or user == bot_user_id or (bot_id and event.get("bot_id") == bot_id):
+    if not user or user == bot_user_id or event.get("bot_profile"):
         return None
-    channel = str(event.get("channel") or "")
+    channel, ts = str(event.get("channel") or ""), str(event.get("ts") or "")
     text = str(event.get("text") or "")
-    ts = str(event.get("ts") or "")
     is_dm = event.get("channel_type") == "im" or channel.startswith("D")
-    mentioned = f"<@{bot_user_id}" in text
-    thread_ts = event.get("thread_ts")
-    trigger: Trigger
-    if is_dm:
-        trigger = "dm"
-    elif mentioned or event.get("type") == "app_mention":
-        trigger = "mention"
-    elif thread_ts and thread_ts != ts:
-        trigger = "thread"
-    else:
+    addressed = is_dm or event.get("type") == "app_mention" or f"<@{bot_user_id}" in text
+    thread_ts = str(event.get("thread_ts") or ts)
+    if not addressed and (thread_ts == ts or not config.follow_threads):
         return None
-    agent_name, cleaned = split_agent_choice(_strip_mentions(text, bot_user_id))
     team = str(body.get("team_id") or event.get("team") or "")
-    return Inbound(
-        trigger=trigger,
-        team=team,
-        channel=channel,
-        user=str(user),
-        text=cleaned.strip(),
-        ts=ts,
-        thread_ts=str(thread_ts or ts),
-        is_dm=is_dm,
-        agent_name=agent_name,
-        files=tuple(event.get("files") or ()),
+    place = SlackPlace(team=team, channel=channel, thread_ts=thread_ts, user=str(user), is_dm=is_dm)
+    text = _MENTION.sub(lambda m: "" if m.group("user") == bot_user_id else m.group(0), text)
+    return _incoming(
+        config,
+        place,
+        text,
+        event.get("files") or (),
+        delivery=f"slack:msg:{team}:{channel}:{ts}",
+        follow_up=not addressed,
     )
 
 
-def from_command(body: dict[str, Any], posted_ts: str) -> Inbound:
-    """A slash command whose question the bot re-posted at `posted_ts` (the thread root)."""
-    agent_name, text = split_agent_choice(str(body.get("text") or ""))
-    channel = str(body.get("channel_id") or "")
-    return Inbound(
-        trigger="command",
-        team=str(body.get("team_id") or ""),
-        channel=channel,
-        user=str(body.get("user_id") or ""),
-        text=text.strip(),
-        ts=posted_ts,
-        thread_ts=posted_ts,
-        is_dm=channel.startswith("D"),
-        agent_name=agent_name,
-    )
+def read_command(body: dict[str, Any], config: SlackConfig, root: str) -> Incoming[SlackPlace]:
+    """A slash command whose question the bot re-posted at `root`, the thread its answer goes
+    in ("" before it is posted); its trigger id is its delivery id."""
+    channel, user = str(body.get("channel_id") or ""), str(body.get("user_id") or "")
+    team, is_dm = str(body.get("team_id") or ""), channel.startswith("D")
+    place = SlackPlace(team=team, channel=channel, thread_ts=root, user=user, is_dm=is_dm)
+    trigger = str(body.get("trigger_id") or "")
+    delivery = f"slack:command:{trigger}" if trigger else None
+    return _incoming(config, place, str(body.get("text") or ""), delivery=delivery)
 
 
-def incoming(inbound: Inbound, config: SlackConfig) -> Incoming[SlackPlace]:
-    """The chat flow's reading of a message: a stop or reset word is a command; shared files
-    off the configured file hosts are refused before the token could go there."""
-    word = inbound.text.strip().lower()
+def _incoming(
+    config: SlackConfig,
+    place: SlackPlace,
+    text: str,
+    files: Any = (),
+    *,
+    delivery: str | None = None,
+    follow_up: bool = False,
+) -> Incoming[SlackPlace]:
+    """An `agent:NAME` prefix chooses the agent, a stop or reset word is a command, and shared
+    files off the configured file hosts are refused before the token could go there."""
+    agent, text = split_agent_choice(text.strip())
+    text = text.strip()
+    word = text.lower()
     command: Command | None = None
     if word in config.stop_words or word in config.reset_words:
         command = "stop" if word in config.stop_words else "reset"
-    team, channel, thread_ts = inbound.team, inbound.channel, inbound.thread_ts
     return Incoming(
-        SlackPlace(
-            team=team, channel=channel, thread_ts=thread_ts, user=inbound.user, is_dm=inbound.is_dm
-        ),
-        key_for(config, team, channel, thread_ts, is_dm=inbound.is_dm),
-        user_id=inbound.user,
-        principal=f"{team}:{inbound.user}",
-        text=inbound.text,
-        files=tuple(_attachment(shared, config, inbound.ts) for shared in inbound.files),
+        place,
+        key_for(config, place),
+        user_id=place.user,
+        principal=place.principal,
+        text=text,
+        files=tuple(_attachment(shared, config, place.channel) for shared in files),
         command=command,
-        agent=inbound.agent_name,
-        private=inbound.is_dm,
+        agent=agent,
+        private=place.is_dm,
+        delivery=delivery,
+        follow_up=follow_up,
     )
 
 
-def _attachment(shared: dict[str, Any], config: SlackConfig, ts: str) -> Attachment:
+def _attachment(shared: dict[str, Any], config: SlackConfig, channel: str) -> Attachment:
     name = str(shared.get("name") or "file")
     url = str(shared.get("url_private_download") or shared.get("url_private") or "")
     trusted = _host(url) in {host.lower() for host in config.file_hosts}
     if url and not trusted:
-        logger.warning("file %s of %s is not on a Slack file host", name, ts)
+        logger.warning("file %s shared in %s is not on a Slack file host", name, channel)
     return Attachment(
         url,
         name,

@@ -5,13 +5,10 @@ files fetched with the bot token, and the answer view."""
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
-from dataclasses import replace
 from typing import Any
 
-from pydantic import ValidationError
-
 from bridge.chat import AnswerView, ChatService, ChatWording, Incoming
-from bridge.conversations import ConversationKey, Turn
+from bridge.conversations import Turn
 from bridge.cooldown import Cooldown
 from bridge.errors import PlatformError
 from bridge.files import FileBody, fetch_url
@@ -22,7 +19,7 @@ from bridge.stores import InFlightTurn
 from bridge_slack._api import SlackApi, SlackCallError
 from bridge_slack._config import SlackConfig
 from bridge_slack._directory import UserDirectory
-from bridge_slack._inbound import Inbound, from_command, incoming, key_for
+from bridge_slack._inbound import key_for, read_command
 from bridge_slack._outbound import SlackAnswer, SlackPlace, note
 
 __all__ = ["SlackService"]
@@ -32,6 +29,7 @@ class SlackService(ChatService[SlackPlace, SlackConfig]):
     """Answers Slack messages with agents; shared by the HTTP and Socket Mode front ends."""
 
     source = "slack"
+    place_model = SlackPlace
     wording = ChatWording(
         dropped=(
             "Too many messages are already waiting in this conversation; yours was not sent. "
@@ -48,77 +46,50 @@ class SlackService(ChatService[SlackPlace, SlackConfig]):
         #: Workspaces whose streams failed to start are set aside, then tried again.
         self.no_streaming = Cooldown(config.stream_cooldown)
 
-    async def handle(self, inbound: Inbound) -> None:
-        """One message event; a plain thread reply only where the bot already answers."""
-        message = incoming(inbound, self.config)
-        if inbound.trigger == "thread" and (
-            not self.config.follow_threads
-            or await self.conversations.thread_for(message.key) is None
-        ):
-            return
-        await self.receive(message)
-
     async def command(self, body: dict[str, Any]) -> None:
         """A slash command: checked like a message, then its question is re-posted (escaped)
         as the thread root and answered there like a mention."""
-        asked = from_command(body, "")
-        checked = incoming(asked, self.config)
-        if not await self.admit(checked):
+        asked = read_command(body, self.config, "")
+        if not await self.admit(asked):
             return
-        if asked.agent_name and await self.find_agent(checked, asked.agent_name) is None:
+        if asked.agent and await self.find_agent(asked, asked.agent) is None:
             return
-        text = self.quote(str(body.get("text") or "").strip())
+        text, channel = self.quote(str(body.get("text") or "").strip()), asked.place.channel
         try:
             root = await self.runtime.scheduler.submit(
-                f"slack:{asked.channel}:commands",
+                f"slack:{channel}:commands",
                 lambda: self.api.post_once(
                     f"command:{body.get('trigger_id')}",
-                    channel=asked.channel,
-                    text=f"<@{asked.user}> asked: {text}",
+                    channel=channel,
+                    text=f"<@{asked.user_id}> asked: {text}",
                 ),
-                buckets=[f"slack:{asked.channel}:post"],
+                buckets=[f"slack:{channel}:post"],
             )
         except PlatformError as exc:
-            self.logger.warning(
-                "could not post the command's question in %s: %s", asked.channel, exc
-            )
+            self.logger.warning("could not post the command's question in %s: %s", channel, exc)
             return
         if root is not None:
-            await self.answer(incoming(replace(asked, ts=root, thread_ts=root), self.config))
+            await self.answer(read_command(body, self.config, root))
 
     # -- Slack's stop controls ----------------------------------------------------------
 
     def _actor(
-        self, key: ConversationKey, team: str, channel: str, user: str
+        self, team: str, channel: str, user: str, thread_ts: str = ""
     ) -> Incoming[SlackPlace]:
-        place = SlackPlace(team=team, channel=channel, thread_ts="", user=user)
-        return Incoming(place, key, user_id=user, principal=f"{team}:{user}")
+        is_dm = channel.startswith("D")
+        place = SlackPlace(team=team, channel=channel, thread_ts=thread_ts, user=user, is_dm=is_dm)
+        return Incoming(place, key_for(self.config, place), user_id=user, principal=place.principal)
 
     async def stop_session(self, team: str, channel: str, thread_ts: str, user: str) -> None:
         """Slack's own stop (`agent_session_stopped`), by the requester or an admin."""
-        key = key_for(self.config, team, channel, thread_ts, is_dm=channel.startswith("D"))
-        actor = self._actor(key, team, channel, user)
+        actor = self._actor(team, channel, user, thread_ts)
         if await self.may_control(actor):
             await self.stop(actor)
 
     async def stop_button(self, team: str, channel: str, user: str, turn_id: str) -> None:
-        """A Stop click: the value names a turn; the store says whose turn it is and where it
-        runs, so a click from another team, channel or user stops nothing."""
-        record = await self.runtime.store.get_turn(turn_id) if turn_id else None
-        if record is None or record.adapter != self.source:
-            return
-        actor = self._actor(ConversationKey.parse(record.key), team, channel, user)
-        try:
-            requester = record.reply_as(SlackPlace).principal
-        except ValidationError:
-            requester = None
-        if actor.key.space != f"{team}:{channel}" or not await self.may_control(
-            actor, requester=requester
-        ):
-            self.logger.warning("refused a Stop click by %s in %s:%s", user, team, channel)
-            await self.refuse(actor, "stop")
-            return
-        await self.stop(actor)
+        """A Stop click: its value names a turn; one from another team or channel, or by
+        someone who may not stop it, stops nothing."""
+        await self.stop_turn(self._actor(team, channel, user), turn_id)
 
     # -- the chat flow's platform side --------------------------------------------------
 
@@ -170,9 +141,7 @@ class SlackService(ChatService[SlackPlace, SlackConfig]):
 
     async def recovered_view(self, record: InFlightTurn) -> AnswerView | None:
         """The recorded message, edited in place (idempotent); an open stream is closed."""
-        try:
-            place = record.reply_as(SlackPlace)
-        except ValidationError:
+        if (place := self.recorded_place(record)) is None:
             return None
         if place.ts is None:  # posted, perhaps, but not recorded: found by its tag
             try:

@@ -1,6 +1,6 @@
 """`SlackAdapter`: wires a Bolt app to the bridge (HTTP Events API or Socket Mode) and runs it.
 
-Listeners only acknowledge, deduplicate and hand the work to the adapter's task
+Listeners only acknowledge, read and hand the work to the adapter's task
 group, so Slack gets its ack well within 3 s; `SlackService` does the rest.
 """
 
@@ -27,7 +27,7 @@ from bridge.scheduler import Bucket, Rate
 from bridge_slack._api import SlackApi
 from bridge_slack._config import SlackConfig
 from bridge_slack._doctor import slack_checks
-from bridge_slack._inbound import from_event
+from bridge_slack._inbound import read_event
 from bridge_slack._manifest import manifest
 from bridge_slack._service import SlackService
 
@@ -149,28 +149,15 @@ class SlackAdapter(RecoversThroughService):
         assert self._group is not None and self.service is not None
         self._group.start_soon(self.service.guarded, func, *args)
 
-    async def _first(self, *delivery_ids: str) -> bool:
-        assert self.service is not None
-        for delivery_id in delivery_ids:
-            if not await self.service.conversations.first_delivery(delivery_id):
-                return False
-        return True
-
-    # -- listeners: ack, dedupe, hand over --------------------------------------------
+    # -- listeners: ack, read, hand over ----------------------------------------------
 
     async def _on_message(
         self, body: dict[str, Any], ack: AsyncAck, context: AsyncBoltContext
     ) -> None:
         await ack()
-        inbound = from_event(body, context.bot_user_id or "", context.bot_id)
-        if inbound is None:
-            return
-        event_id = str(body.get("event_id") or "")
-        if await self._first(
-            *([f"slack:event:{event_id}"] if event_id else []), inbound.delivery_id
-        ):
-            assert self.service is not None
-            self._spawn(self.service.handle, inbound)
+        message = read_event(body, self.config, context.bot_user_id or "")
+        if message is not None and self.service is not None:
+            self._spawn(self.service.receive, message)
 
     async def _on_ignored(self, ack: AsyncAck) -> None:
         await ack()
@@ -194,10 +181,7 @@ class SlackAdapter(RecoversThroughService):
 
     async def _on_command(self, body: dict[str, Any], ack: AsyncAck) -> None:
         await ack()
-        trigger = str(body.get("trigger_id") or "")
-        if self.service is not None and await self._first(
-            *([f"slack:command:{trigger}"] if trigger else [])
-        ):
+        if self.service is not None:
             self._spawn(self.service.command, body)
 
     def describe(self, base_url: str) -> str:

@@ -46,7 +46,6 @@ class TelegramConfig(AdapterConfig, ChatPolicy):
     allowed_chat_ids: list[int] | None = None
     allowed_user_ids: list[int] | None = None
     email_template: str = "{user_id}@telegram.invalid"
-    policy: Literal["queue", "coalesce", "interrupt"] | None = None
     use_drafts: bool = True
     draft_cooldown: float = Field(
         default=300.0, ge=0, description="seconds drafts stay off after sendMessageDraft failed"
@@ -54,9 +53,6 @@ class TelegramConfig(AdapterConfig, ChatPolicy):
     typing_interval: float = Field(default=4.5, gt=0)
     poll_timeout: float = Field(default=30.0, ge=0)
     poller_lease: float = Field(default=30.0, gt=0)
-    admin_cache_seconds: float = Field(
-        default=60.0, ge=0, description="how long a chat administrator check is trusted"
-    )
     request_timeout: float = Field(default=30.0, gt=0)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="webhook bodies")
 
@@ -77,13 +73,10 @@ class TelegramConfig(AdapterConfig, ChatPolicy):
         return self.routes.get(str(chat_id)) or ChatRoute()
 
     def allows_agent(self, chat_id: int, agent_id: str, name: str | None = None) -> bool:
-        """The chat's route list when it has one, else `allowed_agents`."""
+        """The chat's route list when it has one, else `allowed_agents` (empty: all allowed)."""
         listed = self.route_for(chat_id).allowed_agents
-        if listed is None:
-            return self.is_allowed_agent(agent_id, name)
-        return (
-            ChatPolicy(allowed_agents=listed).is_allowed_agent(agent_id, name) if listed else True
-        )
+        lists = self if listed is None else ChatPolicy(allowed_agents=listed)
+        return lists.is_allowed_agent(agent_id, name)
 
     def is_allowed(self, chat_id: int, user_id: str | None) -> bool:
         """On `allowed_chat_ids` and `allowed_user_ids` (the chat flow checks `allowed_users`)."""

@@ -17,9 +17,10 @@ from bridge.models import User
 from bridge_telegram._config import GroupConversation, TelegramConfig
 from bridge_telegram._outbound import TelegramPlace
 
-__all__ = ["BOT_COMMANDS", "HELP", "conversation_key", "read_update"]
+__all__ = ["BOT_COMMANDS", "HELP", "SOURCE", "conversation_key", "read_update"]
 
-ADAPTER = "telegram"
+SOURCE = "telegram"
+"""The adapter's name: its conversation keys, turns and file source."""
 
 BOT_COMMANDS = (
     BotCommand("start", "Start talking to the agent"),
@@ -74,24 +75,12 @@ def _attachments(message: Message) -> tuple[Attachment, ...]:
     found: list[Attachment] = []
     if message.photo:
         photo = message.photo[-1]  # the largest size
-        found.append(
-            Attachment(
-                photo.file_id,
-                f"photo-{photo.file_unique_id}.jpg",
-                content_type="image/jpeg",
-                size=photo.file_size,
-            )
-        )
-    if message.document:
-        doc = message.document
-        found.append(
-            Attachment(
-                doc.file_id,
-                doc.file_name or f"document-{doc.file_unique_id}",
-                content_type=doc.mime_type or "application/octet-stream",
-                size=doc.file_size,
-            )
-        )
+        name = f"photo-{photo.file_unique_id}.jpg"
+        found.append(Attachment(photo.file_id, name, "image/jpeg", photo.file_size))
+    if (doc := message.document) is not None:
+        name = doc.file_name or f"document-{doc.file_unique_id}"
+        kind = doc.mime_type or "application/octet-stream"
+        found.append(Attachment(doc.file_id, name, kind, doc.file_size))
     return tuple(found)
 
 
@@ -164,12 +153,12 @@ def conversation_key(
     )
     space = str(place.chat_id)
     if place.private:
-        return ConversationKey(ADAPTER, space, "private")
+        return ConversationKey(SOURCE, space, "private")
     topic = f"topic:{place.thread_id}:" if place.thread_id is not None else ""
     if mode == "user":
-        return ConversationKey(ADAPTER, space, f"{topic}user:{user_id}")
+        return ConversationKey(SOURCE, space, f"{topic}user:{user_id}")
     if topic:
-        return ConversationKey(ADAPTER, space, topic.rstrip(":"))
+        return ConversationKey(SOURCE, space, topic.rstrip(":"))
     if mode == "chat":
-        return ConversationKey(ADAPTER, space, "chat")
-    return ConversationKey(ADAPTER, space, f"reply:{reply_thread}")
+        return ConversationKey(SOURCE, space, "chat")
+    return ConversationKey(SOURCE, space, f"reply:{reply_thread}")

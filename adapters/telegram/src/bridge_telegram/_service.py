@@ -11,7 +11,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
-from pydantic import ValidationError
 from telegram import Update
 
 from bridge.chat import AnswerView, ChatService, ChatWording, Incoming
@@ -23,18 +22,17 @@ from bridge.runtime import Runtime
 from bridge.stores import InFlightTurn, PlatformMessage
 from bridge_telegram._api import bot_call
 from bridge_telegram._config import TelegramConfig
-from bridge_telegram._inbound import HELP, read_update
+from bridge_telegram._inbound import HELP, SOURCE, read_update
 from bridge_telegram._outbound import Sender, TelegramAnswer, TelegramPlace
 
 __all__ = ["TelegramService"]
-
-SOURCE = "telegram"
 
 
 class TelegramService(ChatService[TelegramPlace, TelegramConfig]):
     """Everything the adapter does with an update, given a bot identity and the runtime."""
 
     source = SOURCE
+    place_model = TelegramPlace
     wording = ChatWording(help=HELP)
 
     def __init__(
@@ -50,14 +48,9 @@ class TelegramService(ChatService[TelegramPlace, TelegramConfig]):
         self.sender = sender
         self.bot_id = bot_id
         self.username = username
-        self.turn_policy = config.policy
-        self.admin_ttl = config.admin_cache_seconds
 
     async def handle(self, update: Update) -> None:
-        """Act on one update; logs instead of raising (it runs detached)."""
-        await self.guarded(self._handle, update)
-
-    async def _handle(self, update: Update) -> None:
+        """Act on one update (detached work: run it through `guarded`)."""
         config = self.config
         message = read_update(update, bot_id=self.bot_id, username=self.username, config=config)
         if message is not None:
@@ -94,10 +87,7 @@ class TelegramService(ChatService[TelegramPlace, TelegramConfig]):
 
     async def notify(self, place: TelegramPlace, text: str, *, plain: bool = False) -> None:
         """A message in the chat: Markdown, or (`plain`) the text as typed."""
-        if plain:
-            await self.sender.say(place, text)
-        else:
-            await self.sender.notify(place, text)
+        await (self.sender.say if plain else self.sender.notify)(place, text)
 
     def allows(self, incoming: Incoming[TelegramPlace]) -> bool:
         return self.config.is_allowed(incoming.place.chat_id, incoming.user_id)
@@ -160,9 +150,7 @@ class TelegramService(ChatService[TelegramPlace, TelegramConfig]):
     async def recovered_view(self, record: InFlightTurn) -> AnswerView | None:
         """The recorded message and overflow parts, edited in place; what was never sent is
         sent (and recorded)."""
-        try:
-            place = TelegramPlace.model_validate(record.reply)
-        except ValidationError:
+        if (place := self.recorded_place(record)) is None:
             return None
 
         async def keep(changes: dict[str, Any]) -> None:

@@ -106,9 +106,8 @@ class TelegramAdapter(RecoversThroughService):
                 )
 
                 async def dispatch(update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
-                    group.start_soon(
-                        service.handle, update, name=f"telegram update {update.update_id}"
-                    )
+                    name = f"telegram update {update.update_id}"
+                    group.start_soon(service.guarded, service.handle, update, name=name)
 
                 runtime.files.add_source("telegram", service.fetch_file)
                 app.add_handler(TypeHandler(Update, dispatch))
