@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from bridge.client import AgentClient
-from bridge.client._pool import LinearPool, use_linear_pool
 from bridge.events import TaskFinished
+from bridge.testing import LinearPool, use_linear_pool
 
 _RESPONSE = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok"
 

@@ -5,6 +5,7 @@ codec for fakes of the platform. Platform fakes (Slack Web API, Bot API) ship wi
 adapters (`bridge_slack.testing`, `bridge_telegram.testing`). Tests import only this.
 """
 
+from bridge.client._pool import LinearPool, use_linear_pool
 from bridge.client._wire import build_invoke_body, parse_event_data
 from bridge.emulator import open_emulator
 from bridge.testing._adapters import check_adapter_contract
@@ -38,6 +39,7 @@ __all__ = [
     "RETENTION_CHECKS",
     "SHARED_CAPACITY",
     "STORE_CHECKS",
+    "LinearPool",
     "StoreCheck",
     "blocking_postgres_server",
     "blocking_redis_server",
@@ -50,4 +52,5 @@ __all__ = [
     "race_in_processes",
     "run_postgres_server",
     "run_redis_server",
+    "use_linear_pool",
 ]
