@@ -110,6 +110,8 @@ class _Bridge:
         process = self.process
         if process is None:
             return
+        with anyio.move_on_after(TURN_TIMEOUT):
+            await self.connected()  # a process still starting has no SIGTERM handler yet
         process.terminate()
         with anyio.move_on_after(15):
             codes.append(await process.wait())

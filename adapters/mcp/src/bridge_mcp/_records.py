@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 _FINAL = {"completed": "completed", "failed": "failed", "error": "error", "stopped": "stopped"}
 _POLL = 1.0
+_CANCEL_WAIT = 15.0
 
 
 def _snapshot(run: AgentRun) -> tuple[Any, ...]:
@@ -100,8 +101,13 @@ class RunRecords:
         return state
 
     async def cancel(self, run_id: str, principal: str) -> dict[str, Any] | None:
-        """Stop a run another replica runs, through its task."""
+        """Stop a run another replica runs, through its task; a run whose task the platform
+        has not named yet is waited for (as a local cancel waits) until it has one."""
         state = await self.load(run_id, principal)
+        with anyio.move_on_after(_CANCEL_WAIT):
+            while state is not None and state["status"] not in _FINAL and not state.get("task_id"):
+                await anyio.sleep(_POLL / 10)  # the running replica writes the task id soon
+                state = await self.load(run_id, principal)
         if state is None or state["status"] in _FINAL or not state.get("task_id"):
             return state
         try:
