@@ -13,10 +13,10 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from functools import partial
 from typing import Any
 
 import anyio
+import anyio.abc
 from pydantic import BaseModel, SecretStr
 
 from bridge import errors
@@ -257,11 +257,21 @@ async def _serve(settings: Settings, only: list[str] | None) -> int:
     adapters = (
         [build_adapter(settings, name) for name in only] if only else enabled_adapters(settings)
     )
-    async with anyio.create_task_group() as group:
-        runtime: Runtime = await group.start(partial(serve, settings, adapters=adapters))
-        for line in _summary(settings, runtime, adapters):
-            note(f"bridge: {line}")
+    await serve(settings, adapters=adapters, task_status=_Summary(settings, adapters))
     return EXIT_OK
+
+
+class _Summary(anyio.abc.TaskStatus[Runtime]):
+    """Prints what `bridge serve` serves once everything has started (no task is spawned
+    to wait for that: `serve` runs in this task until it is signalled)."""
+
+    def __init__(self, settings: Settings, adapters: list[Adapter]) -> None:
+        self.settings, self.adapters = settings, adapters
+
+    def started(self, value: Runtime | None = None) -> None:
+        assert value is not None
+        for line in _summary(self.settings, value, self.adapters):
+            note(f"bridge: {line}")
 
 
 def _summary(settings: Settings, runtime: Runtime, adapters: list[Adapter]) -> list[str]:
