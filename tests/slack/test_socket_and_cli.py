@@ -160,30 +160,14 @@ async def test_recovery_edits_a_placeholder_a_dead_replica_posted_but_never_reco
 async def test_recovery_stops_a_dead_replicas_stream_even_when_slack_says_slow_down(
     emulator: Emulator, slack: FakeSlack, tmp_path: Path
 ) -> None:
-    async with AgentClient(base_url=emulator.base_url, api_key=API_KEY) as client:
-        task = await client.invoke(emulator.agent("echo").id, "streamed answer")
     root = "1700000000.999998"
     stream = FakeMessage("C1", slack.next_ts(), "", thread_ts=root, streaming=True)
     slack.messages.append(stream)
     slack.fail("chat.stopStream", retry_after=0.2)
     store_url = f"sqlite:///{tmp_path / 'state.db'}"
-    store = open_store(store_url)
-    await store.open()
-    reply = {"channel": "C1", "thread_ts": root, "team": "T0001", "user": "U1"}
-    await store.record_turn(
-        InFlightTurn(
-            turn_id="dead-stream",
-            key=f"slack|T0001:C1|{root}",
-            adapter="slack",
-            agent_id=emulator.agent("echo").id,
-            text="lost",
-            source="slack",
-            task_id=task.id,
-            holder="replica-dead",
-            reply=reply | {"ts": stream.ts, "mode": "stream"},
-        )
+    await _record_dead_turn(
+        emulator, store_url, "streamed answer", root, ts=stream.ts, mode="stream"
     )
-    await store.close()
     async with serving(emulator, slack, store_url=store_url):
         with anyio.fail_after(10):
             await slack.wait_for(
