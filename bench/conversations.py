@@ -23,7 +23,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -53,7 +54,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_emulator() -> tuple[subprocess.Popen[bytes], str]:
+@contextmanager
+def running_emulator() -> Iterator[str]:
+    """The emulator in its own process (its CPU is not this process's); yields its URL."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "bridge.cli", "emulator", "--port", str(port), "--api-key", API_KEY],
@@ -61,15 +64,23 @@ def start_emulator() -> tuple[subprocess.Popen[bytes], str]:
         stderr=subprocess.DEVNULL,
     )
     base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
-                return process, base_url
-        except httpx.HTTPError:
+    try:
+        deadline = time.monotonic() + 20
+        while not _answers(base_url):
+            if time.monotonic() > deadline:
+                raise SystemExit("emulator did not start")
             time.sleep(0.1)
-    process.kill()
-    raise SystemExit("emulator did not start")
+        yield base_url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _answers(base_url: str) -> bool:
+    try:
+        return httpx.get(f"{base_url}/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 Measured = tuple[list[float], float, int, float]
@@ -105,35 +116,37 @@ async def measure(turns: int, one: Callable[[int], Awaitable[int]]) -> Measured:
     return latencies, time.perf_counter() - started, peak, time.process_time() - cpu
 
 
-def pct(values: list[float], q: float) -> float:
+def pct(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else values[0]
 
 
-async def bench(base_url: str, turns: int, store_urls: dict[str, str]) -> None:
-    """Each mode on a fresh client (no pooled connections carried over from another mode)."""
+async def bench(turns: int, store_urls: dict[str, str]) -> None:
+    """Each mode on a fresh emulator process and a fresh client: no mode meets an upstream
+    slowed by the tasks of the modes before it, nor pooled connections they left."""
     upstream = UpstreamConfig(max_connections=turns + 50, read_timeout=120, idle_timeout=120)
     results: dict[str, Measured] = {}
     overheads: dict[str, list[float]] = {}
     failed: dict[str, list[str]] = {}
     # The direct calls run first and again last: the machine's load may change meanwhile.
     for mode in [DIRECT, *store_urls, DIRECT_AGAIN]:
-        async with AgentClient(upstream, base_url=base_url, api_key=API_KEY) as client:
-            writer = (await client.find_agent("writer")).id
-            FAILURES.clear()
-            if mode in store_urls:
-                own: list[float] = []
-                store = open_store(store_urls[mode])
-                await store.open()
-                try:
-                    one = via_conversations(client, store, writer, own)
-                    results[f"conversations ({mode})"] = await measure(turns, one)
-                finally:
-                    await store.close()
-                overheads[mode] = own
-                failed[f"conversations ({mode})"] = list(FAILURES)
-            else:
-                results[mode] = await measure(turns, partial(direct, client, writer))
-                failed[mode] = list(FAILURES)
+        with running_emulator() as base_url:
+            async with AgentClient(upstream, base_url=base_url, api_key=API_KEY) as client:
+                writer = (await client.find_agent("writer")).id
+                FAILURES.clear()
+                if mode in store_urls:
+                    own: list[float] = []
+                    store = open_store(store_urls[mode])
+                    await store.open()
+                    try:
+                        one = via_conversations(client, store, writer, own)
+                        results[f"conversations ({mode})"] = await measure(turns, one)
+                    finally:
+                        await store.close()
+                    overheads[mode] = own
+                    failed[f"conversations ({mode})"] = list(FAILURES)
+                else:
+                    results[mode] = await measure(turns, partial(direct, client, writer))
+                    failed[mode] = list(FAILURES)
     print_table(turns, results, overheads)
     for mode, errors_seen in failed.items():
         if errors_seen:
@@ -177,12 +190,12 @@ def print_table(
     results: dict[str, Measured],
     overheads: dict[str, list[float]],
 ) -> None:
-    base = results[DIRECT][0]
-    # The baseline CPU: the mean of the first and the last direct round.
-    base_cpu_ms = statistics.mean(
-        results[mode][3] / max(1, len(results[mode][0])) * 1000 for mode in (DIRECT, DIRECT_AGAIN)
-    )
-    saturated = pct(base, 50) > ANSWER_SECONDS * 1.1
+    # The baselines: the mean of the first and the last direct round.
+    directs = [results[mode] for mode in (DIRECT, DIRECT_AGAIN)]
+    base50 = statistics.mean(pct(latencies, 50) for latencies, *_ in directs) * 1000
+    base99 = statistics.mean(pct(latencies, 99) for latencies, *_ in directs) * 1000
+    base_cpu_ms = statistics.mean(cpu / max(1, len(lat)) * 1000 for lat, _, _, cpu in directs)
+    saturated = base50 > ANSWER_SECONDS * 1.1 * 1000
     print(
         f"conversations bench: {turns} conversations arriving over {ARRIVAL_SECONDS:g} s, "
         f"answer = '{MESSAGE}' (each streams 5 chunks over 5 s); load average "
@@ -199,7 +212,7 @@ def print_table(
     )
     for mode, (latencies, wall, peak, cpu) in results.items():
         p50, p99 = pct(latencies, 50) * 1000, pct(latencies, 99) * 1000
-        add50, add99 = p50 - pct(base, 50) * 1000, p99 - pct(base, 99) * 1000
+        add50, add99 = p50 - base50, p99 - base99
         cpu_ms = cpu / max(1, len(latencies)) * 1000
         print(
             f"  {mode:<26} {len(latencies):>5} {peak:>5} {len(latencies) / wall:>8.0f} {p50:>8.1f} {p99:>8.1f}"
@@ -217,8 +230,9 @@ def print_table(
     )
     print(
         "  CPU ms/turn: this process's user+system time over the mode's turns (client, "
-        "service and store driver; not the emulator's or the store servers'); +CPU against "
-        "the mean of the two direct rounds, +p50/+p99 against the first"
+        "service and store driver; not the emulator's or the store servers'); +p50, +p99 and "
+        "+CPU against the mean of the two direct rounds (their own rows show the spread "
+        "between them); every mode runs on a fresh emulator process"
     )
 
 
@@ -235,21 +249,16 @@ def main() -> None:
         "--turns", type=int, nargs="+", default=[200, 1000], help="one round per size"
     )
     args = parser.parse_args()
-    emulator, base_url = start_emulator()
-    try:
-        with (
-            tempfile.TemporaryDirectory() as tmp,
-            blocking_redis_server(Path(tmp)) as redis_url,
-            blocking_postgres_server() as postgres_url,
-        ):
-            # memory: the service alone, no store round trips (the floor of the others)
-            stores = {"memory": "memory://", "sqlite": f"sqlite:///{tmp}/bench.db"}
-            stores |= {"redis": redis_url, "postgres": postgres_url}
-            for turns in args.turns:
-                anyio.run(bench, base_url, turns, stores)
-    finally:
-        emulator.terminate()
-        emulator.wait(timeout=10)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        blocking_redis_server(Path(tmp)) as redis_url,
+        blocking_postgres_server() as postgres_url,
+    ):
+        # memory: the service alone, no store round trips (the floor of the others)
+        stores = {"memory": "memory://", "sqlite": f"sqlite:///{tmp}/bench.db"}
+        stores |= {"redis": redis_url, "postgres": postgres_url}
+        for turns in args.turns:
+            anyio.run(bench, turns, stores)
 
 
 if __name__ == "__main__":
