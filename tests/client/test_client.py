@@ -332,3 +332,26 @@ async def test_a_response_over_max_response_bytes_is_refused_as_a_transport_erro
         with pytest.raises(errors.TransportError):
             await c.list_agents_page(per_page=50)
         assert await c.health()  # small answers still go through
+
+
+async def test_a_run_given_up_while_polling_closes_without_an_error_elsewhere(
+    emulator: Any, client: AgentClient
+) -> None:
+    """The caller is cancelled while the run is suspended at an event it polled: closing the
+    run's events (which may happen from another task) raises nothing anywhere."""
+    slow = await agent_id(client, "slow")
+    emulator.inject(Fault(kind="drop", after=1))
+    polled = anyio.Event()
+
+    async def give_up_after_a_polled_event() -> None:
+        async with client.stream(slow, "take your time") as run:
+            async for event in run:
+                if isinstance(event, TaskUpdated) and run.resumed_by_polling:
+                    polled.set()
+                    await anyio.sleep_forever()
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as group:
+            group.start_soon(give_up_after_a_polled_event)
+            await polled.wait()
+            group.cancel_scope.cancel()

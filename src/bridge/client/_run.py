@@ -266,19 +266,23 @@ class Run:
         config = self._client.config
         delay = config.poll_interval
         last_status: str | None = None
-        with anyio.move_on_after(config.poll_timeout):
-            while True:
+        # A deadline, not a cancel scope around the loop: a generator must not yield inside
+        # a cancel scope (closed from another task, the scope's exit would raise there).
+        deadline = anyio.current_time() + config.poll_timeout
+        while (remaining := deadline - anyio.current_time()) > 0:
+            task = None
+            with anyio.move_on_after(remaining):
                 task = await self._poll_once()
-                if task is not None:
-                    if task.is_terminal:
-                        self._finish(task)
-                        yield TaskFinished(task_id=task.id, task=task)
-                        return
-                    if task.status != last_status:
-                        last_status = task.status
-                        yield TaskUpdated(task_id=task.id, task=task)
-                await anyio.sleep(delay)
-                delay = min(delay * 2, config.poll_interval_max)
+            if task is not None:
+                if task.is_terminal:
+                    self._finish(task)
+                    yield TaskFinished(task_id=task.id, task=task)
+                    return
+                if task.status != last_status:
+                    last_status = task.status
+                    yield TaskUpdated(task_id=task.id, task=task)
+            await anyio.sleep(max(0.0, min(delay, deadline - anyio.current_time())))
+            delay = min(delay * 2, config.poll_interval_max)
         raise errors.UpstreamTimeoutError(
             f"task {self.task_id} not finished after {config.poll_timeout:g}s of polling"
         )
