@@ -101,9 +101,10 @@ _ACQUIRE = (
     "WHERE locks.owner = excluded.owner OR locks.expires_at <= {now}"
 )
 _GET_THREAD = "SELECT data FROM {s}.threads WHERE key = $1 AND expires_at > {now}"
-# Every part of one statement reads one snapshot, taken before the lock is: `held` says
-# whether another owner's lease was live in it (the lock was then released meanwhile, and
-# the mapping is read again). $4 = conversation key.
+# The lock, then the mapping of $4 when the lock was taken. Every part reads the snapshot
+# the statement took before it may wait on the lock row: when that snapshot holds another
+# owner's live lease (`held`), the lock was let go since, maybe with a mapping written that
+# the snapshot misses, so the caller reads the mapping again.
 _ACQUIRE_READING_SQL = f"""
 WITH held AS (SELECT 1 FROM {{s}}.locks WHERE name = $1 AND owner <> $2 AND expires_at > {{now}}),
 taken AS ({_ACQUIRE} RETURNING 1)
