@@ -480,17 +480,17 @@ async def retention_check_threads_expire(store: SessionStore) -> None:
 
 
 async def retention_check_threads_mapped_with_a_turn_expire(store: SessionStore) -> None:
-    await store.record_turn(_turn("t1", key="slack|T1/C1|1"), thread=_ref("task-1"))
-    assert await store.get_thread("slack|T1/C1|1") == _ref("task-1")
-    await _eventually(lambda: _is_none(store.get_thread("slack|T1/C1|1")))
-    assert await store.delete_threads("slack|") == 0
-    assert [turn.turn_id for turn in await store.list_turns()] == ["t1"]
+    await store.record_turn(_turn("t-mapped", key="slack|T9/C1|1"), thread=_ref("task-1"))
+    assert await store.get_thread("slack|T9/C1|1") == _ref("task-1")
+    await _eventually(lambda: _is_none(store.get_thread("slack|T9/C1|1")))
+    assert await store.delete_threads("slack|T9/") == 0
+    assert "t-mapped" in [turn.turn_id for turn in await store.list_turns()]
 
 
 async def retention_check_claims_made_by_finish_turn_expire(store: SessionStore) -> None:
-    assert await store.finish_turn("t1") is True
-    assert await store.finish_turn("t1") is False
-    await _eventually(lambda: store.finish_turn("t1"))
+    assert await store.finish_turn("t-finished") is True
+    assert await store.finish_turn("t-finished") is False
+    await _eventually(lambda: store.finish_turn("t-finished"))
 
 
 async def retention_check_answer_claims_expire(store: SessionStore) -> None:
