@@ -490,12 +490,9 @@ class Conversations:
             return
         lock = f"turn:{turn.record.key}"
         renewed = self._held.pop(lock, None)
+        held = lock if renewed is not None else None
         try:
-            await self.store.finish_turn(
-                turn.record.turn_id,
-                lock=lock if renewed is not None else None,
-                owner=self.replica_id,
-            )
+            await self.store.finish_turn(turn.record.turn_id, lock=held, owner=self.replica_id)
         except BaseException:
             if renewed is not None:  # not known to be released: `_distributed_lock` does it
                 self._held[lock] = renewed
