@@ -153,8 +153,9 @@ class Recovery:
         claimed = False
         if await self.store.get_turn(record.turn_id) is not None:
             await deliver(record, task, failure)
-            claimed = await self.store.claim_delivery(record.turn_id)
-        await self.store.drop_turn(record.turn_id)
+            claimed = await self.store.finish_turn(record.turn_id)
+        else:
+            await self.store.drop_turn(record.turn_id)
         if not claimed:
             logger.info("turn %s had already been delivered", record.turn_id)
 

@@ -297,11 +297,11 @@ class Conversations:
             if local.lock.locked():
                 await wait_announced()
             received = time.monotonic()
-            async with local.lock, self._distributed_lock(name, wait_announced):
+            async with local.lock, self._distributed_lock(name, wait_announced) as ref:
                 if busy and self.metrics:
                     self.metrics.queued.dec()
                 batch = self._take(name, ticket, coalesce=policy == "coalesce")
-                turn = await self._begin(key, batch, agent_id=agent_id, source=source)
+                turn = self._new_turn(key, batch, ref, agent_id=agent_id, source=source)
                 turn.queued, turn.received_at = busy, received
                 turn.is_recorded = recorded
                 if not batch:
@@ -354,7 +354,8 @@ class Conversations:
     ) -> None:
         """While draining, record a new message for recovery instead of starting it, and wait
         for shutdown: the next start (or another replica) runs and delivers it."""
-        turn = await self._begin(key, [message], agent_id=agent_id, source=source)
+        ref = await self.store.get_thread(str(key))
+        turn = self._new_turn(key, [message], ref, agent_id=agent_id, source=source)
         await self.store.record_turn(turn.record)
         logger.info("draining: message for %s left to recovery", key)
         await anyio.sleep_forever()
@@ -413,13 +414,6 @@ class Conversations:
             pending[:] = [entry for entry in pending if entry[0] != ticket]
             if not pending:
                 self._pending.pop(name, None)
-
-    async def _begin(
-        self, key: ConversationKey, batch: list[Message], *, agent_id: str, source: str
-    ) -> Turn:
-        return self._new_turn(
-            key, batch, await self.store.get_thread(str(key)), agent_id=agent_id, source=source
-        )
 
     def _new_turn(
         self,
@@ -480,36 +474,29 @@ class Conversations:
         update_log_context(task_id=task_id)
         set_turn_attribute("bridge.task_id", task_id)
         record = turn.record
-        if record.task_id != task_id:
-            turn.record = record.model_copy(update={"task_id": task_id})
-            await self._observer.recorded(turn)
-        if not turn.is_mapped:
-            return
-        existing = turn.previous
-        if (
-            existing is not None
-            and existing.task_id == task_id
-            and existing.agent_id == record.agent_id
-            and time.time() - existing.updated_at < MAPPING_REFRESH
-        ):
-            return  # a continued thread, mapped a moment ago: the write would say nothing new
-        owner = existing.owner if existing and existing.task_id == task_id else turn.principal
-        await self.store.put_thread(
-            record.key,
-            ThreadRef(
-                task_id=task_id,
-                agent_id=record.agent_id,
-                owner=owner,
-                created_at=existing.created_at if existing else time.time(),
-            ),
-        )
+        changed = record.task_id != task_id
+        if changed:
+            turn.record = record = record.model_copy(update={"task_id": task_id})
+        ref = _new_mapping(turn, task_id) if turn.is_mapped else None
+        if changed and turn.is_recorded:  # the record and the mapping in one step
+            await self.store.record_turn(record, thread=ref)
+        elif ref is not None:
+            await self.store.put_thread(record.key, ref)
 
     async def _finish(self, turn: Turn) -> None:
-        """The adapter rendered the final answer: commit the delivery and drop the record."""
+        """The adapter rendered the final answer: commit the delivery, drop the record and
+        release the turn lock, in one step."""
         if not turn.is_recorded:
             return
-        await self.store.claim_delivery(turn.record.turn_id)
-        await self.store.drop_turn(turn.record.turn_id)
+        lock = f"turn:{turn.record.key}"
+        renewed = self._held.pop(lock, None)
+        held = lock if renewed is not None else None
+        try:
+            await self.store.finish_turn(turn.record.turn_id, lock=held, owner=self.replica_id)
+        except BaseException:
+            if renewed is not None:  # not known to be released: `_distributed_lock` does it
+                self._held[lock] = renewed
+            raise
 
     async def _interrupt(self, key: ConversationKey) -> None:
         try:
@@ -520,21 +507,27 @@ class Conversations:
     @asynccontextmanager
     async def _distributed_lock(
         self, name: str, on_wait: Callable[[], Awaitable[None]]
-    ) -> AsyncIterator[None]:
-        """Hold the key's leased lock; `heartbeat()` and the turn's own events renew it."""
+    ) -> AsyncIterator[ThreadRef | None]:
+        """Hold the key's leased lock, yielding the key's mapping read under it; `heartbeat()`
+        and the turn's own events renew it. `_finish` may release it (out of `_held`)."""
         lock = f"turn:{name}"
         delay = 0.02
-        while not await self.store.acquire_lock(lock, self.replica_id, self.config.lock_lease):
+        while True:
+            taken, ref = await self.store.acquire_lock_and_get_thread(
+                lock, self.replica_id, self.config.lock_lease, name
+            )
+            if taken:
+                break
             await on_wait()
             await anyio.sleep(delay)
             delay = min(delay * 2, 0.5)
         self._held[lock] = time.monotonic()
         try:
-            yield
+            yield ref
         finally:
-            self._held.pop(lock, None)
-            with anyio.CancelScope(shield=True):
-                await self.store.release_lock(lock, self.replica_id)
+            if self._held.pop(lock, None) is not None:
+                with anyio.CancelScope(shield=True):
+                    await self.store.release_lock(lock, self.replica_id)
 
     async def _renew_held(self, *, only_due: bool = False) -> None:
         lease = self.config.lock_lease
@@ -582,6 +575,22 @@ class Conversations:
             await anyio.sleep(lease / 3)
             await self.store.acquire_lock(f"replica:{self.replica_id}", self.replica_id, lease)
             await self._renew_held()
+
+
+def _new_mapping(turn: Turn, task_id: str) -> ThreadRef | None:
+    """The mapping to write now that the turn's task is `task_id`; None when the key is
+    mapped to it already and was written less than `MAPPING_REFRESH` ago."""
+    existing, agent_id = turn.previous, turn.record.agent_id
+    if (
+        existing is not None
+        and existing.task_id == task_id
+        and existing.agent_id == agent_id
+        and time.time() - existing.updated_at < MAPPING_REFRESH
+    ):
+        return None  # a continued thread, mapped a moment ago: the write would say nothing new
+    owner = existing.owner if existing and existing.task_id == task_id else turn.principal
+    created_at = existing.created_at if existing else time.time()
+    return ThreadRef(task_id=task_id, agent_id=agent_id, owner=owner, created_at=created_at)
 
 
 def _reply_fields(reply: dict[str, Any] | BaseModel) -> dict[str, Any]:

@@ -204,3 +204,47 @@ async def _purged(store: PostgresStore, admin: asyncpg.Connection, schema: str, 
     for index in range(256):  # the store purges expired rows every 256 writes
         await store.mark_seen(f"ev-{key}-{index}-{uuid.uuid4().hex}", 60)
     return await admin.fetchval(f'SELECT count(*) FROM "{schema}".buckets WHERE key = $1', key) == 0
+
+
+async def test_a_lock_taken_as_its_holder_lets_go_hands_over_the_mapping_it_wrote(
+    postgres_url: str, admin: asyncpg.Connection
+) -> None:
+    # One statement reads one snapshot, taken before it waits for the lock row: the
+    # holder's transaction that maps the key and lets go commits after that snapshot.
+    schema = unique_schema()
+    ref = ThreadRef(task_id="task-1", agent_id="a")
+    taken: list[tuple[bool, ThreadRef | None]] = []
+    async with PostgresStore(f"{postgres_url}?schema={schema}") as store:
+        assert await store.acquire_lock("turn:k", "replica-a", 60) is True
+        holder = admin.transaction()
+        await holder.start()
+        await admin.execute(
+            f'INSERT INTO "{schema}".threads (key, data, expires_at) '
+            "VALUES ($1, $2, extract(epoch from clock_timestamp()) + 600)",
+            "k",
+            ref.model_dump_json(),
+        )
+        await admin.execute(f'DELETE FROM "{schema}".locks WHERE name = $1', "turn:k")
+
+        async def take() -> None:
+            taken.append(await store.acquire_lock_and_get_thread("turn:k", "b", 60, "k"))
+
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as group:
+                group.start_soon(take)
+                await eventually(lambda: _waits_for_a_lock(postgres_url))
+                await holder.commit()
+        assert taken == [(True, ref)]
+        assert await store.lock_owner("turn:k") == "b"
+
+
+async def _waits_for_a_lock(postgres_url: str) -> bool:
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        waiting = await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+    finally:
+        await conn.close()
+    return bool(waiting)

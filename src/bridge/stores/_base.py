@@ -129,8 +129,9 @@ class SessionStore(Protocol):
         """Atomically record a delivery id; True the first time within `ttl`, else False."""
 
     # -- in-flight ledger --------------------------------------------------
-    async def record_turn(self, turn: InFlightTurn) -> None:
-        """Insert or replace the record with `turn.turn_id`."""
+    async def record_turn(self, turn: InFlightTurn, *, thread: ThreadRef | None = None) -> None:
+        """Insert or replace the record with `turn.turn_id`; with `thread`, also
+        `put_thread(turn.key, thread)`, in the same atomic step."""
 
     async def get_turn(self, turn_id: str) -> InFlightTurn | None: ...
 
@@ -143,10 +144,22 @@ class SessionStore(Protocol):
     async def drop_turn(self, turn_id: str) -> None:
         """Remove the record (the delivery claim may be kept for dedupe)."""
 
+    async def finish_turn(
+        self, turn_id: str, *, lock: str | None = None, owner: str | None = None
+    ) -> bool:
+        """`claim_delivery(turn_id)`, `drop_turn(turn_id)` and, with `lock`,
+        `release_lock(lock, owner)`, as one atomic step; returns the claim's result."""
+
     # -- leased locks ------------------------------------------------------
     async def acquire_lock(self, name: str, owner: str, lease: float) -> bool:
         """Take the lock if free or its lease expired; True on success. Not re-entrant
         for other owners; the same owner re-acquiring refreshes the lease."""
+
+    async def acquire_lock_and_get_thread(
+        self, name: str, owner: str, lease: float, key: str
+    ) -> tuple[bool, ThreadRef | None]:
+        """`acquire_lock(name, owner, lease)` and, when it was taken, `get_thread(key)` read
+        while holding it, as one step: `(True, mapping)` or `(False, None)`."""
 
     async def renew_lock(self, name: str, owner: str, lease: float) -> bool:
         """Extend the lease if `owner` still holds it; False when it was lost."""

@@ -77,6 +77,9 @@ class MemoryStore(OpensAsContext):
 
     async def put_thread(self, key: str, ref: ThreadRef) -> None:
         self._check_open()
+        self._put_thread(key, ref)
+
+    def _put_thread(self, key: str, ref: ThreadRef) -> None:
         now = self._clock()
         self._threads[key] = (ref.model_dump_json(), now + self._thread_retention)
         if len(self._threads) % 1024 == 0:
@@ -119,9 +122,11 @@ class MemoryStore(OpensAsContext):
             del table[ident]
 
     # -- in-flight ledger --------------------------------------------------
-    async def record_turn(self, turn: InFlightTurn) -> None:
+    async def record_turn(self, turn: InFlightTurn, *, thread: ThreadRef | None = None) -> None:
         self._check_open()
         self._turns[turn.turn_id] = turn.model_dump_json()
+        if thread is not None:
+            self._put_thread(turn.key, thread)
 
     async def get_turn(self, turn_id: str) -> InFlightTurn | None:
         self._check_open()
@@ -141,16 +146,39 @@ class MemoryStore(OpensAsContext):
         self._check_open()
         self._turns.pop(turn_id, None)
 
+    async def finish_turn(
+        self, turn_id: str, *, lock: str | None = None, owner: str | None = None
+    ) -> bool:
+        self._check_open()
+        claimed = self._mark(self._claims, turn_id, self._claim_ttl)
+        self._turns.pop(turn_id, None)
+        if lock is not None:
+            self._release(lock, owner)
+        return claimed
+
     # -- leased locks ------------------------------------------------------
     async def acquire_lock(self, name: str, owner: str, lease: float) -> bool:
         _require_positive("lease", lease)
         self._check_open()
+        return self._acquire(name, owner, lease)
+
+    def _acquire(self, name: str, owner: str, lease: float) -> bool:
         now = self._clock()
         held = self._locks.get(name)
         if held is not None and held[0] != owner and held[1] > now:
             return False
         self._locks[name] = (owner, now + lease)
         return True
+
+    async def acquire_lock_and_get_thread(
+        self, name: str, owner: str, lease: float, key: str
+    ) -> tuple[bool, ThreadRef | None]:
+        _require_positive("lease", lease)
+        self._check_open()
+        if not self._acquire(name, owner, lease):
+            return False, None
+        raw = self._live_thread(key)
+        return True, None if raw is None else ThreadRef.model_validate_json(raw)
 
     async def renew_lock(self, name: str, owner: str, lease: float) -> bool:
         _require_positive("lease", lease)
@@ -164,6 +192,9 @@ class MemoryStore(OpensAsContext):
 
     async def release_lock(self, name: str, owner: str) -> None:
         self._check_open()
+        self._release(name, owner)
+
+    def _release(self, name: str, owner: str | None) -> None:
         held = self._locks.get(name)
         if held is not None and held[0] == owner:
             del self._locks[name]

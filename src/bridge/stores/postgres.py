@@ -81,6 +81,45 @@ ON CONFLICT (key) DO UPDATE SET
     taken = {_LEVEL} >= 1, at = excluded.at, expires_at = excluded.at + $2::float8 / $3::float8
 RETURNING tokens, taken
 """
+_PUT_THREAD = (
+    "INSERT INTO {{s}}.threads (key, data, expires_at) VALUES (${0}, ${1}, {{now}} + ${2}) "
+    "ON CONFLICT (key) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at"
+)
+_RECORD_TURN = (
+    "INSERT INTO {s}.turns (turn_id, started_at, data) VALUES ($1, $2, $3) "
+    "ON CONFLICT (turn_id) DO UPDATE SET started_at = excluded.started_at, data = excluded.data"
+)
+# $1 = id, $2 = ttl: insert, or take over a row whose expiry has passed.
+_MARK = (
+    "INSERT INTO {{s}}.{table} ({column}, expires_at) VALUES ($1, {{now}} + $2) "
+    "ON CONFLICT ({column}) DO UPDATE SET expires_at = excluded.expires_at "
+    "WHERE {table}.expires_at <= {{now}}"
+)
+_ACQUIRE = (
+    "INSERT INTO {s}.locks (name, owner, expires_at) VALUES ($1, $2, {now} + $3) "
+    "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at "
+    "WHERE locks.owner = excluded.owner OR locks.expires_at <= {now}"
+)
+_GET_THREAD = "SELECT data FROM {s}.threads WHERE key = $1 AND expires_at > {now}"
+# The lock, then the mapping of $4 when the lock was taken. Every part reads the snapshot
+# the statement took before it may wait on the lock row: when that snapshot holds another
+# owner's live lease (`held`), the lock was let go since, maybe with a mapping written that
+# the snapshot misses, so the caller reads the mapping again.
+_ACQUIRE_READING_SQL = f"""
+WITH held AS (SELECT 1 FROM {{s}}.locks WHERE name = $1 AND owner <> $2 AND expires_at > {{now}}),
+taken AS ({_ACQUIRE} RETURNING 1)
+SELECT EXISTS (SELECT 1 FROM taken), EXISTS (SELECT 1 FROM held),
+    (SELECT data FROM {{s}}.threads WHERE key = $4 AND expires_at > {{now}}
+     AND EXISTS (SELECT 1 FROM taken))
+"""
+_RECORD_TURN_AND_THREAD_SQL = f"WITH turn AS ({_RECORD_TURN}) {_PUT_THREAD.format(4, 5, 6)}"
+# $3, $4 = lock and owner, both NULL when no lock is released.
+_FINISH_TURN_SQL = f"""
+WITH claim AS ({_MARK.format(table="claims", column="turn_id")} RETURNING 1),
+dropped AS (DELETE FROM {{s}}.turns WHERE turn_id = $1),
+released AS (DELETE FROM {{s}}.locks WHERE name = $3 AND owner = $4)
+SELECT EXISTS (SELECT 1 FROM claim)
+"""
 _PURGE_EVERY = 256
 # What leaves a connection unusable: lost or reset sockets, a protocol out of step, and
 # the server ending the session (shutdown, restart, an administrator's terminate).
@@ -165,6 +204,10 @@ def _changed(status: str) -> bool:
 
 def _count(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
+
+
+def _thread(raw: str | None) -> ThreadRef | None:
+    return None if raw is None else ThreadRef.model_validate_json(raw)
 
 
 class PostgresStore(OpensAsContext):
@@ -339,18 +382,11 @@ class PostgresStore(OpensAsContext):
 
     # -- conversation key -> thread --------------------------------------
     async def get_thread(self, key: str) -> ThreadRef | None:
-        raw = await self._fetchval(
-            "SELECT data FROM {s}.threads WHERE key = $1 AND expires_at > {now}", key
-        )
-        return None if raw is None else ThreadRef.model_validate_json(raw)
+        return _thread(await self._fetchval(_GET_THREAD, key))
 
     async def put_thread(self, key: str, ref: ThreadRef) -> None:
         await self._execute(
-            "INSERT INTO {s}.threads (key, data, expires_at) VALUES ($1, $2, {now} + $3) "
-            "ON CONFLICT (key) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at",
-            key,
-            ref.model_dump_json(),
-            self._thread_retention,
+            _PUT_THREAD.format(1, 2, 3), key, ref.model_dump_json(), self._thread_retention
         )
         await self._purge_now_and_then()
 
@@ -379,9 +415,7 @@ class PostgresStore(OpensAsContext):
     async def _mark(self, table: str, column: str, ident: str, ttl: float) -> bool:
         """Insert, or take over a row whose expiry has passed; True when either happened."""
         status = await self._execute(
-            f"INSERT INTO {{s}}.{table} ({column}, expires_at) VALUES ($1, {{now}} + $2) "
-            f"ON CONFLICT ({column}) DO UPDATE SET expires_at = excluded.expires_at "
-            f"WHERE {table}.expires_at <= {{now}}",
+            _MARK.format(table=table, column=column),
             ident,
             ttl,
             retry=False,  # a first run that committed unseen would make the retry say False
@@ -390,15 +424,14 @@ class PostgresStore(OpensAsContext):
         return _changed(status)
 
     # -- in-flight ledger --------------------------------------------------
-    async def record_turn(self, turn: InFlightTurn) -> None:
-        await self._execute(
-            "INSERT INTO {s}.turns (turn_id, started_at, data) VALUES ($1, $2, $3) "
-            "ON CONFLICT (turn_id) DO UPDATE "
-            "SET started_at = excluded.started_at, data = excluded.data",
-            turn.turn_id,
-            turn.started_at,
-            turn.model_dump_json(),
-        )
+    async def record_turn(self, turn: InFlightTurn, *, thread: ThreadRef | None = None) -> None:
+        row = (turn.turn_id, turn.started_at, turn.model_dump_json())
+        if thread is None:
+            await self._execute(_RECORD_TURN, *row)
+            return
+        mapping = (turn.key, thread.model_dump_json(), self._thread_retention)
+        await self._execute(_RECORD_TURN_AND_THREAD_SQL, *row, *mapping)
+        await self._purge_now_and_then()
 
     async def get_turn(self, turn_id: str) -> InFlightTurn | None:
         raw = await self._fetchval("SELECT data FROM {s}.turns WHERE turn_id = $1", turn_id)
@@ -416,19 +449,33 @@ class PostgresStore(OpensAsContext):
     async def drop_turn(self, turn_id: str) -> None:
         await self._execute("DELETE FROM {s}.turns WHERE turn_id = $1", turn_id)
 
+    async def finish_turn(
+        self, turn_id: str, *, lock: str | None = None, owner: str | None = None
+    ) -> bool:
+        claimed = await self._call(
+            "fetchval",
+            _FINISH_TURN_SQL,
+            (turn_id, self._claim_ttl, lock, owner),
+            retry=False,  # a first run that committed unseen would make the retry say False
+        )
+        await self._purge_now_and_then()
+        return bool(claimed)
+
     # -- leased locks ------------------------------------------------------
     async def acquire_lock(self, name: str, owner: str, lease: float) -> bool:
         require_positive("lease", lease)
-        status = await self._execute(
-            "INSERT INTO {s}.locks (name, owner, expires_at) VALUES ($1, $2, {now} + $3) "
-            "ON CONFLICT (name) DO UPDATE "
-            "SET owner = excluded.owner, expires_at = excluded.expires_at "
-            "WHERE locks.owner = excluded.owner OR locks.expires_at <= {now}",
-            name,
-            owner,
-            lease,
+        return _changed(await self._execute(_ACQUIRE, name, owner, lease))
+
+    async def acquire_lock_and_get_thread(
+        self, name: str, owner: str, lease: float, key: str
+    ) -> tuple[bool, ThreadRef | None]:
+        require_positive("lease", lease)
+        taken, held, raw = await self._call(
+            "fetchrow", _ACQUIRE_READING_SQL, (name, owner, lease, key), retry=True
         )
-        return _changed(status)
+        if taken and held:  # taken as its holder let go: that holder's mapping is newer
+            raw = await self._fetchval(_GET_THREAD, key)
+        return bool(taken), _thread(raw)
 
     async def renew_lock(self, name: str, owner: str, lease: float) -> bool:
         require_positive("lease", lease)

@@ -56,7 +56,7 @@ return 0
 # scores 0, so ordered by bytes) for prefix deletes, KEYS[3] by expiry (ms) so that
 # each put prunes a few index entries whose value has expired.
 # KEYS[1] = thread key; ARGV = value, retention ms, conversation key, now ms.
-_PUT_THREAD_LUA = """
+_PUT_THREAD_STEPS = """
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('ZADD', KEYS[2], 0, ARGV[3])
 redis.call('ZADD', KEYS[3], tonumber(ARGV[4]) + tonumber(ARGV[2]), ARGV[3])
@@ -65,7 +65,33 @@ if #stale > 0 then
   redis.call('ZREM', KEYS[2], unpack(stale))
   redis.call('ZREM', KEYS[3], unpack(stale))
 end
-return 1
+"""
+_PUT_THREAD_LUA = _PUT_THREAD_STEPS + "return 1\n"
+# `record_turn` with a thread: the turn into the ledger, then `_PUT_THREAD_STEPS`.
+# KEYS[1..3] and ARGV[1..4] as there; KEYS[4] = ledger hash; ARGV[5..6] = turn id, turn.
+_RECORD_TURN_LUA = (
+    "redis.call('HSET', KEYS[4], ARGV[5], ARGV[6])\n" + _PUT_THREAD_STEPS + "return 1\n"
+)
+# KEYS[1] = lock key, KEYS[2] = thread key; ARGV = owner, lease in ms. Returns {1, value}
+# ({1} without a mapping) when the lock was taken, else {0}: the mapping is read only then.
+_ACQUIRE_READING_LUA = """
+local holder = redis.call('GET', KEYS[1])
+if holder == false or holder == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return {1, redis.call('GET', KEYS[2])}
+end
+return {0}
+"""
+# KEYS[1] = claim key, KEYS[2] = ledger hash, KEYS[3] (optional) = lock key;
+# ARGV = turn id, claim ttl in ms, lock owner. Returns 1 when the claim was made.
+_FINISH_TURN_LUA = """
+local claimed = redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[2])
+redis.call('HDEL', KEYS[2], ARGV[1])
+if KEYS[3] and redis.call('GET', KEYS[3]) == ARGV[3] then
+  redis.call('DEL', KEYS[3])
+end
+if claimed then return 1 end
+return 0
 """
 # ARGV = literal key prefix, key-name prefix of the thread values. '\255' never
 # occurs in UTF-8, so '(' .. prefix .. '\255' bounds every key starting with prefix.
@@ -104,6 +130,9 @@ _SCRIPTS = {
     "renew": _RENEW_LUA,
     "release": _RELEASE_LUA,
     "put_thread": _PUT_THREAD_LUA,
+    "record_turn": _RECORD_TURN_LUA,
+    "acquire_reading": _ACQUIRE_READING_LUA,
+    "finish_turn": _FINISH_TURN_LUA,
     "delete_threads": _DELETE_THREADS_LUA,
     "take_token": _TAKE_TOKEN_LUA,
 }
@@ -211,10 +240,15 @@ class RedisStore(OpensAsContext):
         return None if raw is None else ThreadRef.model_validate_json(raw)
 
     async def put_thread(self, key: str, ref: ThreadRef) -> None:
-        keys = [self._key("thread:", key), self._key("threads"), self._key("threads-expiry")]
-        args = [ref.model_dump_json(), self._thread_retention_ms, key, int(time.time() * 1000)]
+        keys, args = self._thread_put(key, ref)
         with self._translate_errors():
             await self._call("put_thread", keys, args)
+
+    def _thread_put(self, key: str, ref: ThreadRef) -> tuple[list[str], list[Any]]:
+        """The keys and arguments of `_PUT_THREAD_STEPS`."""
+        keys = [self._key("thread:", key), self._key("threads"), self._key("threads-expiry")]
+        args = [ref.model_dump_json(), self._thread_retention_ms, key, int(time.time() * 1000)]
+        return keys, args
 
     async def delete_thread(self, key: str) -> bool:
         with self._translate_errors():
@@ -241,9 +275,16 @@ class RedisStore(OpensAsContext):
         return bool(created)
 
     # -- in-flight ledger --------------------------------------------------
-    async def record_turn(self, turn: InFlightTurn) -> None:
+    async def record_turn(self, turn: InFlightTurn, *, thread: ThreadRef | None = None) -> None:
+        if thread is None:
+            with self._translate_errors():
+                await self._redis.hset(self._key("turns"), turn.turn_id, turn.model_dump_json())
+            return
+        keys, args = self._thread_put(turn.key, thread)
+        keys.append(self._key("turns"))
+        args += [turn.turn_id, turn.model_dump_json()]
         with self._translate_errors():
-            await self._redis.hset(self._key("turns"), turn.turn_id, turn.model_dump_json())
+            await self._call("record_turn", keys, args)
 
     async def get_turn(self, turn_id: str) -> InFlightTurn | None:
         with self._translate_errors():
@@ -267,12 +308,34 @@ class RedisStore(OpensAsContext):
         with self._translate_errors():
             await self._redis.hdel(self._key("turns"), turn_id)
 
+    async def finish_turn(
+        self, turn_id: str, *, lock: str | None = None, owner: str | None = None
+    ) -> bool:
+        keys = [self._key("claim:", turn_id), self._key("turns")]
+        args: list[Any] = [turn_id, self._claim_ttl_ms]
+        if lock is not None and owner is not None:  # no owner: a release of nothing
+            keys.append(self._key("lock:", lock))
+            args.append(owner)
+        with self._translate_errors():
+            claimed = await self._call("finish_turn", keys, args)
+        return bool(claimed)
+
     # -- leased locks ------------------------------------------------------
     async def acquire_lock(self, name: str, owner: str, lease: float) -> bool:
         _require_positive("lease", lease)
         with self._translate_errors():
             taken = await self._call("acquire", [self._key("lock:", name)], [owner, _millis(lease)])
         return bool(taken)
+
+    async def acquire_lock_and_get_thread(
+        self, name: str, owner: str, lease: float, key: str
+    ) -> tuple[bool, ThreadRef | None]:
+        _require_positive("lease", lease)
+        keys = [self._key("lock:", name), self._key("thread:", key)]
+        with self._translate_errors():
+            reply = await self._call("acquire_reading", keys, [owner, _millis(lease)])
+        raw = reply[1] if len(reply) > 1 else None
+        return bool(reply[0]), None if raw is None else ThreadRef.model_validate_json(raw)
 
     async def renew_lock(self, name: str, owner: str, lease: float) -> bool:
         _require_positive("lease", lease)

@@ -10,6 +10,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -70,6 +71,8 @@ INSERT INTO locks (name, owner, expires_at) VALUES (?, ?, ?)
 ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
 WHERE locks.owner = excluded.owner OR locks.expires_at <= ?
 """
+_RELEASE_SQL = "DELETE FROM locks WHERE name = ? AND owner = ?"
+_DROP_SQL = "DELETE FROM turns WHERE turn_id = ?"
 _RENEW_SQL = """
 UPDATE locks SET expires_at = ? WHERE name = ? AND owner = ? AND expires_at > ?
 """
@@ -81,6 +84,23 @@ _BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 def _purge(conn: sqlite3.Connection, table: str, now: float) -> None:
     conn.execute(f"DELETE FROM {table} WHERE expires_at <= ?", (now,))
+
+
+def _acquire(conn: sqlite3.Connection, *, name: str, owner: str, lease: float) -> bool:
+    now = time.time()
+    return conn.execute(_ACQUIRE_SQL, (name, owner, now + lease, now)).rowcount > 0
+
+
+def _read_thread(conn: sqlite3.Connection, *, key: str) -> str | None:
+    """The unexpired mapping of `key` as stored (JSON), or None."""
+    row = conn.execute(
+        "SELECT data FROM threads WHERE key = ? AND expires_at > ?", (key, time.time())
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def _thread(data: str | None) -> ThreadRef | None:
+    return None if data is None else ThreadRef.model_validate_json(data)
 
 
 class SQLiteStore(OpensAsContext):
@@ -261,13 +281,14 @@ class SQLiteStore(OpensAsContext):
 
     # -- conversation key -> thread --------------------------------------
     async def get_thread(self, key: str) -> ThreadRef | None:
-        row = await self._fetchone(
-            "SELECT data FROM threads WHERE key = ? AND expires_at > ?", (key, time.time())
-        )
-        return None if row is None else ThreadRef.model_validate_json(row[0])
+        return _thread(await self._run(partial(_read_thread, key=key), write=False))
 
     async def put_thread(self, key: str, ref: ThreadRef) -> None:
-        purge = self._purge_due()
+        await self._run(self._thread_writer(key, ref), write=True)
+
+    def _thread_writer(self, key: str, ref: ThreadRef) -> Callable[[sqlite3.Connection], None]:
+        """The work of `put_thread`, for a transaction of its own or a larger one."""
+        purge, data = self._purge_due(), ref.model_dump_json()
 
         def work(conn: sqlite3.Connection) -> None:
             now = time.time()
@@ -275,10 +296,10 @@ class SQLiteStore(OpensAsContext):
                 _purge(conn, "threads", now)
             conn.execute(
                 "INSERT OR REPLACE INTO threads (key, data, expires_at) VALUES (?, ?, ?)",
-                (key, ref.model_dump_json(), now + self._thread_retention),
+                (key, data, now + self._thread_retention),
             )
 
-        await self._run(work, write=True)
+        return work
 
     async def delete_thread(self, key: str) -> bool:
         def work(conn: sqlite3.Connection) -> bool:
@@ -308,6 +329,12 @@ class SQLiteStore(OpensAsContext):
         return await self._mark("seen", "id", delivery_id, ttl)
 
     async def _mark(self, table: str, column: str, ident: str, ttl: float) -> bool:
+        return await self._run(self._marker(table, column, ident, ttl), write=True)
+
+    def _marker(
+        self, table: str, column: str, ident: str, ttl: float
+    ) -> Callable[[sqlite3.Connection], bool]:
+        """The work of `_mark`, for a transaction of its own or a larger one."""
         sql = _MARK_SQL.format(table=table, column=column)
         purge = self._purge_due()
 
@@ -317,14 +344,21 @@ class SQLiteStore(OpensAsContext):
                 _purge(conn, table, now)
             return conn.execute(sql, (ident, now + ttl, now)).rowcount > 0
 
-        return await self._run(work, write=True)
+        return work
 
     # -- in-flight ledger --------------------------------------------------
-    async def record_turn(self, turn: InFlightTurn) -> None:
-        await self._execute(
-            "INSERT OR REPLACE INTO turns (turn_id, started_at, data) VALUES (?, ?, ?)",
-            (turn.turn_id, turn.started_at, turn.model_dump_json()),
-        )
+    async def record_turn(self, turn: InFlightTurn, *, thread: ThreadRef | None = None) -> None:
+        row = (turn.turn_id, turn.started_at, turn.model_dump_json())
+        put_thread = None if thread is None else self._thread_writer(turn.key, thread)
+
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR REPLACE INTO turns (turn_id, started_at, data) VALUES (?, ?, ?)", row
+            )
+            if put_thread is not None:
+                put_thread(conn)
+
+        await self._run(work, write=True)
 
     async def get_turn(self, turn_id: str) -> InFlightTurn | None:
         row = await self._fetchone("SELECT data FROM turns WHERE turn_id = ?", (turn_id,))
@@ -343,17 +377,39 @@ class SQLiteStore(OpensAsContext):
         return await self._mark("claims", "turn_id", turn_id, self._claim_ttl)
 
     async def drop_turn(self, turn_id: str) -> None:
-        await self._execute("DELETE FROM turns WHERE turn_id = ?", (turn_id,))
+        await self._execute(_DROP_SQL, (turn_id,))
+
+    async def finish_turn(
+        self, turn_id: str, *, lock: str | None = None, owner: str | None = None
+    ) -> bool:
+        claim = self._marker("claims", "turn_id", turn_id, self._claim_ttl)
+
+        def work(conn: sqlite3.Connection) -> bool:
+            claimed = claim(conn)
+            conn.execute(_DROP_SQL, (turn_id,))
+            if lock is not None:
+                conn.execute(_RELEASE_SQL, (lock, owner))
+            return claimed
+
+        return await self._run(work, write=True)
 
     # -- leased locks ------------------------------------------------------
     async def acquire_lock(self, name: str, owner: str, lease: float) -> bool:
         _require_positive("lease", lease)
+        return await self._run(partial(_acquire, name=name, owner=owner, lease=lease), write=True)
 
-        def work(conn: sqlite3.Connection) -> bool:
-            now = time.time()
-            return conn.execute(_ACQUIRE_SQL, (name, owner, now + lease, now)).rowcount > 0
+    async def acquire_lock_and_get_thread(
+        self, name: str, owner: str, lease: float, key: str
+    ) -> tuple[bool, ThreadRef | None]:
+        _require_positive("lease", lease)
 
-        return await self._run(work, write=True)
+        def work(conn: sqlite3.Connection) -> tuple[bool, str | None]:
+            if not _acquire(conn, name=name, owner=owner, lease=lease):
+                return False, None
+            return True, _read_thread(conn, key=key)
+
+        taken, data = await self._run(work, write=True)
+        return taken, _thread(data)
 
     async def renew_lock(self, name: str, owner: str, lease: float) -> bool:
         _require_positive("lease", lease)
@@ -365,7 +421,7 @@ class SQLiteStore(OpensAsContext):
         return await self._run(work, write=True)
 
     async def release_lock(self, name: str, owner: str) -> None:
-        await self._execute("DELETE FROM locks WHERE name = ? AND owner = ?", (name, owner))
+        await self._execute(_RELEASE_SQL, (name, owner))
 
     async def lock_owner(self, name: str) -> str | None:
         row = await self._fetchone(

@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from functools import partial
 from typing import Any
 
 import anyio
@@ -201,7 +202,102 @@ async def check_claim_delivery_is_atomic_under_concurrency(store: SessionStore) 
     assert results.count(True) == 1
 
 
+async def check_record_turn_with_a_thread_maps_its_key(store: SessionStore) -> None:
+    turn = _turn("t1", key="slack|T1/C1|1")
+    await store.record_turn(turn, thread=_ref("task-1"))
+    assert await store.get_turn("t1") == turn
+    assert await store.get_thread("slack|T1/C1|1") == _ref("task-1")
+    updated = turn.model_copy(update={"task_id": "task-2"})
+    await store.record_turn(updated, thread=_ref("task-2", owner="U1"))
+    assert await store.list_turns() == [updated]
+    assert await store.get_thread("slack|T1/C1|1") == _ref("task-2", owner="U1")
+    await store.record_turn(turn)  # without a thread: the mapping stays as it is
+    assert await store.get_thread("slack|T1/C1|1") == _ref("task-2", owner="U1")
+    await store.record_turn(_turn("t2", key="slack|T1/C2|1"), thread=_ref("task-3"))
+    assert await store.delete_threads("slack|T1/C1|") == 1
+    assert await store.get_thread("slack|T1/C1|1") is None
+    assert await store.get_thread("slack|T1/C2|1") == _ref("task-3")
+    assert await store.delete_thread("slack|T1/C2|1") is True
+    assert [turn.turn_id for turn in await store.list_turns()] == ["t1", "t2"]
+
+
+async def check_finish_turn_claims_drops_and_releases(store: SessionStore) -> None:
+    await store.record_turn(_turn("t1"))
+    await store.record_turn(_turn("t2"))
+    assert await store.acquire_lock("turn:k", "a", 30) is True
+    assert await store.finish_turn("t1", lock="turn:k", owner="b") is True
+    assert await store.get_turn("t1") is None
+    assert await store.lock_owner("turn:k") == "a"  # another owner's lock is left alone
+    assert await store.finish_turn("t1", lock="turn:k", owner="a") is False
+    assert await store.lock_owner("turn:k") is None
+    assert await store.claim_delivery("t1") is False
+    assert await store.acquire_lock("turn:k", "a", 30) is True
+    assert await store.finish_turn("t2") is True  # without a lock: none is released
+    assert await store.lock_owner("turn:k") == "a"
+    assert await store.list_turns() == []
+    assert await store.finish_turn("never-recorded") is True
+
+
+async def check_finish_turn_has_one_winner_between_two_store_objects(store: SessionStore) -> None:
+    async with AsyncExitStack() as stack:
+        other = store
+        if not store.url.startswith("memory:"):  # a memory store is its own backend
+            other = open_store(store.url)
+            await other.open()
+            stack.push_async_callback(other.close)
+        for round_index, owner in enumerate(["a", "b"] * 5):
+            turn_id = f"t{round_index}"
+            await store.record_turn(_turn(turn_id))
+            assert await store.acquire_lock("turn:k", "a", 30) is True
+            results = await _concurrently(2, partial(_finish_on, (store, other), turn_id, owner))
+            assert results.count(True) == 1, round_index
+            assert await other.get_turn(turn_id) is None
+            assert await other.lock_owner("turn:k") == (None if owner == "a" else "a")
+
+
+async def _finish_on(
+    stores: tuple[SessionStore, ...], turn_id: str, owner: str, index: int
+) -> bool:
+    return await stores[index].finish_turn(turn_id, lock="turn:k", owner=owner)
+
+
 # -- leased locks --------------------------------------------------------------
+async def check_acquire_lock_and_get_thread_reads_the_mapping(store: SessionStore) -> None:
+    assert await store.acquire_lock_and_get_thread("turn:k", "a", 30, "k") == (True, None)
+    await store.put_thread("k", _ref(owner="U1"))
+    assert await store.acquire_lock_and_get_thread("turn:k", "a", 30, "k") == (
+        True,
+        _ref(owner="U1"),
+    )
+    assert await store.lock_owner("turn:k") == "a"
+    await store.release_lock("turn:k", "a")
+    assert await store.acquire_lock_and_get_thread("turn:k", "b", 30, "k") == (
+        True,
+        _ref(owner="U1"),
+    )
+    assert await store.lock_owner("turn:k") == "b"
+
+
+async def check_acquire_lock_and_get_thread_held_by_another_owner(store: SessionStore) -> None:
+    await store.put_thread("k", _ref())
+    assert await store.acquire_lock("turn:k", "a", 30) is True
+    assert await store.acquire_lock_and_get_thread("turn:k", "b", 30, "k") == (False, None)
+    assert await store.lock_owner("turn:k") == "a"
+    assert await store.acquire_lock_and_get_thread("turn:other", "b", 30, "k") == (True, _ref())
+
+
+async def check_acquire_lock_and_get_thread_takes_an_expired_lease(store: SessionStore) -> None:
+    await store.put_thread("k", _ref())
+    assert await store.acquire_lock("turn:k", "a", LEASE) is True
+
+    async def taken() -> bool:
+        return await store.acquire_lock_and_get_thread("turn:k", "b", 30, "k") == (True, _ref())
+
+    await _eventually(taken)
+    assert await store.lock_owner("turn:k") == "b"
+    assert await store.renew_lock("turn:k", "a", 30) is False
+
+
 async def check_lock_excludes_other_owners(store: SessionStore) -> None:
     assert await store.lock_owner("turn:k") is None
     assert await store.acquire_lock("turn:k", "a", 30) is True
@@ -280,6 +376,7 @@ async def check_nonpositive_durations_are_rejected(store: SessionStore) -> None:
         lambda ttl: store.mark_seen("ev", ttl),
         lambda lease: store.acquire_lock("k", "a", lease),
         lambda lease: store.renew_lock("k", "a", lease),
+        lambda lease: _acquire_reading(store, "k", "a", lease),
         lambda ttl: _put_record(store, ttl),
     ]
     for call in calls:
@@ -339,6 +436,11 @@ async def check_records_expire_after_ttl(store: SessionStore) -> None:
     await _eventually(lambda: _is_none(store.get_record("short")))
 
 
+async def _acquire_reading(store: SessionStore, name: str, owner: str, lease: float) -> bool:
+    taken, _ = await store.acquire_lock_and_get_thread(name, owner, lease, name)
+    return taken
+
+
 async def _put_record(store: SessionStore, ttl: float) -> bool:
     await store.put_record("r", "v", ttl)
     return True
@@ -377,6 +479,20 @@ async def retention_check_threads_expire(store: SessionStore) -> None:
     assert await store.delete_threads("slack|") == 1
 
 
+async def retention_check_threads_mapped_with_a_turn_expire(store: SessionStore) -> None:
+    await store.record_turn(_turn("t-mapped", key="slack|T9/C1|1"), thread=_ref("task-1"))
+    assert await store.get_thread("slack|T9/C1|1") == _ref("task-1")
+    await _eventually(lambda: _is_none(store.get_thread("slack|T9/C1|1")))
+    assert await store.delete_threads("slack|T9/") == 0
+    assert "t-mapped" in [turn.turn_id for turn in await store.list_turns()]
+
+
+async def retention_check_claims_made_by_finish_turn_expire(store: SessionStore) -> None:
+    assert await store.finish_turn("t-finished") is True
+    assert await store.finish_turn("t-finished") is False
+    await _eventually(lambda: store.finish_turn("t-finished"))
+
+
 async def retention_check_answer_claims_expire(store: SessionStore) -> None:
     assert await store.claim_delivery("t1") is True
     assert await store.claim_delivery("t1") is False
@@ -409,11 +525,15 @@ RACE_OPERATIONS: dict[str, Callable[[SessionStore, str, str], Awaitable[bool]]] 
     "mark_seen": lambda store, ident, _owner: store.mark_seen(ident, 60),
     "claim_delivery": lambda store, ident, _owner: store.claim_delivery(ident),
     "acquire_lock": lambda store, ident, owner: store.acquire_lock(ident, owner, 60),
+    "acquire_lock_and_get_thread": lambda store, ident, owner: _acquire_reading(
+        store, ident, owner, 60
+    ),
+    "finish_turn": lambda store, ident, owner: store.finish_turn(ident, lock=ident, owner=owner),
     "ensure_secret": _ensure_own_secret,
     "take_token": take_shared_token,
 }
-"""Operations several processes race on. Each round of the first four has one winner; every
-`take_token` try takes from one bucket, so `SHARED_CAPACITY` tries win in all."""
+"""Operations several processes race on. Each round of all but `take_token` has one winner;
+every `take_token` try takes from one bucket, so `SHARED_CAPACITY` tries win in all."""
 
 
 async def _race_child(url: str, operation: str, rounds: str) -> None:
