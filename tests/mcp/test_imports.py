@@ -16,6 +16,30 @@ from tests.mcp.conftest import stdio_parameters
 pytestmark = pytest.mark.anyio
 
 _FORBIDDEN = ("slack", "telegram", "prometheus", "bridge_slack", "bridge_telegram")
+# Parts of the bridge `bridge mcp` has no use for: other commands (`bridge chat`, `doctor`,
+# `mcp install`), the chat flow of chat surfaces, rendering and Markdown, other stores'
+# drivers, the emulator and the test kit.
+_UNUSED = (
+    "bridge._chat",
+    "bridge.doctor",
+    "bridge_mcp._install",
+    "bridge.chat._flow",
+    "bridge.chat._commands",
+    "bridge.chat._messages",
+    "bridge.chat._policy",
+    "bridge.chat._incoming",
+    "bridge.chat._cache",
+    "bridge.render",
+    "markdown_it",
+    "bridge.stores.redis",
+    "bridge.stores.postgres",
+    "redis",
+    "psycopg",
+    "bridge.metrics",
+    "bridge.emulator",
+    "bridge.testing",
+    "jsonschema",
+)
 
 _DRIVER = """
 import atexit, json, sys
@@ -47,5 +71,6 @@ async def test_bridge_mcp_over_stdio_imports_no_platform_metrics_or_telemetry_mo
     loaded = set(json.loads(out.read_text()))
     assert "bridge_mcp" in loaded
     assert [m for m in loaded if m.split(".")[0].lower().startswith(_FORBIDDEN)] == []
+    assert sorted(m for m in loaded if m.startswith(_UNUSED)) == []
     telemetry = {m for m in loaded if m.split(".")[0] == "opentelemetry"}
     assert telemetry - _bare_sdk_modules() == set()
