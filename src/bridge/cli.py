@@ -9,10 +9,12 @@ at `--log-level debug`.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import anyio
@@ -159,22 +161,44 @@ def _wants_debug(args: argparse.Namespace) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    installed = available_adapters()  # one scan of the installed distributions
-    parser = _parser(installed)
-    args, rest = parser.parse_known_args(argv)
-    if args.command in installed:
-        args.args = rest
-    elif rest:
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    settings: Settings | None = None
+    with _start_up():
+        installed = available_adapters()  # one scan of the installed distributions
+        parser = _parser(installed)
+        args, rest = parser.parse_known_args(argv)
+        if args.command in installed:
+            args.args = rest
+        elif rest:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        settings: Settings | None = None
+        try:
+            settings = _settings(args)
+            _setup_logging(
+                settings, quiet=args.command in ("chat", "agents", "check-config", "doctor", "mcp")
+            )
+            adapter = (
+                load_adapter_class(args.command, installed) if args.command in installed else None
+            )
+        except BaseException as exc:  # the outermost frame: every failure becomes one line
+            return _report(exc, settings, debug=_wants_debug(args))
     try:
-        settings = _settings(args)
-        _setup_logging(
-            settings, quiet=args.command in ("chat", "agents", "check-config", "doctor", "mcp")
-        )
-        return anyio.run(_dispatch, args, settings, installed)
+        return anyio.run(_dispatch, args, settings, adapter)
     except BaseException as exc:  # the outermost frame: every failure becomes one line
         return _report(exc, settings, debug=_wants_debug(args))
+
+
+@contextmanager
+def _start_up() -> Iterator[None]:
+    """Loading the command (its modules, classes and validators) makes a great many objects
+    that live as long as the process: the cyclic garbage collector, which would walk them
+    again and again meanwhile, is off until then; they are then frozen out of the walks of
+    every later collection (`gc.freeze`). A few hundred cycles of garbage made meanwhile
+    stay, as frozen objects do."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
 
 
 def _report(exc: BaseException, settings: Settings | None, *, debug: bool) -> int:
@@ -218,7 +242,8 @@ def _describe(exc: BaseException, settings: Settings | None) -> tuple[int, str]:
     return EXIT_FAILED, f"error: unexpected {type(exc).__name__}: {exc}"
 
 
-async def _dispatch(args: argparse.Namespace, settings: Settings, installed: dict[str, Any]) -> int:
+async def _dispatch(args: argparse.Namespace, settings: Settings, cls: type[Any] | None) -> int:
+    """Run the command; `cls` is the adapter class when it is an adapter's."""
     command = args.command
     if command == "chat":
         return await _chat(args, settings)
@@ -237,7 +262,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings, installed: dic
 
         print(postgres_schema_sql(settings.store.open()), end="")
         return EXIT_OK
-    cls = load_adapter_class(command, installed)
+    assert cls is not None  # every other command is an adapter's
     context = CommandContext(
         settings=settings,
         open_runtime=lambda: open_runtime(settings),

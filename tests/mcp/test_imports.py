@@ -42,8 +42,13 @@ _UNUSED = (
 )
 
 _DRIVER = """
-import atexit, json, sys
-atexit.register(lambda: open(sys.argv[1], "w").write(json.dumps(sorted(sys.modules))))
+import atexit, gc, json, sys
+gc.disable()  # as `python -m bridge` and the `bridge` command start
+seen = {}
+def record():
+    seen.update(gc=gc.isenabled(), frozen=gc.get_freeze_count(), modules=sorted(sys.modules))
+    open(sys.argv[1], "w").write(json.dumps(seen))
+atexit.register(record)
 from bridge.cli import main
 sys.exit(main(["mcp"]))
 """
@@ -68,9 +73,13 @@ async def test_bridge_mcp_over_stdio_imports_no_platform_metrics_or_telemetry_mo
         await client.list_tools()
         answered = await client.call_tool("echo", {"message": "light"})
     assert answered.is_error is False
-    loaded = set(json.loads(out.read_text()))
+    seen = json.loads(out.read_text())
+    loaded = set(seen["modules"])
     assert "bridge_mcp" in loaded
     assert [m for m in loaded if m.split(".")[0].lower().startswith(_FORBIDDEN)] == []
     assert sorted(m for m in loaded if m.startswith(_UNUSED)) == []
     telemetry = {m for m in loaded if m.split(".")[0] == "opentelemetry"}
     assert telemetry - _bare_sdk_modules() == set()
+    # The collector is on while it serves, and what start-up loaded is out of its walks.
+    assert seen["gc"] is True
+    assert seen["frozen"] > 50_000
