@@ -16,9 +16,9 @@ from tests.mcp.conftest import stdio_parameters
 pytestmark = pytest.mark.anyio
 
 _FORBIDDEN = ("slack", "telegram", "prometheus", "bridge_slack", "bridge_telegram")
-# Parts of the bridge `bridge mcp` has no use for: other commands (`bridge chat`, `doctor`,
+# What `bridge mcp` over stdio has no use for: other commands (`bridge chat`, `doctor`,
 # `mcp install`), the chat flow of chat surfaces, rendering and Markdown, other stores'
-# drivers, the emulator and the test kit.
+# drivers, the emulator, the test kit, an HTTP server, and what only errors need.
 _UNUSED = (
     "bridge._chat",
     "bridge.doctor",
@@ -39,6 +39,9 @@ _UNUSED = (
     "bridge.emulator",
     "bridge.testing",
     "jsonschema",
+    "uvicorn.protocols",  # the HTTP server's, which stdio does not run
+    "difflib",  # "did you mean" in errors
+    "tomllib",  # read only from a config file (none here)
 )
 
 _DRIVER = """
