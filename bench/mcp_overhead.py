@@ -305,9 +305,10 @@ async def main() -> None:
     extra = [AgentSpec(name, "Answers with your message.", "echo") for name in agent_names()]
     with anyio.fail_after(DEADLINE):
         async with open_emulator(api_key=API_KEY, extra_agents=extra) as emulator:
+            # Start-up first, while the emulator and this process are fresh.
+            await startups(emulator)
             if "--startup" not in sys.argv:
                 await round_trips(emulator)
-            await startups(emulator)
 
 
 async def startups(emulator: Emulator) -> None:
