@@ -1,4 +1,6 @@
-"""`bridge mcp` loads only what it uses: no chat platform SDKs, no metrics or telemetry stacks."""
+"""`bridge mcp` loads only what it uses (no chat platform SDKs, metrics or telemetry stacks,
+nor parts of the bridge it has no use for), and serves with the garbage collector on and
+what start-up loaded frozen."""
 
 from __future__ import annotations
 
