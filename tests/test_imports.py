@@ -167,3 +167,23 @@ def test_the_test_suite_imports_no_private_module_of_the_bridge() -> None:
         if (imports := _private_bridge_imports(path.read_text()))
     }
     assert found == {}
+
+
+def test_the_chat_layer_loads_its_parts_on_first_use_and_every_public_name_resolves() -> None:
+    code = (
+        "import json, sys, bridge.chat as chat; before = sorted(sys.modules); "
+        "chat.AgentDirectory; directory = sorted(sys.modules); "
+        "names = {n: type(getattr(chat, n)).__name__ for n in chat.__all__}; "
+        "print(json.dumps([before, directory, names, sorted(dir(chat))]))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, text=True)
+    before, directory, names, listed = json.loads(done.stdout)
+    parts = "bridge.chat._"
+    assert [m for m in before if m.startswith(parts)] == []
+    assert [m for m in directory if m.startswith(parts)] == ["bridge.chat._directory"]
+    assert sorted(names) == sorted(set(names)) and len(names) == 26
+    assert set(names) <= set(listed)
+    with pytest.raises(AttributeError):
+        import bridge.chat
+
+        _ = bridge.chat.NoSuchName  # type: ignore[attr-defined]

@@ -21,6 +21,7 @@ import anyio.lowlevel
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from bridge import errors
+from bridge._console import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError, note
 from bridge.chat import (
     AgentDirectory,
     ApprovalRequest,
@@ -36,18 +37,9 @@ from bridge.conversations import ConversationKey, Conversations, Message
 from bridge.models import User
 from bridge.stores import MemoryStore, ThreadRef
 
-__all__ = ["EXIT_INTERRUPTED", "UsageError", "chat", "note"]
+__all__ = ["chat", "check_thread", "pick_agent"]
 
-EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 _KEY = ConversationKey("cli", "terminal", "chat")
-
-
-class UsageError(errors.BridgeError):
-    """A command-line argument names something that does not exist (exit status 2)."""
-
-
-def note(text: str, *, end: str = "\n") -> None:
-    print(text, file=sys.stderr, end=end, flush=True)
 
 
 @dataclass

@@ -12,7 +12,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from http import HTTPStatus
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import h11
@@ -20,7 +20,9 @@ from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from uvicorn.protocols.http.h11_impl import H11Protocol
+
+if TYPE_CHECKING:
+    from uvicorn.protocols.http.h11_impl import H11Protocol
 
 __all__ = [
     "BodyLimit",
@@ -138,6 +140,8 @@ def guarded_protocol(
     has not sent a whole request head `header_timeout` seconds after connecting or after
     its previous response is closed; so is one answered before its body was read), and a
     cap on open connections (one over the cap is closed at once, freeing its descriptor)."""
+    # Loaded by a server that listens only (`bridge mcp` over stdio does not).
+    from uvicorn.protocols.http.h11_impl import H11Protocol
 
     class GuardedH11Protocol(H11Protocol):
         _header_timer: asyncio.TimerHandle | None = None

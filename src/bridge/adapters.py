@@ -189,17 +189,19 @@ def available_adapters() -> dict[str, Any]:
     return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
-def load_adapter_class(name: str) -> type[Any]:
-    """The adapter class registered as `name`.
+def load_adapter_class(name: str, installed: dict[str, Any] | None = None) -> type[Any]:
+    """The adapter class registered as `name` (among `installed`, the entry points
+    `available_adapters()` returned, when the caller has them already).
 
     Raises:
         ConfigError: no installed adapter has that name.
     """
-    found = available_adapters().get(name)
+    installed = available_adapters() if installed is None else installed
+    found = installed.get(name)
     if found is None:
-        installed = ", ".join(sorted(available_adapters())) or "none"
+        names = ", ".join(sorted(installed)) or "none"
         raise ConfigError(
-            f"no adapter named {name!r} is installed (installed: {installed})",
+            f"no adapter named {name!r} is installed (installed: {names})",
             key=f"adapters.{name}",
         )
     cls: type[Any] = found.load()

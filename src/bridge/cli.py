@@ -9,10 +9,12 @@ at `--log-level debug`.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import anyio
@@ -20,7 +22,7 @@ import anyio.abc
 from pydantic import BaseModel, SecretStr
 
 from bridge import errors
-from bridge._chat import EXIT_INTERRUPTED, UsageError, chat, check_thread, note, pick_agent
+from bridge._console import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, note
 from bridge._version import __version__
 from bridge.adapters import (
     Adapter,
@@ -32,9 +34,7 @@ from bridge.adapters import (
     load_adapter_class,
     preflight,
 )
-from bridge.chat import AgentDirectory
 from bridge.config import Settings, load_settings, redact_url, secret_values
-from bridge.doctor import run_doctor
 from bridge.logs import configure_logging, redactor
 from bridge.models import User
 from bridge.runtime import Runtime, open_client, open_runtime, serve
@@ -43,7 +43,6 @@ __all__ = ["main"]
 
 logger = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 _MASK = "********"
 
 
@@ -65,7 +64,7 @@ def _global_flags(parser: argparse.ArgumentParser, *, default: Any) -> None:
     )
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(installed: dict[str, Any]) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     _global_flags(common, default=argparse.SUPPRESS)
     parser = argparse.ArgumentParser(
@@ -108,7 +107,7 @@ def _parser() -> argparse.ArgumentParser:
         "schema", help="print the SQL that creates the Postgres store's schema, for migrations"
     )
 
-    for name in sorted(available_adapters()):
+    for name in sorted(installed):
         # No arguments of its own: everything else after the name goes to the adapter's
         # command (argparse.REMAINDER would refuse arguments that start with "--").
         command(name, f"{name} adapter commands", add_help=False)
@@ -162,21 +161,44 @@ def _wants_debug(args: argparse.Namespace) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args, rest = parser.parse_known_args(argv)
-    if args.command in available_adapters():
-        args.args = rest
-    elif rest:
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    settings: Settings | None = None
+    with _start_up():
+        installed = available_adapters()  # one scan of the installed distributions
+        parser = _parser(installed)
+        args, rest = parser.parse_known_args(argv)
+        if args.command in installed:
+            args.args = rest
+        elif rest:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        settings: Settings | None = None
+        try:
+            settings = _settings(args)
+            _setup_logging(
+                settings, quiet=args.command in ("chat", "agents", "check-config", "doctor", "mcp")
+            )
+            adapter = (
+                load_adapter_class(args.command, installed) if args.command in installed else None
+            )
+        except BaseException as exc:  # the outermost frame: every failure becomes one line
+            return _report(exc, settings, debug=_wants_debug(args))
     try:
-        settings = _settings(args)
-        _setup_logging(
-            settings, quiet=args.command in ("chat", "agents", "check-config", "doctor", "mcp")
-        )
-        return anyio.run(_dispatch, args, settings)
+        return anyio.run(_dispatch, args, settings, adapter)
     except BaseException as exc:  # the outermost frame: every failure becomes one line
         return _report(exc, settings, debug=_wants_debug(args))
+
+
+@contextmanager
+def _start_up() -> Iterator[None]:
+    """Loading the command (its modules, classes and validators) makes a great many objects
+    that live as long as the process: the cyclic garbage collector, which would walk them
+    again and again meanwhile, is off until then; they are then frozen out of the walks of
+    every later collection (`gc.freeze`). A few hundred cycles of garbage made meanwhile
+    stay, as frozen objects do."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
 
 
 def _report(exc: BaseException, settings: Settings | None, *, debug: bool) -> int:
@@ -220,7 +242,8 @@ def _describe(exc: BaseException, settings: Settings | None) -> tuple[int, str]:
     return EXIT_FAILED, f"error: unexpected {type(exc).__name__}: {exc}"
 
 
-async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+async def _dispatch(args: argparse.Namespace, settings: Settings, cls: type[Any] | None) -> int:
+    """Run the command; `cls` is the adapter class when it is an adapter's."""
     command = args.command
     if command == "chat":
         return await _chat(args, settings)
@@ -239,7 +262,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         print(postgres_schema_sql(settings.store.open()), end="")
         return EXIT_OK
-    cls = load_adapter_class(command)
+    assert cls is not None  # every other command is an adapter's
     context = CommandContext(
         settings=settings,
         open_runtime=lambda: open_runtime(settings),
@@ -298,6 +321,9 @@ def _summary(settings: Settings, runtime: Runtime, adapters: list[Adapter]) -> l
 
 
 async def _chat(args: argparse.Namespace, settings: Settings) -> int:
+    from bridge._chat import chat, check_thread, pick_agent  # the chat layer, for chat only
+    from bridge.chat import AgentDirectory
+
     async with open_client(settings) as (client, emulated):
         if emulated:
             note("bridge: no API key configured; talking to the embedded emulator")
@@ -340,6 +366,8 @@ async def _emulator(args: argparse.Namespace) -> int:
 
 
 async def _doctor(settings: Settings) -> int:
+    from bridge.doctor import run_doctor
+
     checks = await run_doctor(settings)
     redact = redactor(secret_values(settings))
     width = max(len(check.name) for check in checks)

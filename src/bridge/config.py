@@ -6,9 +6,7 @@ Precedence: explicit values (CLI flags) > environment (`BRIDGE_`, `__` nesting;
 
 from __future__ import annotations
 
-import difflib
 import os
-import tomllib
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from pathlib import Path
@@ -259,6 +257,8 @@ def find_config_file(explicit: str | Path | None = None) -> Path | None:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    import tomllib  # only with a config file
+
     try:
         with path.open("rb") as file:
             return tomllib.load(file)
@@ -379,6 +379,8 @@ def _config_error(
         loc += tuple(cause.key.split("."))
     if first["type"] == "extra_forbidden":
         valid = field_names_at(model, loc[len(prefix) : -1], _adapter_model)
+        import difflib  # only for an error
+
         close = difflib.get_close_matches(loc[-1].lower(), valid, n=1, cutoff=0.6)
         message = "unknown key" + (f"; did you mean {close[0]!r}?" if close else "")
     elif first["type"] == "missing":

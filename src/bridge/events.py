@@ -34,7 +34,9 @@ __all__ = [
 
 
 class _Event(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    # Validators are built at first use: a server answers its first requests before any
+    # event exists.
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     task_id: str | None = None
     organization_id: str | None = None

@@ -25,7 +25,8 @@ TERMINAL_STATUSES = frozenset({"completed", "failed", "error", "stopped"})
 
 
 class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+    # Validators are built at first use (start-up needs few of these models).
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True, defer_build=True)
 
 
 class User(_Lenient):

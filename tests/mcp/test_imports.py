@@ -1,4 +1,6 @@
-"""`bridge mcp` loads only what it uses: no chat platform SDKs, no metrics or telemetry stacks."""
+"""`bridge mcp` loads only what it uses (no chat platform SDKs, metrics or telemetry stacks,
+nor parts of the bridge it has no use for), and serves with the garbage collector on and
+what start-up loaded frozen."""
 
 from __future__ import annotations
 
@@ -16,10 +18,42 @@ from tests.mcp.conftest import stdio_parameters
 pytestmark = pytest.mark.anyio
 
 _FORBIDDEN = ("slack", "telegram", "prometheus", "bridge_slack", "bridge_telegram")
+# What `bridge mcp` over stdio has no use for: other commands (`bridge chat`, `doctor`,
+# `mcp install`), the chat flow of chat surfaces, rendering and Markdown, other stores'
+# drivers, the emulator, the test kit, an HTTP server, and what only errors need.
+_UNUSED = (
+    "bridge._chat",
+    "bridge.doctor",
+    "bridge_mcp._install",
+    "bridge.chat._flow",
+    "bridge.chat._commands",
+    "bridge.chat._messages",
+    "bridge.chat._policy",
+    "bridge.chat._incoming",
+    "bridge.chat._cache",
+    "bridge.render",
+    "markdown_it",
+    "bridge.stores.redis",
+    "bridge.stores.postgres",
+    "redis",
+    "psycopg",
+    "bridge.metrics",
+    "bridge.emulator",
+    "bridge.testing",
+    "jsonschema",
+    "uvicorn.protocols",  # the HTTP server's, which stdio does not run
+    "difflib",  # "did you mean" in errors
+    "tomllib",  # read only from a config file (none here)
+)
 
 _DRIVER = """
-import atexit, json, sys
-atexit.register(lambda: open(sys.argv[1], "w").write(json.dumps(sorted(sys.modules))))
+import atexit, gc, json, sys
+gc.disable()  # as `python -m bridge` and the `bridge` command start
+seen = {}
+def record():
+    seen.update(gc=gc.isenabled(), frozen=gc.get_freeze_count(), modules=sorted(sys.modules))
+    open(sys.argv[1], "w").write(json.dumps(seen))
+atexit.register(record)
 from bridge.cli import main
 sys.exit(main(["mcp"]))
 """
@@ -44,8 +78,13 @@ async def test_bridge_mcp_over_stdio_imports_no_platform_metrics_or_telemetry_mo
         await client.list_tools()
         answered = await client.call_tool("echo", {"message": "light"})
     assert answered.is_error is False
-    loaded = set(json.loads(out.read_text()))
+    seen = json.loads(out.read_text())
+    loaded = set(seen["modules"])
     assert "bridge_mcp" in loaded
     assert [m for m in loaded if m.split(".")[0].lower().startswith(_FORBIDDEN)] == []
+    assert sorted(m for m in loaded if m.startswith(_UNUSED)) == []
     telemetry = {m for m in loaded if m.split(".")[0] == "opentelemetry"}
     assert telemetry - _bare_sdk_modules() == set()
+    # The collector is on while it serves, and what start-up loaded is out of its walks.
+    assert seen["gc"] is True
+    assert seen["frozen"] > 50_000

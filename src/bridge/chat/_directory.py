@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import time
 
 import anyio
@@ -47,6 +46,8 @@ class AgentDirectory:
 
     async def close_matches(self, name: str, *, limit: int = 3) -> list[str]:
         """Agent names that look like `name`, for "did you mean"."""
+        import difflib  # only for an error
+
         names = [agent.name for agent in await self.agents()]
         return difflib.get_close_matches(name, names, n=limit, cutoff=0.5)
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import logging
 import random
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
+from urllib.request import getproxies
 
 import anyio
 import httpx
@@ -36,6 +39,17 @@ T = TypeVar("T")
 RetryPolicy = Literal["refusals", "idempotent"]
 _REFUSALS = frozenset({429, 503})
 _PAGE_SIZE = 50
+
+
+def _tls_verification(base_url: str) -> ssl.SSLContext | bool:
+    """httpx's default (verify against the CA bundle) unless this client never makes a TLS
+    connection: a plain `http://` base URL, which every request goes to (paths are relative,
+    redirects are not followed), and no proxy in the environment. Loading the CA bundle is
+    most of the cost of a new client, and of `bridge mcp`'s start-up; the context used
+    instead still verifies, with no trust anchors: TLS it was never meant to make fails."""
+    if urlsplit(base_url).scheme != "http" or getproxies():
+        return True
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
 class AgentClient:
@@ -70,6 +84,7 @@ class AgentClient:
             base_url=self.config.base_url.rstrip("/"),
             headers=self._headers(),
             timeout=httpx.Timeout(self.config.read_timeout, connect=self.config.connect_timeout),
+            verify=_tls_verification(self.config.base_url),
             limits=httpx.Limits(
                 max_connections=self.config.max_connections,
                 max_keepalive_connections=self.config.max_connections,

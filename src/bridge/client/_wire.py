@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import TypeAdapter
+from pydantic import ConfigDict, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
 from bridge.errors import TransportError
@@ -18,7 +18,8 @@ from bridge.models import InvokeOptions, Task, User
 
 __all__ = ["build_invoke_body", "parse_event", "parse_event_data", "parse_task"]
 
-_EVENTS: TypeAdapter[Event] = TypeAdapter(AgentEvent)
+# Built at the first event parsed, not at start-up.
+_EVENTS: TypeAdapter[Event] = TypeAdapter(AgentEvent, config=ConfigDict(defer_build=True))
 _ENVELOPE_KEYS = ("task_id", "organization_id", "time")
 _validate_delta = TextDelta.model_validate
 

@@ -135,14 +135,20 @@ class MCPEdge:
             return
         outbound = _Outbound(send, strip_session="mcp-session-id" not in headers)
         length = headers.get("content-length", "")
-        if scope["method"] != "POST" or not length.isdigit() or int(length) > _MAX_BODY:
+        detached = self._config.stateless or version in MODERN_PROTOCOL_VERSIONS
+        if (
+            scope["method"] != "POST"
+            or not length.isdigit()
+            or int(length) > _MAX_BODY
+            # A session's request that cannot be a batch goes to the SDK unread.
+            or not (detached or version in _BATCH_VERSIONS)
+        ):
             await self._app(scope, receive, outbound)
             return
         body = await _read(receive)
         message: Any = None
         with contextlib.suppress(ValueError, RecursionError):
             message = json.loads(body)
-        detached = self._config.stateless or version in MODERN_PROTOCOL_VERSIONS
         if isinstance(message, list) and message and version in _BATCH_VERSIONS:
             await self._batch(scope, receive, send, message)
         elif isinstance(message, dict) and detached and _is_cancel(message):

@@ -80,8 +80,9 @@ class AgentRun:
         self.attention: Attention | None = None
         self.finished_at: float | None = None
         self.done = anyio.Event()
-        self._changed = anyio.Event()
-        self._milestone = anyio.Event()
+        # Made when someone takes one (most changes of a run have nobody waiting on them).
+        self._changed: anyio.Event | None = None
+        self._milestone: anyio.Event | None = None
         self._scope = anyio.CancelScope()
 
     @property
@@ -90,19 +91,24 @@ class AgentRun:
 
     def changed(self) -> anyio.Event:
         """An event set at the next change of this run (take it before reading the state)."""
+        if self._changed is None:
+            self._changed = anyio.Event()
         return self._changed
 
     def milestone(self) -> anyio.Event:
         """An event set at the next change of status or attention, or at the end (take it
         before reading the state): all a caller that shows no progress waits for."""
+        if self._milestone is None:
+            self._milestone = anyio.Event()
         return self._milestone
 
     def notify(self, *, milestone: bool = False) -> None:
-        self._changed.set()
-        self._changed = anyio.Event()
-        if milestone:
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
+        if milestone and self._milestone is not None:
             self._milestone.set()
-            self._milestone = anyio.Event()
+            self._milestone = None
 
     def wait_for_user(self, attention: Attention, status: Status) -> None:
         """The run waits for its user (approval, sign-in)."""

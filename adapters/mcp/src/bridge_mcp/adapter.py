@@ -15,7 +15,6 @@ from bridge.config import validate_adapter_config
 from bridge.runtime import Runtime, open_runtime, serve
 from bridge_mcp._config import MCPConfig
 from bridge_mcp._http import http_app
-from bridge_mcp._install import install_command
 from bridge_mcp._server import open_bridge_server
 
 __all__ = ["MCPAdapter"]
@@ -67,6 +66,8 @@ class MCPAdapter:
         """`bridge mcp [--transport stdio|http] [--host H] [--port P] [--stateless]`, and
         `bridge mcp install CLIENT [--print]`."""
         if argv[:1] == ["install"]:
+            from bridge_mcp._install import install_command  # not needed to serve
+
             return install_command(ctx, argv[1:])
         parser = argparse.ArgumentParser(
             prog="bridge mcp", description="Serve the agents as MCP tools."
