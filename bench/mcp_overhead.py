@@ -6,7 +6,9 @@ and start-up to the first `tools/list` answer against a bare `MCPServer` hello-w
 Calls in one MCP session continue that session's thread with each agent (the bridge's
 documented behaviour), which costs one more upstream request per call (the thread's
 message count, taken before the invoke so that a failed invoke is never sent twice): the
-"direct, continuing" row does the same with `AgentClient` alone. `bridge HTTP stateless`
+"direct, continuing" row does the same with `AgentClient` alone, and the "proxy …,
+continuing" rows are the proxy doing it (the like-for-like floor of a session call, shown
+beside the bridge's session rows). `bridge HTTP stateless`
 has no sessions, so its calls are one-shot like the proxy's; its floor is the proxy in the
 SDK's stateless HTTP mode (a transport per request). The `raw` rows call over
 plain httpx JSON-RPC instead of the SDK client: what the client SDK costs.
@@ -202,26 +204,29 @@ def report(label: str, times: list[float], base: list[float], floor: list[float]
     )
 
 
-ROWS: list[tuple[str, str, str]] = [
-    # (row, its baseline for "vs proxy", the direct call doing the same upstream work)
-    ("direct, continuing", "direct, continuing", "direct"),
-    ("proxy stdio", "proxy stdio", "direct"),
-    ("bridge stdio", "proxy stdio", "direct, continuing"),
-    ("proxy HTTP", "proxy HTTP", "direct"),
-    ("bridge HTTP", "proxy HTTP", "direct, continuing"),
-    ("proxy HTTP stateless", "proxy HTTP stateless", "direct"),
-    ("bridge HTTP stateless", "proxy HTTP stateless", "direct"),
-    ("raw proxy HTTP", "raw proxy HTTP", "direct"),
-    ("raw bridge HTTP", "raw proxy HTTP", "direct, continuing"),
-    ("raw proxy HTTP stateless", "raw proxy HTTP stateless", "direct"),
-    ("raw bridge HTTP stateless", "raw proxy HTTP stateless", "direct"),
+ROWS: list[tuple[str, str, str, str | None]] = [
+    # (row, its baseline for "vs proxy", the direct call doing the same upstream work, the
+    # proxy doing the same upstream work when that is not the baseline)
+    ("direct, continuing", "direct, continuing", "direct", None),
+    ("proxy stdio", "proxy stdio", "direct", None),
+    ("proxy stdio, continuing", "proxy stdio", "direct, continuing", None),
+    ("bridge stdio", "proxy stdio", "direct, continuing", "proxy stdio, continuing"),
+    ("proxy HTTP", "proxy HTTP", "direct", None),
+    ("proxy HTTP, continuing", "proxy HTTP", "direct, continuing", None),
+    ("bridge HTTP", "proxy HTTP", "direct, continuing", "proxy HTTP, continuing"),
+    ("proxy HTTP stateless", "proxy HTTP stateless", "direct", None),
+    ("bridge HTTP stateless", "proxy HTTP stateless", "direct", None),
+    ("raw proxy HTTP", "raw proxy HTTP", "direct", None),
+    ("raw bridge HTTP", "raw proxy HTTP", "direct, continuing", None),
+    ("raw proxy HTTP stateless", "raw proxy HTTP stateless", "direct", None),
+    ("raw bridge HTTP stateless", "raw proxy HTTP stateless", "direct", None),
 ]
 """Rows after `direct AgentClient`; the raw rows call the same servers without the SDK."""
 
 
 def table(timed: dict[str, tuple[list[float], float]], base: list[float]) -> None:
     report("direct AgentClient", base, base, base, "")
-    for name, floor_name, same_work in ROWS:
+    for name, floor_name, same_work, same_proxy in ROWS:
         times, cpu = timed[name]
         floor, floor_cpu = timed[floor_name]
         server = ""
@@ -229,9 +234,10 @@ def table(timed: dict[str, tuple[list[float], float]], base: list[float]) -> Non
             server = f"   server CPU {cpu:5.2f} ms/call"
             if floor_name != name:
                 server += f" ({cpu / floor_cpu:4.2f}x)"
-        if same_work != "direct":
-            b50, _ = quantiles(timed[same_work][0])
-            server += f"   vs {same_work} p50 {quantiles(times)[0] / b50:5.2f}x"
+        for like in (same_work, same_proxy):
+            if like is not None and like != "direct":
+                b50, _ = quantiles(timed[like][0])
+                server += f"   vs {like} p50 {quantiles(times)[0] / b50:5.2f}x"
         report(name, times, base, floor, server)
 
 
@@ -248,6 +254,9 @@ async def round_trips(emulator: Emulator) -> None:
     env = bridge_env(emulator)
     stdio = StdioServerParameters(command=BRIDGE, args=["mcp"], env=env)
     proxy = StdioServerParameters(command=PROXY[0], args=[*PROXY[1:], "stdio"], env=env)
+    proxy_on = StdioServerParameters(
+        command=PROXY[0], args=[*PROXY[1:], "stdio", "--continuing"], env=env
+    )
     http = [BRIDGE, "mcp", "--transport", "http", "--port", "0"]
     async with anyio.create_task_group() as group, httpx.AsyncClient(timeout=60) as raw_http:
         servers = {
@@ -255,6 +264,9 @@ async def round_trips(emulator: Emulator) -> None:
             "bridge HTTP stateless": await http_server([*http, "--stateless"], emulator, group),
             "proxy HTTP": await http_server([*PROXY, "http"], emulator, group),
             "proxy HTTP stateless": await http_server([*PROXY, "http-stateless"], emulator, group),
+            "proxy HTTP, continuing": await http_server(
+                [*PROXY, "http", "--continuing"], emulator, group
+            ),
         }
         raws = {name: RawClient(raw_http, url) for name, (url, _) in servers.items()}
         for client in raws.values():
@@ -266,24 +278,33 @@ async def round_trips(emulator: Emulator) -> None:
             Client(proxy, mode="legacy") as proxy_stdio,
             Client(servers["proxy HTTP"][0], mode="legacy") as proxy_http,
             Client(servers["proxy HTTP stateless"][0], mode="legacy") as proxy_stateless,
+            Client(proxy_on, mode="legacy") as proxy_stdio_on,
+            Client(servers["proxy HTTP, continuing"][0], mode="legacy") as proxy_http_on,
         ):
             children = _children()
             pids = {name: process.pid for name, (_, process) in servers.items()}
             pids["bridge stdio"] = next(
                 p for c, p in children.items() if "bridge\x00mcp" in c and "--transport" not in c
             )
-            pids["proxy stdio"] = next(p for c, p in children.items() if "stdio" in c)
+            proxies = {c: p for c, p in children.items() if "stdio" in c}
+            pids["proxy stdio"] = next(p for c, p in proxies.items() if "continuing" not in c)
+            pids["proxy stdio, continuing"] = next(
+                p for c, p in proxies.items() if "continuing" in c
+            )
             runs: dict[str, tuple[Call, int | None]] = {
                 "direct, continuing": (continuing, None),
                 "proxy stdio": (via(proxy_stdio), pids["proxy stdio"]),
+                "proxy stdio, continuing": (via(proxy_stdio_on), pids["proxy stdio, continuing"]),
                 "bridge stdio": (via(stdio_client), pids["bridge stdio"]),
                 "proxy HTTP": (via(proxy_http), pids["proxy HTTP"]),
+                "proxy HTTP, continuing": (via(proxy_http_on), pids["proxy HTTP, continuing"]),
                 "bridge HTTP": (via(http_client), pids["bridge HTTP"]),
                 "proxy HTTP stateless": (via(proxy_stateless), pids["proxy HTTP stateless"]),
                 "bridge HTTP stateless": (via(stateless_client), pids["bridge HTTP stateless"]),
             }
             for name in servers:
-                runs[f"raw {name}"] = (raw(raws[name]), pids[name])
+                if "continuing" not in name:
+                    runs[f"raw {name}"] = (raw(raws[name]), pids[name])
             for call, _ in runs.values():  # warm-up, discarded: every agent called once
                 await timed_calls(call, AGENTS, 10)
             for concurrency in (1, 50):
