@@ -45,8 +45,11 @@ class RunRecords:
         """Write the run's state now, then (in `group`) at each change until it ends.
 
         Only runs that outlive their call are shared: nobody can ask for the others."""
+        # The snapshot of what is saved, taken before the save's round trip: a change made
+        # meanwhile (the task id, say) differs from it, so `_publish` writes it at once.
+        written = _snapshot(run)
         await self._save(run, tool)
-        group.start_soon(self._publish, run, tool, _snapshot(run))
+        group.start_soon(self._publish, run, tool, written)
 
     async def _publish(self, run: AgentRun, tool: str, written: tuple[Any, ...]) -> None:
         while True:
