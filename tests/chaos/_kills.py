@@ -63,38 +63,40 @@ class KillReport:
     exit_codes: list[int | None] = field(default_factory=list)
 
 
-def _config(path: Path, emulator: Emulator, fake: FakeBotAPI, store: str) -> None:
-    def q(value: str) -> str:
-        return json.dumps(value)
+def served_config(emulator: Emulator, store: str) -> list[str]:
+    """The `bridge serve` config lines a kill rig's processes share: the emulator, the store,
+    a loopback port of their own, and short leases so that recovery comes soon."""
+    return [
+        "[upstream]",
+        f"base_url = {json.dumps(emulator.base_url)}",
+        f"api_key = {json.dumps(emulator.api_key)}",
+        "poll_interval = 0.05",
+        "poll_interval_max = 0.2",
+        "[store]",
+        f"url = {json.dumps(store)}",
+        "[http]",
+        'host = "127.0.0.1"',
+        "port = 0",
+        "[conversations]",
+        "lock_lease = 1.0",
+        "recovery_interval = 0.2",
+        "[log]",
+        'level = "INFO"',
+    ]
 
-    path.write_text(
-        "\n".join(
-            [
-                "[upstream]",
-                f"base_url = {q(emulator.base_url)}",
-                f"api_key = {q(emulator.api_key)}",
-                "poll_interval = 0.05",
-                "poll_interval_max = 0.2",
-                "[store]",
-                f"url = {q(store)}",
-                "[http]",
-                'host = "127.0.0.1"',
-                "port = 0",
-                "[conversations]",
-                "lock_lease = 1.0",
-                "recovery_interval = 0.2",
-                "[log]",
-                'level = "INFO"',
-                "[adapters.telegram]",
-                f"bot_token = {q(fake.token)}",
-                f"api_url = {q(fake.api_url)}",
-                'default_agent = "slow"',
-                "poll_timeout = 2",
-                "poller_lease = 1.0",
-                "",
-            ]
-        )
-    )
+
+def _config(path: Path, emulator: Emulator, fake: FakeBotAPI, store: str) -> None:
+    lines = [
+        *served_config(emulator, store),
+        "[adapters.telegram]",
+        f"bot_token = {json.dumps(fake.token)}",
+        f"api_url = {json.dumps(fake.api_url)}",
+        'default_agent = "slow"',
+        "poll_timeout = 2",
+        "poller_lease = 1.0",
+        "",
+    ]
+    path.write_text("\n".join(lines))
 
 
 async def _start(config: Path, log: Path) -> Process:

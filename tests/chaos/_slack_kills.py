@@ -23,7 +23,15 @@ from bridge_slack.testing import FakeSlack, event_callback, open_fake_slack
 from bridge.emulator import Emulator
 from bridge.stores import SessionStore, open_store
 from bridge.testing import open_emulator
-from tests.chaos._kills import SILENCE, KillReport, Round, _delivered, _in_flight_with_task, _start
+from tests.chaos._kills import (
+    SILENCE,
+    KillReport,
+    Round,
+    _delivered,
+    _in_flight_with_task,
+    _start,
+    served_config,
+)
 from tests.chaos._kit import TURN_TIMEOUT, Figures, accepted_invokes
 
 __all__ = ["run_slack_kills"]
@@ -38,21 +46,7 @@ def _config(
         return json.dumps(value)
 
     lines = [
-        "[upstream]",
-        f"base_url = {q(emulator.base_url)}",
-        f"api_key = {q(emulator.api_key)}",
-        "poll_interval = 0.05",
-        "poll_interval_max = 0.2",
-        "[store]",
-        f"url = {q(store)}",
-        "[http]",
-        'host = "127.0.0.1"',
-        "port = 0",
-        "[conversations]",
-        "lock_lease = 1.0",
-        "recovery_interval = 0.2",
-        "[log]",
-        'level = "INFO"',
+        *served_config(emulator, store),
         "[adapters.slack]",
         'mode = "socket"',
         f"bot_token = {q(fake.bot_token)}",

@@ -37,15 +37,7 @@ async def test_thread_follow_up_without_mention_continues_the_same_upstream_task
     first = await bridge.mention("one")
     with anyio.fail_after(10):
         await slack.wait_for(lambda: _final(slack, "C1", first["ts"]))
-    follow = {
-        "type": "message",
-        "channel": "C1",
-        "channel_type": "channel",
-        "user": "U1",
-        "text": "two",
-        "ts": next_ts(),
-        "thread_ts": first["ts"],
-    }
+    follow = _reply_in_thread(first["ts"], "two")
     assert (await bridge.events.event(event_callback(follow))).status_code == 200
     with anyio.fail_after(10):
         await slack.wait_for(lambda: len(_final(slack, "C1", first["ts"])) == 2)
@@ -86,15 +78,7 @@ async def test_without_follow_threads_a_reply_in_the_bots_thread_needs_a_mention
         first = await bridge.mention("one")
         with anyio.fail_after(10):
             await slack.wait_for(lambda: _final(slack, "C1", first["ts"]))
-        reply = {
-            "type": "message",
-            "channel": "C1",
-            "channel_type": "channel",
-            "user": "U1",
-            "text": "two",
-            "ts": next_ts(),
-            "thread_ts": first["ts"],
-        }
+        reply = _reply_in_thread(first["ts"], "two")
         await bridge.events.event(event_callback(reply))
         marker = await bridge.mention("marker")
         with anyio.fail_after(10):
@@ -196,3 +180,16 @@ async def test_a_finished_task_without_a_result_keeps_the_streamed_answer(
         with anyio.fail_after(10):
             final = await slack.wait_for(lambda: _final(slack, "C1", sent["ts"]))
     assert final == ["streamed, never stored"]
+
+
+def _reply_in_thread(thread_ts: str, text: str) -> dict[str, str]:
+    """U1's message in C1's thread `thread_ts`, without a mention."""
+    return {
+        "type": "message",
+        "channel": "C1",
+        "channel_type": "channel",
+        "user": "U1",
+        "text": text,
+        "ts": next_ts(),
+        "thread_ts": thread_ts,
+    }
